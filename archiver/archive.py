@@ -1,0 +1,203 @@
+"""The one idempotent routine that archives a recording: metadata, audio, verification, manifest."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from archiver import __version__
+from archiver.config import Settings
+from archiver.signalwire import (
+    FINAL_WITH_AUDIO,
+    NO_AUDIO,
+    Attempts,
+    NotFinalError,
+    Recording,
+    RetryPolicy,
+    SignalWireClient,
+    TransientError,
+)
+from archiver.storage import AlreadyExists, IntegrityError, Store, StoredObject, VerifyingReader
+
+# How long a callback waits for a recording SignalWire still reports as not final.
+FINAL_WAIT_S = 10.0
+CONTENT_TYPES = {"mp3": "audio/mpeg", "wav": "audio/wav"}
+
+
+@dataclass
+class Outcome:
+    """What happened to one recording; every field ends up in its audit line."""
+
+    outcome: str
+    recording_sid: str
+    account_sid: str
+    call_sid: str | None = None
+    recording_status: str | None = None
+    audio_uri: str | None = None
+    metadata_uri: str | None = None
+    bytes: int | None = None
+    crc32c: str | None = None
+    sha256: str | None = None
+    generation: int | None = None
+    attempts: int = 0
+    elapsed_ms: int = 0
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def fields(self) -> dict[str, Any]:
+        data = {k: v for k, v in asdict(self).items() if v is not None and k != "extra"}
+        data.update(self.extra)
+        return data
+
+
+def object_keys(account_sid: str, recording_sid: str, created: datetime, fmt: str) -> tuple[str, str]:
+    """Deterministic names, so every retry lands on the same objects: audio key, metadata key."""
+    base = f"{account_sid}/{created:%Y/%m/%d}/{recording_sid}"
+    return f"{base}.{fmt}", f"{base}.json"
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+class Archiver:
+    """Archives recordings by SID into a store; safe to call any number of times, concurrently."""
+
+    def __init__(self, settings: Settings, store: Store, client: SignalWireClient, policy: RetryPolicy) -> None:
+        self.settings = settings
+        self.store = store
+        self.client = client
+        self.policy = policy
+
+    def keys(self, recording: Recording) -> tuple[str, str]:
+        return object_keys(
+            self.settings.project_id, recording.sid.lower(), recording.created, self.settings.recording_format
+        )
+
+    def fetch_final(self, sid: str, attempts: Attempts, deadline: float) -> Recording:
+        """Metadata once the recording is final; NotFinalError if it does not become final in time."""
+
+        def fetch() -> Recording:
+            recording = self.client.recording(sid, attempts)
+            if recording.status not in FINAL_WITH_AUDIO | NO_AUDIO:
+                raise NotFinalError(f"recording {sid} is {recording.status or 'without status'}, not final yet")
+            return recording
+
+        return self.policy.run(fetch, budget_s=max(0.0, deadline - time.monotonic()))
+
+    def archive(self, sid: str, recording: Recording | None = None) -> Outcome:
+        """Archive one recording; never raises for a recording-level failure, returns `failed`."""
+        started = time.monotonic()
+        deadline = started + self.settings.retry_budget_s
+        attempts = Attempts()
+        outcome = Outcome("failed", recording_sid=sid, account_sid=self.settings.project_id)
+        try:
+            if recording is None or recording.status not in FINAL_WITH_AUDIO | NO_AUDIO:
+                recording = self.fetch_final(sid, attempts, min(deadline, started + FINAL_WAIT_S))
+            outcome.call_sid = recording.data.get("call_sid") or None
+            outcome.recording_status = recording.status
+            if recording.status in NO_AUDIO:
+                outcome.outcome = "no_audio"
+            else:
+                self._archive_final(recording, outcome, attempts, deadline)
+        # SignalWire, integrity, bad dates, and the storage client's own errors alike: one recording's
+        # failure is reported, never raised, so a sweep goes on and a callback answers 503.
+        except Exception as exc:
+            outcome.outcome = "failed"
+            outcome.error = f"{type(exc).__name__}: {exc}"
+        outcome.attempts = attempts.count
+        outcome.elapsed_ms = int((time.monotonic() - started) * 1000)
+        return outcome
+
+    def _archive_final(self, recording: Recording, outcome: Outcome, attempts: Attempts, deadline: float) -> None:
+        audio_key, meta_key = self.keys(recording)
+        outcome.audio_uri = self.store.uri(audio_key)
+        outcome.metadata_uri = self.store.uri(meta_key)
+        manifest = self.store.stat(meta_key)
+        if manifest is not None:
+            audio = self.store.stat(audio_key)
+            if audio is not None and audio.metadata.get("sha256"):
+                outcome.outcome = "already_archived"
+                self._describe(outcome, audio)
+                return
+        audio, sha256 = self.policy.run(
+            lambda: self._archive_audio(recording, audio_key, attempts),
+            budget_s=max(0.0, deadline - time.monotonic()),
+        )
+        self._describe(outcome, audio)
+        outcome.sha256 = sha256
+        self._write_manifest(recording, meta_key, audio)
+        outcome.outcome = "archived"
+
+    @staticmethod
+    def _describe(outcome: Outcome, audio: StoredObject) -> None:
+        outcome.bytes = audio.size
+        outcome.crc32c = audio.crc32c
+        outcome.sha256 = audio.metadata.get("sha256")
+        outcome.generation = audio.generation
+
+    def _audio_metadata(self, recording: Recording) -> dict[str, str]:
+        data = recording.data
+        return {
+            "recording-sid": recording.sid.lower(),
+            "account-sid": self.settings.project_id,
+            "call-sid": _text(data.get("call_sid")),
+            "conference-sid": _text(data.get("conference_sid")),
+            "duration-seconds": _text(data.get("duration")),
+            "channels": _text(data.get("channels")),
+            "source": _text(data.get("source")),
+            "date-created": _text(data.get("date_created")),
+            "archiver-version": __version__,
+        }
+
+    def _archive_audio(self, recording: Recording, key: str, attempts: Attempts) -> tuple[StoredObject, str]:
+        """One attempt: stream SignalWire's audio into a create-only object and verify it."""
+        fmt = self.settings.recording_format
+        with self.client.open_media(recording.sid, attempts) as media:
+            reader = VerifyingReader(media, media.content_length)
+            try:
+                stored = self.store.put(key, reader, CONTENT_TYPES[fmt], self._audio_metadata(recording))
+            except AlreadyExists:
+                stored = self._adopt_existing(key, reader)
+            except IntegrityError as exc:
+                raise TransientError(str(exc)) from exc
+        if stored.metadata.get("sha256") != reader.sha256:
+            # GCS fixes custom metadata when an upload starts; the digest exists only after the last byte.
+            stored = self.store.set_metadata(key, stored.generation, {**stored.metadata, "sha256": reader.sha256})
+        return stored, reader.sha256
+
+    def _adopt_existing(self, key: str, reader: VerifyingReader) -> StoredObject:
+        """Another attempt created the object first: keep it only if it holds exactly these bytes."""
+        try:
+            reader.drain()
+        except IntegrityError as exc:
+            raise TransientError(str(exc)) from exc
+        existing = self.store.stat(key)
+        if existing is None:
+            raise TransientError(f"{self.store.uri(key)} vanished after a create conflict")
+        if existing.size != reader.size or existing.crc32c != reader.crc32c:
+            # Only an attempt that died before verifying can leave wrong bytes; remove them and retry.
+            self.store.delete(key, existing.generation)
+            raise TransientError(f"{existing.uri} held other bytes than SignalWire serves; removed for a retry")
+        return existing
+
+    def _write_manifest(self, recording: Recording, key: str, audio: StoredObject) -> StoredObject:
+        """The metadata object goes last: its presence means the recording is completely archived."""
+        metadata = {
+            "recording-sid": recording.sid.lower(),
+            "audio-object": audio.uri,
+            "audio-generation": str(audio.generation),
+            "audio-bytes": str(audio.size),
+            "audio-crc32c": audio.crc32c,
+            "audio-sha256": audio.metadata.get("sha256", ""),
+            "archiver-version": __version__,
+        }
+        try:
+            return self.store.put(key, VerifyingReader.of_bytes(recording.raw), "application/json", metadata)
+        except AlreadyExists:
+            existing = self.store.stat(key)
+            if existing is None:
+                raise TransientError(f"{self.store.uri(key)} vanished after a create conflict") from None
+            return existing

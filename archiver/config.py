@@ -1,0 +1,169 @@
+"""Settings read once from the environment; a bad value fails at startup naming its variable."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlsplit
+
+SID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+RecordingFormat = Literal["mp3", "wav"]
+
+
+class ConfigError(ValueError):
+    """A configuration variable is missing or malformed."""
+
+
+def is_sid(value: str) -> bool:
+    """SignalWire SIDs are UUIDs; anything else could smuggle a path into a URL or object name."""
+    return bool(SID_RE.match(value))
+
+
+@dataclass(frozen=True)
+class Settings:
+    space_url: str
+    project_id: str
+    api_token: str = field(repr=False)
+    signing_key: str | None = field(repr=False)
+    public_url: str | None
+    archive_uri: str
+    recording_format: RecordingFormat
+    retry_budget_s: float
+    chunk_size: int
+    delete_after_archive: bool
+    reconcile_lookback_hours: float
+    reconcile_concurrency: int
+    reconcile_deadline_s: float
+
+    @property
+    def api_base(self) -> str:
+        return f"{self.space_url}/api/laml/2010-04-01/Accounts/{self.project_id}"
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never appear in any output."""
+        return tuple(s for s in (self.api_token, self.signing_key) if s)
+
+
+def _space_url(raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    if "://" not in value:
+        value = "https://" + value
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigError(f"SIGNALWIRE_SPACE_URL must be a space such as https://example.signalwire.com, got {raw!r}")
+    if parts.path or parts.query or parts.fragment or parts.username:
+        raise ConfigError(f"SIGNALWIRE_SPACE_URL must be the space's origin only (no path), got {raw!r}")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ConfigError(
+            "SIGNALWIRE_SPACE_URL may use http only for a loopback stand-in; credentials would travel in clear"
+        )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _archive_uri(raw: str | None, on_cloud: bool) -> str:
+    if not raw:
+        if on_cloud:
+            raise ConfigError("ARCHIVE_URI must be set to gs://BUCKET[/PREFIX] on Cloud Functions")
+        return os.path.abspath("archive")
+    raw = raw.strip()
+    if raw.startswith("gs://"):
+        bucket, _, prefix = raw[len("gs://") :].partition("/")
+        if not _BUCKET_RE.match(bucket):
+            raise ConfigError(f"ARCHIVE_URI has an invalid bucket name: {bucket!r}")
+        prefix = prefix.strip("/")
+        if prefix and any(part in ("", ".", "..") for part in prefix.split("/")):
+            raise ConfigError(f"ARCHIVE_URI has an invalid prefix: {prefix!r}")
+        return f"gs://{bucket}/{prefix}" if prefix else f"gs://{bucket}"
+    if on_cloud:
+        raise ConfigError(
+            "ARCHIVE_URI must be gs://BUCKET[/PREFIX] on Cloud Functions: a local directory there is lost"
+        )
+    if "://" in raw and not raw.startswith("file://"):
+        raise ConfigError(f"ARCHIVE_URI must be gs://BUCKET[/PREFIX], file:///DIR or a directory path, got {raw!r}")
+    path = raw[len("file://") :] if raw.startswith("file://") else raw
+    return os.path.abspath(path)
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _number(env: Mapping[str, str], name: str, default: float, minimum: float, maximum: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{name} must be between {minimum:g} and {maximum:g}, got {raw!r}")
+    return value
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"{name} is not set (see the Configuration table in README.md)")
+    return value
+
+
+def load(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every variable; raises ConfigError naming the first bad one."""
+    env = os.environ if env is None else env
+    on_cloud = bool(env.get("K_SERVICE"))
+    space_url = _space_url(_required(env, "SIGNALWIRE_SPACE_URL"))
+    project_id = _required(env, "SIGNALWIRE_PROJECT_ID")
+    if not is_sid(project_id):
+        raise ConfigError("SIGNALWIRE_PROJECT_ID must be the project's UUID (Dashboard → API Credentials)")
+    api_token = _required(env, "SIGNALWIRE_API_TOKEN")
+    public_url = env.get("PUBLIC_URL", "").strip() or None
+    if public_url and urlsplit(public_url).scheme not in ("http", "https"):
+        raise ConfigError(f"PUBLIC_URL must be the full http(s) URL configured at SignalWire, got {public_url!r}")
+    fmt = env.get("RECORDING_FORMAT", "mp3").strip().lower() or "mp3"
+    if fmt not in ("mp3", "wav"):
+        raise ConfigError(f"RECORDING_FORMAT must be mp3 or wav, got {fmt!r}")
+    chunk_mib = _number(env, "UPLOAD_CHUNK_MIB", 8, 1, 256)
+    if chunk_mib != int(chunk_mib):
+        raise ConfigError("UPLOAD_CHUNK_MIB must be a whole number of MiB")
+    return Settings(
+        space_url=space_url,
+        project_id=project_id.lower(),
+        api_token=api_token,
+        signing_key=env.get("SIGNALWIRE_SIGNING_KEY", "").strip() or None,
+        public_url=public_url,
+        archive_uri=_archive_uri(env.get("ARCHIVE_URI"), on_cloud),
+        recording_format="wav" if fmt == "wav" else "mp3",
+        retry_budget_s=_number(env, "RETRY_BUDGET_SECONDS", 45, 1, 3600),
+        chunk_size=int(chunk_mib) * 1024 * 1024,
+        delete_after_archive=_bool(env, "DELETE_AFTER_ARCHIVE", False),
+        reconcile_lookback_hours=_number(env, "RECONCILE_LOOKBACK_HOURS", 48, 1, 24 * 365),
+        reconcile_concurrency=int(_number(env, "RECONCILE_CONCURRENCY", 4, 1, 64)),
+        reconcile_deadline_s=_number(env, "RECONCILE_DEADLINE_SECONDS", 480, 10, 3600),
+    )

@@ -1,0 +1,340 @@
+"""Create-only, verified object writes to a GCS bucket or a local directory, streamed in chunks."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import io
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import google_crc32c
+
+if TYPE_CHECKING:
+    from google.cloud.storage import Blob, Bucket
+
+# google-cloud-storage reads a multipart upload whole into memory; only small bodies go that way.
+_MULTIPART_MAX = 8 * 1024 * 1024
+
+
+class AlreadyExists(Exception):
+    """The object name is taken: another attempt created it first."""
+
+
+class IntegrityError(Exception):
+    """The bytes read or stored are not the bytes expected."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    uri: str
+    size: int
+    crc32c: str
+    generation: int
+    content_type: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class Source(Protocol):
+    def read(self, size: int) -> bytes: ...
+
+
+class VerifyingReader:
+    """A file-like view of a source that hashes as it goes and refuses a short or long body.
+
+    `read(n)` always returns n bytes until the end: resumable uploads take a short read as the
+    last chunk, so a source that merely paused must never look finished.
+    """
+
+    def __init__(self, source: Source, expected_size: int | None) -> None:
+        self._source = source
+        self.expected_size = expected_size
+        self.size = 0
+        self._sha256 = hashlib.sha256()
+        self._crc = google_crc32c.Checksum()
+        self.finished = False
+
+    @classmethod
+    def of_bytes(cls, data: bytes) -> VerifyingReader:
+        return cls(io.BytesIO(data), len(data))
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            return self.read_all()
+        parts: list[bytes] = []
+        wanted = size
+        while wanted > 0 and not self.finished:
+            chunk = self._source.read(wanted)
+            if not chunk:
+                self._finish()
+                break
+            self._consume(chunk)
+            parts.append(chunk)
+            wanted -= len(chunk)
+        return b"".join(parts)
+
+    def read_all(self, chunk_size: int = 1024 * 1024) -> bytes:
+        parts = []
+        while chunk := self.read(chunk_size):
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def drain(self, chunk_size: int = 1024 * 1024) -> None:
+        """Read to the end without keeping the bytes, to learn the body's checksums."""
+        while self.read(chunk_size):
+            pass
+
+    def tell(self) -> int:
+        return self.size
+
+    def _consume(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.expected_size is not None and self.size > self.expected_size:
+            raise IntegrityError(f"source sent more than the announced {self.expected_size} bytes")
+        self._sha256.update(data)
+        self._crc.update(data)
+
+    def _finish(self) -> None:
+        self.finished = True
+        if self.expected_size is not None and self.size != self.expected_size:
+            raise IntegrityError(f"source ended after {self.size} of {self.expected_size} bytes")
+
+    @property
+    def sha256(self) -> str:
+        return self._sha256.hexdigest()
+
+    @property
+    def crc32c(self) -> str:
+        """Base64 of the big-endian CRC32C, the form GCS reports."""
+        return base64.b64encode(self._crc.digest()).decode()
+
+
+def crc32c_of(chunks: Iterator[bytes]) -> tuple[int, str, str]:
+    """Size, CRC32C (GCS form) and SHA-256 of a stream of chunks."""
+    crc = google_crc32c.Checksum()
+    sha = hashlib.sha256()
+    size = 0
+    for chunk in chunks:
+        crc.update(chunk)
+        sha.update(chunk)
+        size += len(chunk)
+    return size, base64.b64encode(crc.digest()).decode(), sha.hexdigest()
+
+
+class Store(Protocol):
+    """Where the archive lives. Keys are relative to the archive's root/prefix."""
+
+    def uri(self, key: str) -> str: ...
+    def stat(self, key: str) -> StoredObject | None: ...
+    def read_bytes(self, key: str) -> bytes: ...
+    def iter_bytes(self, key: str) -> Iterator[bytes]: ...
+    def put(self, key: str, reader: VerifyingReader, content_type: str, metadata: dict[str, str]) -> StoredObject: ...
+    def set_metadata(self, key: str, generation: int, metadata: dict[str, str]) -> StoredObject: ...
+    def delete(self, key: str, generation: int) -> None: ...
+
+
+def _check_stored(obj: StoredObject, reader: VerifyingReader) -> None:
+    if obj.size != reader.size or obj.crc32c != reader.crc32c:
+        raise IntegrityError(
+            f"{obj.uri} holds {obj.size} bytes crc32c {obj.crc32c}, streamed {reader.size} bytes crc32c {reader.crc32c}"
+        )
+
+
+class GcsStore:
+    """A bucket and prefix reached through google-cloud-storage (honours STORAGE_EMULATOR_HOST)."""
+
+    def __init__(self, bucket: str, prefix: str, chunk_size: int, client: Any = None) -> None:
+        from google.cloud import storage
+
+        self._client = client or storage.Client()
+        self._bucket: Bucket = self._client.bucket(bucket)
+        self._prefix = prefix
+        self._chunk_size = chunk_size
+        self.bucket_name = bucket
+
+    def _name(self, key: str) -> str:
+        return f"{self._prefix}/{key}" if self._prefix else key
+
+    def uri(self, key: str) -> str:
+        return f"gs://{self.bucket_name}/{self._name(key)}"
+
+    def _to_stored(self, key: str, blob: Blob) -> StoredObject:
+        return StoredObject(
+            key=key,
+            uri=self.uri(key),
+            size=int(blob.size or 0),
+            crc32c=blob.crc32c or "",
+            generation=int(blob.generation or 0),
+            content_type=blob.content_type or "",
+            metadata=dict(blob.metadata or {}),
+        )
+
+    def stat(self, key: str) -> StoredObject | None:
+        blob = self._bucket.get_blob(self._name(key))
+        return None if blob is None else self._to_stored(key, blob)
+
+    def read_bytes(self, key: str) -> bytes:
+        return bytes(self._bucket.blob(self._name(key)).download_as_bytes())
+
+    def iter_bytes(self, key: str) -> Iterator[bytes]:
+        with self._bucket.blob(self._name(key), chunk_size=self._chunk_size).open("rb") as handle:
+            while chunk := handle.read(self._chunk_size):
+                yield chunk
+
+    def put(self, key: str, reader: VerifyingReader, content_type: str, metadata: dict[str, str]) -> StoredObject:
+        from google.api_core.exceptions import PreconditionFailed
+
+        small = reader.expected_size is not None and reader.expected_size <= min(self._chunk_size, _MULTIPART_MAX)
+        blob = self._bucket.blob(self._name(key), chunk_size=None if small else self._chunk_size)
+        blob.metadata = metadata
+        try:
+            if small:
+                # One request; the bytes are bounded by the chunk size, like a resumable chunk.
+                blob.upload_from_string(reader.read_all(), content_type=content_type, if_generation_match=0)
+            else:
+                blob.upload_from_file(
+                    reader, size=reader.expected_size, content_type=content_type, if_generation_match=0, checksum=None
+                )
+        except PreconditionFailed:
+            raise AlreadyExists(self.uri(key)) from None
+        stored = self._to_stored(key, blob)
+        try:
+            _check_stored(stored, reader)
+        except IntegrityError:
+            self.delete(key, stored.generation)
+            raise
+        return stored
+
+    def set_metadata(self, key: str, generation: int, metadata: dict[str, str]) -> StoredObject:
+        blob = self._bucket.blob(self._name(key))
+        blob.metadata = metadata
+        blob.patch(if_generation_match=generation)
+        return self._to_stored(key, blob)
+
+    def delete(self, key: str, generation: int) -> None:
+        from google.api_core.exceptions import NotFound, PreconditionFailed
+
+        # Gone already, or replaced by a newer generation that is not ours to remove.
+        with contextlib.suppress(NotFound, PreconditionFailed):
+            self._bucket.blob(self._name(key)).delete(if_generation_match=generation)
+
+
+class LocalStore:
+    """A directory with the bucket's layout; custom metadata lives in a hidden `.meta/` tree."""
+
+    def __init__(self, root: str, chunk_size: int) -> None:
+        self.root = Path(root)
+        self._chunk_size = chunk_size
+
+    def _path(self, key: str) -> Path:
+        return self.root / key
+
+    def _meta_path(self, key: str) -> Path:
+        return self.root / ".meta" / f"{key}.json"
+
+    def uri(self, key: str) -> str:
+        return self._path(key).as_uri()
+
+    def stat(self, key: str) -> StoredObject | None:
+        path = self._path(key)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        try:
+            attrs = json.loads(self._meta_path(key).read_text())
+        except (FileNotFoundError, ValueError):
+            attrs = {}
+        crc = attrs.get("crc32c")
+        if attrs.get("generation") != st.st_mtime_ns or not crc:
+            crc = crc32c_of(self.iter_bytes(key))[1]
+        return StoredObject(
+            key=key,
+            uri=self.uri(key),
+            size=st.st_size,
+            crc32c=crc,
+            generation=st.st_mtime_ns,
+            content_type=attrs.get("content_type", ""),
+            metadata=dict(attrs.get("metadata", {})),
+        )
+
+    def read_bytes(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def iter_bytes(self, key: str) -> Iterator[bytes]:
+        return self._iter_path(self._path(key))
+
+    def _write_attrs(self, key: str, attrs: dict[str, Any]) -> None:
+        path = self._meta_path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
+        tmp.write_text(json.dumps(attrs, sort_keys=True))
+        os.replace(tmp, path)
+
+    def put(self, key: str, reader: VerifyingReader, content_type: str, metadata: dict[str, str]) -> StoredObject:
+        final = self._path(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.partial")
+        try:
+            with tmp.open("xb") as handle:
+                while chunk := reader.read(self._chunk_size):
+                    handle.write(chunk)
+                handle.flush()
+                os.fsync(handle.fileno())
+            size, crc, _ = crc32c_of(self._iter_path(tmp))
+            if size != reader.size or crc != reader.crc32c:
+                raise IntegrityError(f"{tmp} holds {size} bytes crc32c {crc}, streamed {reader.size} bytes")
+            try:
+                # link() refuses an existing name: the local equivalent of ifGenerationMatch=0.
+                os.link(tmp, final)
+            except FileExistsError:
+                raise AlreadyExists(self.uri(key)) from None
+        finally:
+            tmp.unlink(missing_ok=True)
+        generation = final.stat().st_mtime_ns
+        self._write_attrs(
+            key, {"content_type": content_type, "metadata": metadata, "crc32c": reader.crc32c, "generation": generation}
+        )
+        return StoredObject(key, self.uri(key), reader.size, reader.crc32c, generation, content_type, dict(metadata))
+
+    def _iter_path(self, path: Path) -> Iterator[bytes]:
+        with path.open("rb") as handle:
+            while chunk := handle.read(self._chunk_size):
+                yield chunk
+
+    def set_metadata(self, key: str, generation: int, metadata: dict[str, str]) -> StoredObject:
+        current = self.stat(key)
+        if current is None or current.generation != generation:
+            raise IntegrityError(f"{self.uri(key)} changed under us")
+        merged = {**current.metadata, **metadata}
+        self._write_attrs(
+            key,
+            {
+                "content_type": current.content_type,
+                "metadata": merged,
+                "crc32c": current.crc32c,
+                "generation": generation,
+            },
+        )
+        return StoredObject(key, current.uri, current.size, current.crc32c, generation, current.content_type, merged)
+
+    def delete(self, key: str, generation: int) -> None:
+        current = self.stat(key)
+        if current is not None and current.generation == generation:
+            self._path(key).unlink(missing_ok=True)
+            self._meta_path(key).unlink(missing_ok=True)
+
+
+def open_store(archive_uri: str, chunk_size: int) -> Store:
+    """`gs://bucket[/prefix]` or an absolute directory, as config.load() normalised it."""
+    if archive_uri.startswith("gs://"):
+        bucket, _, prefix = archive_uri[len("gs://") :].partition("/")
+        return GcsStore(bucket, prefix, chunk_size)
+    return LocalStore(archive_uri, chunk_size)

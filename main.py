@@ -1,0 +1,31 @@
+"""Cloud Functions entry points: adapt HTTP requests to the `archiver` package, nothing more."""
+
+from __future__ import annotations
+
+import flask
+import functions_framework
+
+from archiver import config, webhook
+from archiver.logging import configure
+
+try:
+    _settings = config.load()
+except config.ConfigError as exc:
+    # One clear line at startup instead of a traceback, and never a 500 per request.
+    raise SystemExit(f"configuration error: {exc}") from None
+
+configure(_settings.secrets)
+_service = webhook.Service.from_settings(_settings)
+
+
+def _respond(reply: webhook.Reply) -> flask.Response:
+    response = flask.jsonify(reply.body)
+    response.status_code = reply.status
+    response.headers.update(reply.headers)
+    return response
+
+
+@functions_framework.http
+def archive_recording(request: flask.Request) -> flask.Response:
+    """SignalWire's recordingStatusCallback."""
+    return _respond(webhook.handle_callback(_service, request.method, request.url, request.headers, request.stream))

@@ -1,0 +1,154 @@
+"""Shared fixtures: a real fake-gcs-server, a fresh bucket per test, the SignalWire stand-in."""
+
+from __future__ import annotations
+
+import io
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
+
+from archiver import config, signature
+from archiver.archive import Archiver
+from archiver.logging import configure
+from archiver.signalwire import RetryPolicy, SignalWireClient
+from archiver.storage import GcsStore, LocalStore, Store
+from archiver.webhook import Reply, Service, handle_callback
+from tests.servers import start_fake_gcs, stop
+from tests.standin import Space
+
+SIGNING_KEY = "PSK_test_signing_key_0123456789"
+TOKEN = "PT_secret_api_token_abcdef"
+CALLBACK_URL = "https://archiver.example.com/archive_recording"
+
+
+@pytest.fixture(scope="session")
+def gcs_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    process, url = start_fake_gcs(tmp_path_factory.mktemp("fake-gcs"))
+    previous = os.environ.get("STORAGE_EMULATOR_HOST")
+    os.environ["STORAGE_EMULATOR_HOST"] = url
+    yield url
+    stop(process)
+    if previous is None:
+        os.environ.pop("STORAGE_EMULATOR_HOST", None)
+
+
+@pytest.fixture(scope="session")
+def gcs_client(gcs_url: str) -> storage.Client:
+    return storage.Client(project="test", credentials=AnonymousCredentials())
+
+
+@pytest.fixture
+def bucket(gcs_client: storage.Client) -> storage.Bucket:
+    return gcs_client.create_bucket(f"archive-{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def space() -> Iterator[Space]:
+    standin = Space(token=TOKEN).start()
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture(autouse=True)
+def _json_logs() -> None:
+    configure([TOKEN, SIGNING_KEY], console=False)
+
+
+def env_for(space: Space, **overrides: str) -> dict[str, str]:
+    env = {
+        "SIGNALWIRE_SPACE_URL": space.url,
+        "SIGNALWIRE_PROJECT_ID": space.project_id,
+        "SIGNALWIRE_API_TOKEN": TOKEN,
+        "SIGNALWIRE_SIGNING_KEY": SIGNING_KEY,
+        "PUBLIC_URL": CALLBACK_URL,
+        "RETRY_BUDGET_SECONDS": "6",
+        "UPLOAD_CHUNK_MIB": "1",
+    }
+    env.update(overrides)
+    return env
+
+
+class Harness:
+    """A Service wired to the stand-in and a store, plus helpers to send signed callbacks."""
+
+    def __init__(self, space: Space, store: Store, settings: config.Settings) -> None:
+        self.space = space
+        self.store = store
+        self.settings = settings
+        self.sleeps: list[float] = []
+        policy = RetryPolicy(settings.retry_budget_s, initial_s=0.01, cap_s=0.05, sleep=self._sleep)
+        self.archiver = Archiver(settings, store, SignalWireClient(settings), policy)
+        self.service = Service(settings, self.archiver)
+
+    def _sleep(self, seconds: float) -> None:
+        # Record what the policy asked for, but do not make the suite wait for a Retry-After.
+        self.sleeps.append(seconds)
+
+    def form(self, sid: str, status: str = "completed", **extra: str) -> dict[str, str]:
+        recording = self.space.recordings.get(sid)
+        fields = {
+            "AccountSid": self.space.project_id,
+            "CallSid": recording.call_sid if recording and recording.call_sid else str(uuid.uuid4()),
+            "RecordingSid": sid,
+            "RecordingUrl": f"{self.space.url}/api/laml/2010-04-01/Accounts/{self.space.project_id}/Recordings/{sid}",
+            "RecordingStatus": status,
+            "RecordingDuration": "4",
+            "RecordingChannels": "1",
+            "RecordingSource": "DialVerb",
+        }
+        fields.update(extra)
+        return fields
+
+    def post(
+        self,
+        fields: dict[str, str],
+        *,
+        url: str = CALLBACK_URL,
+        key: str | None = SIGNING_KEY,
+        headers: dict[str, str] | None = None,
+        method: str = "POST",
+    ) -> Reply:
+        body = urlencode(fields).encode()
+        all_headers = {"Content-Type": "application/x-www-form-urlencoded", "Content-Length": str(len(body))}
+        if key is not None:
+            all_headers["X-SignalWire-Signature"] = signature.compute(key, url, fields.items())
+        all_headers.update(headers or {})
+        return handle_callback(self.service, method, url, all_headers, io.BytesIO(body))
+
+
+@pytest.fixture
+def make_harness(space: Space, tmp_path: Path, gcs_client: storage.Client) -> Callable[..., Harness]:
+    def make(local: bool = False, **overrides: str) -> Harness:
+        if local:
+            overrides.setdefault("ARCHIVE_URI", str(tmp_path / "archive"))
+        else:
+            overrides.setdefault("ARCHIVE_URI", f"gs://archive-{uuid.uuid4().hex[:12]}/calls")
+        settings = config.load(env_for(space, **overrides))
+        store: Store
+        if settings.archive_uri.startswith("gs://"):
+            bucket_name, _, prefix = settings.archive_uri[5:].partition("/")
+            gcs_client.create_bucket(bucket_name)
+            store = GcsStore(bucket_name, prefix, settings.chunk_size, client=gcs_client)
+        else:
+            store = LocalStore(settings.archive_uri, settings.chunk_size)
+        return Harness(space, store, settings)
+
+    return make
+
+
+@pytest.fixture
+def harness(make_harness: Callable[..., Harness]) -> Harness:
+    return make_harness()
+
+
+def audit_lines(text: str) -> list[dict[str, Any]]:
+    import json
+
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]

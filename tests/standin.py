@@ -1,0 +1,310 @@
+"""A local SignalWire space that follows the documented Recordings API and injects faults on demand."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import random
+import threading
+import uuid
+from collections import defaultdict, deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from werkzeug.routing import Map, Rule
+from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wrappers import Request, Response
+
+from archiver.signalwire import parse_date
+
+API = "/api/laml/2010-04-01/Accounts/<account>"
+_BLOCK = 64 * 1024
+
+
+@dataclass
+class Fault:
+    """One scripted misbehaviour, used once, for the next matching request."""
+
+    status: int = 200
+    retry_after: str | None = None
+    content_type: str | None = None
+    truncate_at: int | None = None
+    not_final: bool = False
+    redirect: bool = False
+    body: bytes = b""
+
+
+@dataclass
+class FakeRecording:
+    sid: str
+    account_sid: str
+    size: int
+    status: str = "completed"
+    created: datetime = field(default_factory=lambda: datetime(2026, 11, 26, 23, 59, 58, tzinfo=UTC))
+    call_sid: str | None = field(default_factory=lambda: str(uuid.uuid4()))
+    content: bytes | None = None
+    content_type: str = "audio/mpeg"
+    seed: int = 0
+
+    def block(self) -> bytes:
+        return random.Random(self.seed or self.sid).randbytes(_BLOCK)
+
+    def chunks(self, limit: int | None = None) -> Iterator[bytes]:
+        """The audio, generated on the fly so a 1 GiB recording costs no memory here either."""
+        if self.content is not None:
+            yield self.content[:limit]
+            return
+        block = self.block()
+        remaining = self.size if limit is None else min(limit, self.size)
+        offset = 0
+        while remaining > 0:
+            piece = block[: min(_BLOCK, remaining)]
+            # Mixing in the offset makes every block distinct, so a reordered chunk changes the digest.
+            yield offset.to_bytes(8, "big")[: len(piece)] + piece[8:] if len(piece) > 8 else piece
+            offset += len(piece)
+            remaining -= len(piece)
+
+    def audio(self) -> bytes:
+        return b"".join(self.chunks())
+
+    def sha256(self) -> str:
+        digest = hashlib.sha256()
+        for chunk in self.chunks():
+            digest.update(chunk)
+        return digest.hexdigest()
+
+    @property
+    def uri_base(self) -> str:
+        return f"/api/laml/2010-04-01/Accounts/{self.account_sid}"
+
+    def metadata(self, space_status: str | None = None) -> dict[str, Any]:
+        stamp = format_datetime(self.created)
+        return {
+            "account_sid": self.account_sid,
+            "api_version": "2010-04-01",
+            "call_sid": self.call_sid,
+            "conference_sid": None,
+            "channels": "1",
+            "date_created": stamp,
+            "date_updated": format_datetime(self.created + timedelta(seconds=4)),
+            "start_time": stamp,
+            "end_time": format_datetime(self.created + timedelta(seconds=4)),
+            "price": "-0.0025",
+            "price_unit": "USD",
+            "duration": "4",
+            "sid": self.sid,
+            "source": "DialVerb",
+            "status": space_status or self.status,
+            "error_code": None,
+            "uri": f"{self.uri_base}/Recordings/{self.sid}.json",
+            "subresource_uris": {"transcriptions": f"{self.uri_base}/Recordings/{self.sid}/Transcriptions.json"},
+        }
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    port: int
+    authorized: bool
+    has_auth_header: bool
+
+
+class Space:
+    """The stand-in. Start it, add recordings, script faults, then read `requests` to see what was asked."""
+
+    def __init__(self, project_id: str | None = None, token: str = "PT-test-token") -> None:
+        self.project_id = project_id or str(uuid.uuid4())
+        self.token = token
+        self.recordings: dict[str, FakeRecording] = {}
+        self.faults: dict[tuple[str, str], deque[Fault]] = defaultdict(deque)
+        self.requests: list[Seen] = []
+        self.deleted: list[str] = []
+        self._lock = threading.Lock()
+        self._servers: list[BaseWSGIServer] = []
+        self._urls = Map(
+            [
+                Rule(f"{API}/Recordings.json", endpoint="list", methods=["GET"]),
+                Rule(f"{API}/Recordings/<sid>.json", endpoint="json", methods=["GET"]),
+                Rule(f"{API}/Recordings/<sid>.<fmt>", endpoint="media", methods=["GET"]),
+                Rule(f"{API}/Recordings/<sid>", endpoint="delete", methods=["DELETE"]),
+                Rule("/storage/<sid>.<fmt>", endpoint="storage", methods=["GET"]),
+            ]
+        )
+
+    # --- scripting -------------------------------------------------------------------------
+    def add(self, size: int = 300_000, **kwargs: Any) -> FakeRecording:
+        sid = kwargs.pop("sid", None) or str(uuid.uuid4())
+        recording = FakeRecording(sid=sid, account_sid=self.project_id, size=size, **kwargs)
+        if recording.content is not None:
+            recording.size = len(recording.content)
+        self.recordings[sid] = recording
+        return recording
+
+    def fault(self, sid: str, kind: str, *faults: Fault) -> None:
+        """Queue faults for `kind` in json, media, delete, or list (sid '*')."""
+        with self._lock:
+            self.faults[(sid, kind)].extend(faults)
+
+    def count(self, kind: str | None = None, sid: str | None = None) -> int:
+        def matches(seen: Seen) -> bool:
+            if sid and sid not in seen.path:
+                return False
+            if kind == "json":
+                return seen.path.endswith(".json") and "/Recordings/" in seen.path
+            if kind == "media":
+                return seen.method == "GET" and not seen.path.endswith(".json")
+            if kind == "list":
+                return seen.path.endswith("/Recordings.json")
+            if kind == "delete":
+                return seen.method == "DELETE"
+            return True
+
+        return sum(1 for seen in self.requests if matches(seen))
+
+    # --- serving ---------------------------------------------------------------------------
+    def start(self, port: int = 0, host: str = "127.0.0.1") -> Space:
+        for p in (port, 0):
+            server = make_server(host, p, self.wsgi, threaded=True)
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            self._servers.append(server)
+        return self
+
+    def stop(self) -> None:
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()
+        self._servers.clear()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._servers[0].server_port}"
+
+    @property
+    def other_host_url(self) -> str:
+        """A second listener standing for a separate media host that redirects may point at."""
+        return f"http://127.0.0.1:{self._servers[1].server_port}"
+
+    def _next_fault(self, sid: str, kind: str) -> Fault | None:
+        with self._lock:
+            queue = self.faults.get((sid, kind))
+            return queue.popleft() if queue else None
+
+    def _authorized(self, request: Request) -> bool:
+        auth = request.authorization
+        return bool(auth and auth.username == self.project_id and auth.password == self.token)
+
+    def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        port = int(environ.get("SERVER_PORT") or 0)
+        with self._lock:
+            self.requests.append(
+                Seen(request.method, request.path, port, self._authorized(request), "Authorization" in request.headers)
+            )
+        adapter = self._urls.bind_to_environ(environ)
+        try:
+            endpoint, args = adapter.match()
+        except Exception as exc:  # werkzeug's NotFound / MethodNotAllowed are WSGI responses
+            return exc(environ, start_response)  # type: ignore[operator]
+        response = getattr(self, f"_{endpoint}")(request, **args)
+        return response(environ, start_response)
+
+    @staticmethod
+    def _error(status: int, message: str, retry_after: str | None = None) -> Response:
+        response = Response(
+            json.dumps({"code": status, "message": message}), status=status, mimetype="application/json"
+        )
+        if retry_after is not None:
+            response.headers["Retry-After"] = retry_after
+        return response
+
+    def _apply(self, fault: Fault | None) -> Response | None:
+        if fault is None or fault.status == 200:
+            return None
+        return self._error(fault.status, "scripted fault", fault.retry_after)
+
+    def _list(self, request: Request, account: str) -> Response:
+        if not self._authorized(request) or account != self.project_id:
+            return self._error(401, "Unauthorized")
+        fault = self._next_fault("*", "list")
+        if (scripted := self._apply(fault)) is not None:
+            return scripted
+        size = min(int(request.args.get("PageSize", 50)), 1000)
+        page = int(request.args.get("Page", 0))
+        after = request.args.get("DateCreated>")
+        before = request.args.get("DateCreated<")
+        chosen = [
+            r
+            for r in self.recordings.values()
+            if (not after or r.created > parse_date(after)) and (not before or r.created < parse_date(before))
+        ]
+        chosen.sort(key=lambda r: r.created, reverse=True)
+        window = chosen[page * size : (page + 1) * size]
+        next_uri = None
+        if (page + 1) * size < len(chosen):
+            query = {k: v for k, v in request.args.items() if k != "Page"} | {"Page": str(page + 1)}
+            next_uri = f"{request.path}?{urlencode(query)}"
+        body = {
+            "recordings": [r.metadata() for r in window],
+            "page": page,
+            "page_size": size,
+            "next_page_uri": next_uri,
+            "uri": request.full_path,
+        }
+        return Response(json.dumps(body), mimetype="application/json")
+
+    def _json(self, request: Request, account: str, sid: str) -> Response:
+        if not self._authorized(request) or account != self.project_id:
+            return self._error(401, "Unauthorized")
+        fault = self._next_fault(sid, "json")
+        if (scripted := self._apply(fault)) is not None:
+            return scripted
+        recording = self.recordings.get(sid)
+        if recording is None:
+            return self._error(404, "Not Found")
+        status = "in-progress" if fault is not None and fault.not_final else None
+        return Response(json.dumps(recording.metadata(status), indent=2), mimetype="application/json")
+
+    def _media(self, request: Request, account: str, sid: str, fmt: str, *, redirected: bool = False) -> Response:
+        if account != self.project_id or fmt not in ("mp3", "wav"):
+            return self._error(404, "Not Found")
+        recording = self.recordings.get(sid)
+        fault = None if redirected else self._next_fault(sid, "media")
+        if (scripted := self._apply(fault)) is not None:
+            return scripted
+        if recording is None or recording.status not in ("completed", "stopped"):
+            return self._error(404, "Not Found")
+        if fault is not None and fault.redirect:
+            return Response(status=302, headers={"Location": f"{self.other_host_url}/storage/{sid}.{fmt}?a={account}"})
+        if fault is not None and fault.content_type:
+            return Response(fault.body or b"<html>upstream error</html>", mimetype=fault.content_type)
+        limit = fault.truncate_at if fault is not None else None
+        headers = {"Content-Length": str(recording.size), "Accept-Ranges": "bytes"}
+        if limit is not None:
+            # Announce the whole length, send less, then hang up: what a cut connection looks like.
+            headers["Connection"] = "close"
+        content_type = recording.content_type if fmt == "mp3" else "audio/x-wav"
+        return Response(recording.chunks(limit), headers=headers, content_type=content_type, direct_passthrough=True)
+
+    def _storage(self, request: Request, sid: str, fmt: str) -> Response:
+        return self._media(request, request.args.get("a", ""), sid, fmt, redirected=True)
+
+    def _delete(self, request: Request, account: str, sid: str) -> Response:
+        if not self._authorized(request) or account != self.project_id:
+            return self._error(401, "Unauthorized")
+        fault = self._next_fault(sid, "delete")
+        if (scripted := self._apply(fault)) is not None:
+            return scripted
+        if self.recordings.pop(sid, None) is None:
+            return self._error(404, "Not Found")
+        self.deleted.append(sid)
+        return Response(status=204)
+
+
+def basic_auth(project_id: str, token: str) -> str:
+    return "Basic " + base64.b64encode(f"{project_id}:{token}".encode()).decode()
