@@ -13,10 +13,10 @@ from archiver.signalwire import (
     FINAL_WITH_AUDIO,
     NO_AUDIO,
     Attempts,
-    NotFinalError,
     Recording,
     RetryPolicy,
     SignalWireClient,
+    SignalWireError,
     TransientError,
 )
 from archiver.storage import AlreadyExists, IntegrityError, Store, StoredObject, VerifyingReader
@@ -65,11 +65,19 @@ def _text(value: Any) -> str:
 class Archiver:
     """Archives recordings by SID into a store; safe to call any number of times, concurrently."""
 
-    def __init__(self, settings: Settings, store: Store, client: SignalWireClient, policy: RetryPolicy) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        client: SignalWireClient,
+        policy: RetryPolicy,
+        final_wait_s: float = FINAL_WAIT_S,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.client = client
         self.policy = policy
+        self.final_wait_s = final_wait_s
 
     def keys(self, recording: Recording) -> tuple[str, str]:
         return object_keys(
@@ -77,12 +85,16 @@ class Archiver:
         )
 
     def fetch_final(self, sid: str, attempts: Attempts, deadline: float) -> Recording:
-        """Metadata once the recording is final; NotFinalError if it does not become final in time."""
+        """Metadata once the recording is final; waits `final_wait_s` at most for it to become final."""
+        final_deadline = time.monotonic() + self.final_wait_s
 
         def fetch() -> Recording:
             recording = self.client.recording(sid, attempts)
             if recording.status not in FINAL_WITH_AUDIO | NO_AUDIO:
-                raise NotFinalError(f"recording {sid} is {recording.status or 'without status'}, not final yet")
+                message = f"recording {sid} is {recording.status or 'without status'}, not final yet"
+                if time.monotonic() >= final_deadline:
+                    raise SignalWireError(message)
+                raise TransientError(message)
             return recording
 
         return self.policy.run(fetch, budget_s=max(0.0, deadline - time.monotonic()))
@@ -95,7 +107,7 @@ class Archiver:
         outcome = Outcome("failed", recording_sid=sid, account_sid=self.settings.project_id)
         try:
             if recording is None or recording.status not in FINAL_WITH_AUDIO | NO_AUDIO:
-                recording = self.fetch_final(sid, attempts, min(deadline, started + FINAL_WAIT_S))
+                recording = self.fetch_final(sid, attempts, deadline)
             outcome.call_sid = recording.data.get("call_sid") or None
             outcome.recording_status = recording.status
             if recording.status in NO_AUDIO:
@@ -165,7 +177,8 @@ class Archiver:
                 raise TransientError(str(exc)) from exc
         if stored.metadata.get("sha256") != reader.sha256:
             # GCS fixes custom metadata when an upload starts; the digest exists only after the last byte.
-            stored = self.store.set_metadata(key, stored.generation, {**stored.metadata, "sha256": reader.sha256})
+            wanted = {**self._audio_metadata(recording), "sha256": reader.sha256}
+            stored = self.store.set_metadata(key, stored.generation, {**stored.metadata, **wanted})
         return stored, reader.sha256
 
     def _adopt_existing(self, key: str, reader: VerifyingReader) -> StoredObject:

@@ -40,10 +40,6 @@ class TransientError(SignalWireError):
         self.retry_after = retry_after
 
 
-class NotFinalError(TransientError):
-    """The recording exists but is still being produced."""
-
-
 @dataclass(frozen=True)
 class Recording:
     """A recording's metadata: the exact bytes SignalWire returned, and their parse."""

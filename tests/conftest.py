@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -45,11 +46,6 @@ def gcs_client(gcs_url: str) -> storage.Client:
 
 
 @pytest.fixture
-def bucket(gcs_client: storage.Client) -> storage.Bucket:
-    return gcs_client.create_bucket(f"archive-{uuid.uuid4().hex[:12]}")
-
-
-@pytest.fixture
 def space() -> Iterator[Space]:
     standin = Space(token=TOKEN).start()
     yield standin
@@ -68,7 +64,7 @@ def env_for(space: Space, **overrides: str) -> dict[str, str]:
         "SIGNALWIRE_API_TOKEN": TOKEN,
         "SIGNALWIRE_SIGNING_KEY": SIGNING_KEY,
         "PUBLIC_URL": CALLBACK_URL,
-        "RETRY_BUDGET_SECONDS": "6",
+        "RETRY_BUDGET_SECONDS": "1.5",
         "UPLOAD_CHUNK_MIB": "1",
     }
     env.update(overrides)
@@ -84,12 +80,13 @@ class Harness:
         self.settings = settings
         self.sleeps: list[float] = []
         policy = RetryPolicy(settings.retry_budget_s, initial_s=0.01, cap_s=0.05, sleep=self._sleep)
-        self.archiver = Archiver(settings, store, SignalWireClient(settings), policy)
+        self.archiver = Archiver(settings, store, SignalWireClient(settings), policy, final_wait_s=0.5)
         self.service = Service(settings, self.archiver)
 
     def _sleep(self, seconds: float) -> None:
-        # Record what the policy asked for, but do not make the suite wait for a Retry-After.
+        # Record what the policy asked for, but do not make the suite wait out a Retry-After.
         self.sleeps.append(seconds)
+        time.sleep(min(seconds, 0.02))
 
     def form(self, sid: str, status: str = "completed", **extra: str) -> dict[str, str]:
         recording = self.space.recordings.get(sid)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import random
@@ -171,7 +170,7 @@ class Space:
     def start(self, port: int = 0, host: str = "127.0.0.1") -> Space:
         for p in (port, 0):
             server = make_server(host, p, self.wsgi, threaded=True)
-            threading.Thread(target=server.serve_forever, daemon=True).start()
+            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
             self._servers.append(server)
         return self
 
@@ -304,7 +303,3 @@ class Space:
             return self._error(404, "Not Found")
         self.deleted.append(sid)
         return Response(status=204)
-
-
-def basic_auth(project_id: str, token: str) -> str:
-    return "Basic " + base64.b64encode(f"{project_id}:{token}".encode()).decode()

@@ -1,0 +1,125 @@
+"""Configuration parsing: accepted spellings, and one clear error naming each bad variable."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+import pytest
+
+from archiver.archive import object_keys
+from archiver.config import ConfigError, load
+from archiver.signalwire import parse_date
+
+PROJECT = "6bfbbe86-a901-4197-8759-2a0de1fa319d"
+BASE = {
+    "SIGNALWIRE_SPACE_URL": "example.signalwire.com",
+    "SIGNALWIRE_PROJECT_ID": PROJECT,
+    "SIGNALWIRE_API_TOKEN": "PTsecret",
+}
+
+
+def test_minimal_local_defaults() -> None:
+    settings = load(BASE)
+    assert settings.space_url == "https://example.signalwire.com"
+    assert settings.api_base == f"https://example.signalwire.com/api/laml/2010-04-01/Accounts/{PROJECT}"
+    assert settings.archive_uri == os.path.abspath("archive")
+    assert settings.recording_format == "mp3"
+    assert settings.signing_key is None
+    assert settings.chunk_size == 8 * 1024 * 1024
+    assert settings.delete_after_archive is False
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("https://example.signalwire.com", "https://example.signalwire.com"),
+        ("https://example.signalwire.com/", "https://example.signalwire.com"),
+        ("example.signalwire.com", "https://example.signalwire.com"),
+        ("http://127.0.0.1:8089", "http://127.0.0.1:8089"),
+        ("http://localhost:9", "http://localhost:9"),
+    ],
+)
+def test_space_url_spellings(raw: str, expected: str) -> None:
+    assert load({**BASE, "SIGNALWIRE_SPACE_URL": raw}).space_url == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("gs://my-bucket", "gs://my-bucket"),
+        ("gs://my-bucket/", "gs://my-bucket"),
+        ("gs://my-bucket/calls/prod/", "gs://my-bucket/calls/prod"),
+        ("file:///tmp/arch", "/tmp/arch"),
+        ("/tmp/arch", "/tmp/arch"),
+    ],
+)
+def test_archive_uri_spellings(raw: str, expected: str) -> None:
+    assert load({**BASE, "ARCHIVE_URI": raw}).archive_uri == expected
+
+
+def test_secrets_are_not_in_repr() -> None:
+    settings = load({**BASE, "SIGNALWIRE_SIGNING_KEY": "PSK_x"})
+    assert "PTsecret" not in repr(settings)
+    assert "PSK_x" not in repr(settings)
+    assert settings.secrets == ("PTsecret", "PSK_x")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "variable"),
+    [
+        ({"SIGNALWIRE_SPACE_URL": ""}, "SIGNALWIRE_SPACE_URL"),
+        ({"SIGNALWIRE_SPACE_URL": "ftp://x"}, "SIGNALWIRE_SPACE_URL"),
+        ({"SIGNALWIRE_SPACE_URL": "https://x.signalwire.com/api"}, "SIGNALWIRE_SPACE_URL"),
+        ({"SIGNALWIRE_SPACE_URL": "http://example.signalwire.com"}, "SIGNALWIRE_SPACE_URL"),
+        ({"SIGNALWIRE_PROJECT_ID": ""}, "SIGNALWIRE_PROJECT_ID"),
+        ({"SIGNALWIRE_PROJECT_ID": "../../etc"}, "SIGNALWIRE_PROJECT_ID"),
+        ({"SIGNALWIRE_API_TOKEN": " "}, "SIGNALWIRE_API_TOKEN"),
+        ({"ARCHIVE_URI": "gs://Bad_Bucket!"}, "ARCHIVE_URI"),
+        ({"ARCHIVE_URI": "gs://bucket/a/../b"}, "ARCHIVE_URI"),
+        ({"ARCHIVE_URI": "s3://bucket"}, "ARCHIVE_URI"),
+        ({"RECORDING_FORMAT": "ogg"}, "RECORDING_FORMAT"),
+        ({"PUBLIC_URL": "archiver.example.com/cb"}, "PUBLIC_URL"),
+        ({"RETRY_BUDGET_SECONDS": "soon"}, "RETRY_BUDGET_SECONDS"),
+        ({"RETRY_BUDGET_SECONDS": "0"}, "RETRY_BUDGET_SECONDS"),
+        ({"UPLOAD_CHUNK_MIB": "1.5"}, "UPLOAD_CHUNK_MIB"),
+        ({"DELETE_AFTER_ARCHIVE": "maybe"}, "DELETE_AFTER_ARCHIVE"),
+    ],
+)
+def test_bad_values_name_the_variable(overrides: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        load({**BASE, **overrides})
+
+
+def test_cloud_functions_requires_a_bucket() -> None:
+    with pytest.raises(ConfigError, match="ARCHIVE_URI"):
+        load({**BASE, "K_SERVICE": "archive-recording"})
+    with pytest.raises(ConfigError, match="ARCHIVE_URI"):
+        load({**BASE, "K_SERVICE": "archive-recording", "ARCHIVE_URI": "/tmp/x"})
+    assert load({**BASE, "K_SERVICE": "x", "ARCHIVE_URI": "gs://b-1"}).archive_uri == "gs://b-1"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Tue, 25 Sep 2018 23:00:00 +0000", datetime(2018, 9, 25, 23, tzinfo=UTC)),
+        ("Tue, 25 Sept 2018 23:00:00 +0000", datetime(2018, 9, 25, 23, tzinfo=UTC)),  # as the docs spell it
+        ("Wed, 26 Sep 2018 01:30:00 +0200", datetime(2018, 9, 25, 23, 30, tzinfo=UTC)),
+        ("2018-09-25T23:00:00Z", datetime(2018, 9, 25, 23, tzinfo=UTC)),
+    ],
+)
+def test_dates_parse_to_utc(raw: str, expected: datetime) -> None:
+    assert parse_date(raw) == expected
+
+
+@pytest.mark.parametrize("raw", [None, "", "yesterday", 12])
+def test_bad_dates_raise(raw: object) -> None:
+    with pytest.raises(ValueError, match=r"."):
+        parse_date(raw)
+
+
+def test_object_keys_use_utc_creation_day_not_call_sid() -> None:
+    created = parse_date("Wed, 26 Sep 2018 01:30:00 +0200")
+    audio, meta = object_keys(PROJECT, "19e436af-5688-4307-b03b-bdb2b42b8142", created, "mp3")
+    assert audio == f"{PROJECT}/2018/09/25/19e436af-5688-4307-b03b-bdb2b42b8142.mp3"
+    assert meta == f"{PROJECT}/2018/09/25/19e436af-5688-4307-b03b-bdb2b42b8142.json"
