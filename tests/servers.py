@@ -49,8 +49,11 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def start_fake_gcs(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """fake-gcs-server on a free port, objects on disk under `workdir`; returns (process, URL)."""
+def start_fake_gcs(workdir: Path, log_level: str = "warn") -> tuple[subprocess.Popen[bytes], str]:
+    """fake-gcs-server on a free port, objects on disk under `workdir`; returns (process, URL).
+
+    At log level "info" it writes one line per request to `workdir/fake-gcs.log`.
+    """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = (workdir / "fake-gcs.log").open("wb")
@@ -70,7 +73,7 @@ def start_fake_gcs(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
             "-filesystem-root",
             str(workdir / "gcs"),
             "-log-level",
-            "warn",
+            log_level,
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

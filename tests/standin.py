@@ -133,6 +133,7 @@ class Space:
                 Rule(f"{API}/Recordings/<sid>.<fmt>", endpoint="media", methods=["GET"]),
                 Rule(f"{API}/Recordings/<sid>", endpoint="delete", methods=["DELETE"]),
                 Rule("/storage/<sid>.<fmt>", endpoint="storage", methods=["GET"]),
+                Rule("/__stats", endpoint="stats", methods=["GET"]),
             ]
         )
 
@@ -202,6 +203,8 @@ class Space:
         request = Request(environ)
         port = int(environ.get("SERVER_PORT") or 0)
         with self._lock:
+            if request.path == "/__stats":
+                return self._stats(request)(environ, start_response)
             self.requests.append(
                 Seen(request.method, request.path, port, self._authorized(request), "Authorization" in request.headers)
             )
@@ -293,6 +296,11 @@ class Space:
     def _storage(self, request: Request, sid: str, fmt: str) -> Response:
         return self._media(request, request.args.get("a", ""), sid, fmt, redirected=True)
 
+    def _stats(self, request: Request) -> Response:
+        """Request counts by kind, for a driver in another process (the benchmark)."""
+        counts = {kind: self.count(kind) for kind in ("json", "media", "list", "delete")}
+        return Response(json.dumps(counts), mimetype="application/json")
+
     def _delete(self, request: Request, account: str, sid: str) -> Response:
         if not self._authorized(request) or account != self.project_id:
             return self._error(401, "Unauthorized")
@@ -303,3 +311,36 @@ class Space:
             return self._error(404, "Not Found")
         self.deleted.append(sid)
         return Response(status=204)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve a stand-in space in its own process: `python -m tests.standin --recording SID=BYTES ...`."""
+    import argparse
+    import sys
+    import time
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--project", required=True)
+    parser.add_argument("--token", required=True)
+    parser.add_argument("--recording", action="append", default=[], metavar="SID=BYTES|SID=@FILE")
+    args = parser.parse_args(argv)
+    space = Space(args.project, args.token)
+    for spec in args.recording:
+        sid, _, size = spec.partition("=")
+        if size.startswith("@"):
+            space.add(sid=sid, content=open(size[1:], "rb").read())  # noqa: SIM115
+        else:
+            space.add(sid=sid, size=int(size))
+    space.start(args.port)
+    print(space.url, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        space.stop()
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

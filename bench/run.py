@@ -1,0 +1,377 @@
+"""`make bench`: memory, throughput, request economy, cold start and concurrency of the real function process.
+
+Everything runs on this machine: fake-gcs-server, the SignalWire stand-in in its own process, and the
+function under functions-framework. Figures go to bench/results.json and bench/results.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
+
+from archiver import signature
+from tests.servers import ROOT, free_port, start_fake_gcs, start_function, stop, wait_for
+
+HERE = Path(__file__).resolve().parent
+KEY = "PSK_bench_signing_key"
+TOKEN = "PT_bench_token"
+CHUNK_MIB = 8
+MB = 1_000_000
+MiB = 1024 * 1024
+
+FULL = {"sizes": [10 * MB, 100 * MB, 1024 * MiB], "copy_size": 500 * MB, "rounds": 3, "burst": 50, "burst_size": 2 * MB}
+QUICK = {"sizes": [1 * MB, 10 * MB, 40 * MB], "copy_size": 20 * MB, "rounds": 1, "burst": 10, "burst_size": 2 * MB}
+DEPENDENCIES = "import functions_framework, flask, requests, structlog, tenacity, google_crc32c, google.cloud.storage"
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def worker_pid(master: int) -> int:
+    """gunicorn forks one worker under the functions-framework master."""
+    for _ in range(100):
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        if children:
+            return int(children[0])
+        time.sleep(0.05)
+    raise RuntimeError("no gunicorn worker found")
+
+
+def vm_hwm_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError("VmHWM missing")
+
+
+def reset_peak(pid: int) -> None:
+    # Writing 5 to clear_refs resets the peak resident set size to the current one (Linux ≥ 4.0).
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+class Bench:
+    def __init__(self, plan: dict[str, Any], work: Path) -> None:
+        self.plan = plan
+        self.work = work
+        self.project = str(uuid.uuid4())
+        self.bucket = f"bench-{uuid.uuid4().hex[:10]}"
+        self.recordings: dict[str, int] = {}
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def recording(self, size: int) -> str:
+        sid = str(uuid.uuid4())
+        self.recordings[sid] = size
+        return sid
+
+    def start(self) -> None:
+        gcs, self.gcs_url = start_fake_gcs(self.work, log_level="info")
+        self.processes.append(gcs)
+        os.environ["STORAGE_EMULATOR_HOST"] = self.gcs_url
+        storage.Client(project="bench", credentials=AnonymousCredentials()).create_bucket(self.bucket)
+        port = free_port()
+        args = [sys.executable, "-m", "tests.standin", "--port", str(port), "--project", self.project]
+        args += ["--token", TOKEN]
+        for sid, size in self.recordings.items():
+            args += ["--recording", f"{sid}={size}"]
+        space = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.processes.append(space)
+        assert space.stdout is not None
+        self.space_url = space.stdout.readline().decode().strip()
+        wait_for(f"{self.space_url}/__stats", space)
+
+    def env(self) -> dict[str, str]:
+        return {
+            "SIGNALWIRE_SPACE_URL": self.space_url,
+            "SIGNALWIRE_PROJECT_ID": self.project,
+            "SIGNALWIRE_API_TOKEN": TOKEN,
+            "SIGNALWIRE_SIGNING_KEY": KEY,
+            "ARCHIVE_URI": f"gs://{self.bucket}/bench",
+            "STORAGE_EMULATOR_HOST": self.gcs_url,
+            "GOOGLE_CLOUD_PROJECT": "bench",
+            "UPLOAD_CHUNK_MIB": str(CHUNK_MIB),
+            "RETRY_BUDGET_SECONDS": "600",
+        }
+
+    def start_function(self) -> tuple[subprocess.Popen[bytes], str]:
+        process, url = start_function(self.env(), log_path=self.work / "function.log")
+        self.processes.append(process)
+        return process, url
+
+    def callback(self, url: str, sid: str, status: str = "completed") -> tuple[int, float, dict[str, Any]]:
+        fields = {"AccountSid": self.project, "RecordingSid": sid, "RecordingStatus": status}
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-SignalWire-Signature": signature.compute(KEY, url, fields.items()),
+        }
+        started = time.perf_counter()
+        response = requests.post(url, data=urlencode(fields), headers=headers, timeout=1800)
+        return response.status_code, time.perf_counter() - started, response.json()
+
+    def space_counts(self) -> dict[str, int]:
+        return dict(requests.get(f"{self.space_url}/__stats", timeout=10).json())
+
+    def gcs_requests(self) -> int:
+        text = (self.work / "fake-gcs.log").read_text()
+        return sum(1 for line in text.splitlines() if 'HTTP/1.1\\"' in line)
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            stop(process)
+
+
+def cold_start(runs: int) -> dict[str, float]:
+    env = {**os.environ, "SIGNALWIRE_SPACE_URL": "http://127.0.0.1:9", "SIGNALWIRE_PROJECT_ID": str(uuid.uuid4())}
+    env |= {"SIGNALWIRE_API_TOKEN": "x", "ARCHIVE_URI": "gs://cold-start-bucket", "GOOGLE_CLOUD_PROJECT": "bench"}
+    env.setdefault("STORAGE_EMULATOR_HOST", "http://127.0.0.1:9")
+
+    def timed(code: str) -> float:
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
+        return time.perf_counter() - started
+
+    bare = statistics.median(timed("pass") for _ in range(runs))
+    deps = statistics.median(timed(DEPENDENCIES) for _ in range(runs)) - bare
+    main = statistics.median(timed("import main") for _ in range(runs)) - bare
+    return {"interpreter_s": bare, "dependencies_s": deps, "main_s": main, "overhead_ratio": main / deps}
+
+
+def run(plan: dict[str, Any], work: Path) -> dict[str, Any]:
+    bench = Bench(plan, work)
+    warm = bench.recording(100_000)
+    memory_sids = [(size, bench.recording(size)) for size in plan["sizes"]]
+    copy_sids = [
+        (bench.recording(plan["copy_size"]), bench.recording(plan["copy_size"])) for _ in range(plan["rounds"])
+    ]
+    economy_sid = bench.recording(2 * MB)
+    burst_sids = [bench.recording(plan["burst_size"]) for _ in range(plan["burst"])]
+    results: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cores": os.cpu_count(),
+        "plan": plan,
+        "chunk_mib": CHUNK_MIB,
+    }
+    bench.start()
+    try:
+        # Cold start: process start to first successful (signed, 200) response.
+        started = time.perf_counter()
+        process, url = bench.start_function()
+        status = 0
+        while status != 200:
+            status = bench.callback(url, warm, "in-progress")[0]
+        results["first_response_s"] = time.perf_counter() - started
+        worker = worker_pid(process.pid)
+        assert bench.callback(url, warm)[0] == 200  # warm every code path once
+        log("cold start: importing main vs its dependencies")
+        results["cold_start"] = cold_start(7)
+
+        memory = []
+        for size, sid in memory_sids:
+            reset_peak(worker)
+            idle = vm_hwm_kib(worker)
+            code, seconds, body = bench.callback(url, sid)
+            assert code == 200 and body["outcome"] == "archived", body
+            peak = vm_hwm_kib(worker)
+            memory.append(
+                {
+                    "bytes": size,
+                    "idle_kib": idle,
+                    "peak_kib": peak,
+                    "growth_mib": (peak - idle) / 1024,
+                    "seconds": seconds,
+                    "mb_per_s": size / MB / seconds,
+                }
+            )
+            log(f"memory: {size / MiB:.0f} MiB grew the worker by {(peak - idle) / 1024:.1f} MiB in {seconds:.1f}s")
+        results["memory"] = memory
+
+        ratios, function_times, copy_times = [], [], []
+        bucket = storage.Client(project="bench", credentials=AnonymousCredentials()).bucket(bench.bucket)
+        for round_, (fn_sid, copy_sid) in enumerate(copy_sids):
+            code, fn_seconds, body = bench.callback(url, fn_sid)
+            assert code == 200 and body["outcome"] == "archived", body
+            media = f"{bench.space_url}/api/laml/2010-04-01/Accounts/{bench.project}/Recordings/{copy_sid}.mp3"
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    str(HERE / "plain_copy.py"),
+                    media,
+                    bench.bucket,
+                    f"copy/{copy_sid}.mp3",
+                    str(CHUNK_MIB * MiB),
+                ],
+                cwd=ROOT,
+                env={**os.environ, **bench.env()},
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            copy_seconds = float(out.stdout.strip())
+            blob = bucket.get_blob(f"copy/{copy_sid}.mp3")
+            assert blob is not None and blob.size == plan["copy_size"], "plain copy stored the wrong size"
+            function_times.append(fn_seconds)
+            copy_times.append(copy_seconds)
+            ratios.append(fn_seconds / copy_seconds)
+            log(f"throughput round {round_ + 1}: function {fn_seconds:.2f}s, plain copy {copy_seconds:.2f}s")
+        results["throughput"] = {
+            "bytes": plan["copy_size"],
+            "function_s": function_times,
+            "plain_copy_s": copy_times,
+            "ratio_median": statistics.median(ratios),
+            "function_mb_per_s": plan["copy_size"] / MB / statistics.median(function_times),
+        }
+
+        before_sw, before_gcs = bench.space_counts(), bench.gcs_requests()
+        assert bench.callback(url, economy_sid)[2]["outcome"] == "archived"
+        mid_sw, mid_gcs = bench.space_counts(), bench.gcs_requests()
+        assert bench.callback(url, economy_sid)[2]["outcome"] == "already_archived"
+        after_sw, after_gcs = bench.space_counts(), bench.gcs_requests()
+        results["economy"] = {
+            "new": {"signalwire": sum(mid_sw.values()) - sum(before_sw.values()), "gcs": mid_gcs - before_gcs},
+            "duplicate": {
+                "signalwire": sum(after_sw.values()) - sum(mid_sw.values()),
+                "audio_requests": after_sw["media"] - mid_sw["media"],
+                "gcs": after_gcs - mid_gcs,
+            },
+        }
+        log(f"economy: {results['economy']}")
+
+        reset_peak(worker)
+        idle = vm_hwm_kib(worker)
+        with ThreadPoolExecutor(max_workers=plan["burst"]) as pool:
+            answers = list(pool.map(lambda sid: bench.callback(url, sid), burst_sids))
+        latencies = sorted(seconds for _, seconds, _ in answers)
+        results["concurrency"] = {
+            "callbacks": plan["burst"],
+            "archived": sum(1 for code, _, body in answers if code == 200 and body["outcome"] == "archived"),
+            "p50_s": statistics.median(latencies),
+            "p95_s": latencies[max(0, int(len(latencies) * 0.95) - 1)],
+            "growth_mib": (vm_hwm_kib(worker) - idle) / 1024,
+        }
+        log(f"concurrency: {results['concurrency']}")
+    finally:
+        bench.stop()
+    return results
+
+
+def targets(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
+    memory = results["memory"]
+    growths = [m["growth_mib"] for m in memory]
+    economy = results["economy"]
+    rows = [
+        ("memory growth at largest size", "≤ 32 MiB", f"{growths[-1]:.1f} MiB", growths[-1] <= 32),
+        (
+            "memory flat across sizes",
+            "spread ≤ 16 MiB",
+            f"{max(growths) - min(growths):.1f} MiB",
+            max(growths) - min(growths) <= 16,
+        ),
+        (
+            "throughput vs plain copy",
+            "≤ 1.10",
+            f"{results['throughput']['ratio_median']:.3f}",
+            results["throughput"]["ratio_median"] <= 1.10,
+        ),
+        (
+            "new recording: SignalWire / GCS requests",
+            "2 / ≤ 4",
+            f"{economy['new']['signalwire']} / {economy['new']['gcs']}",
+            economy["new"]["signalwire"] == 2 and economy["new"]["gcs"] <= 4,
+        ),
+        (
+            "duplicate: SignalWire / audio / GCS requests",
+            "1 / 0 / ≤ 2",
+            f"{economy['duplicate']['signalwire']} / {economy['duplicate']['audio_requests']} / "
+            f"{economy['duplicate']['gcs']}",
+            economy["duplicate"]["signalwire"] == 1
+            and economy["duplicate"]["audio_requests"] == 0
+            and economy["duplicate"]["gcs"] <= 2,
+        ),
+        (
+            "import main vs dependencies",
+            "≤ 1.20",
+            f"{results['cold_start']['overhead_ratio']:.3f}",
+            results["cold_start"]["overhead_ratio"] <= 1.20,
+        ),
+        (
+            "concurrent callbacks archived",
+            f"{results['concurrency']['callbacks']}",
+            f"{results['concurrency']['archived']}",
+            results["concurrency"]["archived"] == results["concurrency"]["callbacks"],
+        ),
+    ]
+    return rows
+
+
+def chart(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    sizes = [m["bytes"] / MiB for m in results["memory"]]
+    left.plot(sizes, [m["growth_mib"] for m in results["memory"]], marker="o", label="measured")
+    left.axhline(32, color="red", linestyle="--", label="target ≤ 32 MiB")
+    left.set_xscale("log")
+    left.set_xlabel("recording size (MiB)")
+    left.set_ylabel("worker peak RSS growth (MiB)")
+    left.set_title("Memory vs recording size")
+    left.legend()
+    throughput = results["throughput"]
+    ratios = [f / c for f, c in zip(throughput["function_s"], throughput["plain_copy_s"], strict=True)]
+    right.bar(range(1, len(ratios) + 1), ratios)
+    right.axhline(1.10, color="red", linestyle="--", label="target ≤ 1.10")
+    right.set_xlabel("round")
+    right.set_ylabel("function time / plain copy time")
+    right.set_title(f"Throughput, {throughput['bytes'] / MB:.0f} MB recording")
+    right.legend()
+    fig.suptitle(f"{results['date']} · {results['cores']} cores")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run for CI, figures not recorded")
+    args = parser.parse_args()
+    work = HERE / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    started = time.perf_counter()
+    try:
+        results = run(QUICK if args.quick else FULL, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    results["wall_s"] = time.perf_counter() - started
+    rows = targets(results)
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'measure'.ljust(width)}  target            measured    met")
+    for name, target, measured, met in rows:
+        print(f"{name.ljust(width)}  {target.ljust(16)}  {measured.ljust(10)}  {'yes' if met else 'NO'}")
+    print(f"\nfirst response after process start: {results['first_response_s']:.2f}s; total {results['wall_s']:.0f}s")
+    if not args.quick:
+        results["targets"] = [{"measure": n, "target": t, "measured": m, "met": ok} for n, t, m, ok in rows]
+        (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        chart(results, HERE / "results.png")
+        print("wrote bench/results.json and bench/results.png")
+
+
+if __name__ == "__main__":
+    main()
