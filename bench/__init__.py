@@ -1,0 +1,1 @@
+"""`make bench`: the figures operators size memory and cost from."""
