@@ -29,3 +29,9 @@ def _respond(reply: webhook.Reply) -> flask.Response:
 def archive_recording(request: flask.Request) -> flask.Response:
     """SignalWire's recordingStatusCallback."""
     return _respond(webhook.handle_callback(_service, request.method, request.url, request.headers, request.stream))
+
+
+@functions_framework.http
+def reconcile_recordings(request: flask.Request) -> flask.Response:
+    """Cloud Scheduler's sweep (private: invoked with an OIDC token)."""
+    return _respond(webhook.handle_sweep(_service, request.method, request.headers, request.stream))

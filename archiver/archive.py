@@ -18,6 +18,7 @@ from archiver.signalwire import (
     SignalWireClient,
     SignalWireError,
     TransientError,
+    parse_date,
 )
 from archiver.storage import AlreadyExists, IntegrityError, Store, StoredObject, VerifyingReader
 
@@ -99,21 +100,30 @@ class Archiver:
 
         return self.policy.run(fetch, budget_s=max(0.0, deadline - time.monotonic()))
 
-    def archive(self, sid: str, recording: Recording | None = None) -> Outcome:
-        """Archive one recording; never raises for a recording-level failure, returns `failed`."""
+    def archive(self, sid: str, listed: dict[str, Any] | None = None, *, delete: bool | None = None) -> Outcome:
+        """Archive one recording; never raises for a recording-level failure, returns `failed`.
+
+        `listed` is the recording as a list page showed it: when its date names objects that are
+        already complete, SignalWire is not asked anything. `delete` defaults to DELETE_AFTER_ARCHIVE.
+        """
         started = time.monotonic()
         deadline = started + self.settings.retry_budget_s
         attempts = Attempts()
         outcome = Outcome("failed", recording_sid=sid, account_sid=self.settings.project_id)
         try:
-            if recording is None or recording.status not in FINAL_WITH_AUDIO | NO_AUDIO:
+            keys = self.keys_of(sid, listed) if listed is not None else None
+            if keys is None or not self.check_archived(outcome, keys):
                 recording = self.fetch_final(sid, attempts, deadline)
-            outcome.call_sid = recording.data.get("call_sid") or None
-            outcome.recording_status = recording.status
-            if recording.status in NO_AUDIO:
-                outcome.outcome = "no_audio"
-            else:
-                self._archive_final(recording, outcome, attempts, deadline)
+                outcome.call_sid = recording.data.get("call_sid") or None
+                outcome.recording_status = recording.status
+                if recording.status in NO_AUDIO:
+                    outcome.outcome = "no_audio"
+                else:
+                    keys = self.keys(recording)
+                    self._archive_final(recording, keys, outcome, attempts, deadline)
+            wants_delete = self.settings.delete_after_archive if delete is None else delete
+            if wants_delete and keys is not None and outcome.outcome in ("archived", "already_archived"):
+                self._delete_verified(outcome, keys, attempts, deadline)
         # SignalWire, integrity, bad dates, and the storage client's own errors alike: one recording's
         # failure is reported, never raised, so a sweep goes on and a callback answers 503.
         except Exception as exc:
@@ -123,17 +133,29 @@ class Archiver:
         outcome.elapsed_ms = int((time.monotonic() - started) * 1000)
         return outcome
 
-    def _archive_final(self, recording: Recording, outcome: Outcome, attempts: Attempts, deadline: float) -> None:
-        audio_key, meta_key = self.keys(recording)
+    def keys_of(self, sid: str, listed: dict[str, Any]) -> tuple[str, str]:
+        created = parse_date(listed.get("date_created"))
+        return object_keys(self.settings.project_id, sid.lower(), created, self.settings.recording_format)
+
+    def check_archived(self, outcome: Outcome, keys: tuple[str, str]) -> bool:
+        audio_key, meta_key = keys
         outcome.audio_uri = self.store.uri(audio_key)
         outcome.metadata_uri = self.store.uri(meta_key)
-        manifest = self.store.stat(meta_key)
-        if manifest is not None:
-            audio = self.store.stat(audio_key)
-            if audio is not None and audio.metadata.get("sha256"):
-                outcome.outcome = "already_archived"
-                self._describe(outcome, audio)
-                return
+        if self.store.stat(meta_key) is None:
+            return False
+        audio = self.store.stat(audio_key)
+        if audio is None or not audio.metadata.get("sha256"):
+            return False
+        outcome.outcome = "already_archived"
+        self._describe(outcome, audio)
+        return True
+
+    def _archive_final(
+        self, recording: Recording, keys: tuple[str, str], outcome: Outcome, attempts: Attempts, deadline: float
+    ) -> None:
+        if self.check_archived(outcome, keys):
+            return
+        audio_key, meta_key = keys
         audio, sha256 = self.policy.run(
             lambda: self._archive_audio(recording, audio_key, attempts),
             budget_s=max(0.0, deadline - time.monotonic()),
@@ -142,6 +164,56 @@ class Archiver:
         outcome.sha256 = sha256
         self._write_manifest(recording, meta_key, audio)
         outcome.outcome = "archived"
+
+    def evidence(self, audio_key: str, meta_key: str) -> tuple[StoredObject, StoredObject]:
+        """Both objects, agreeing with each other; IntegrityError naming the first disagreement."""
+        manifest = self.store.stat(meta_key)
+        if manifest is None:
+            raise IntegrityError(f"{self.store.uri(meta_key)} is missing")
+        audio = self.store.stat(audio_key)
+        if audio is None:
+            raise IntegrityError(f"{self.store.uri(audio_key)} is missing")
+        recorded = manifest.metadata
+        checks = {
+            "size": (str(audio.size), recorded.get("audio-bytes")),
+            "crc32c": (audio.crc32c, recorded.get("audio-crc32c")),
+            "sha256": (audio.metadata.get("sha256"), recorded.get("audio-sha256")),
+            "generation": (str(audio.generation), recorded.get("audio-generation")),
+        }
+        for name, (stored, expected) in checks.items():
+            if not stored or stored != expected:
+                raise IntegrityError(f"{audio.uri}: stored {name} {stored!r}, recorded {expected!r}")
+        return audio, manifest
+
+    def _delete_verified(self, outcome: Outcome, keys: tuple[str, str], attempts: Attempts, deadline: float) -> None:
+        """Delete at SignalWire only when the archive is proven complete; record the evidence either way."""
+        try:
+            audio, manifest = self.evidence(*keys)
+            if outcome.bytes != audio.size or outcome.crc32c != audio.crc32c:
+                raise IntegrityError(f"{audio.uri}: stored bytes differ from what was streamed")
+        except IntegrityError as exc:
+            outcome.extra.update(deleted=False, delete_skipped=str(exc))
+            return
+        outcome.extra.update(
+            evidence={
+                "audio_uri": audio.uri,
+                "audio_generation": audio.generation,
+                "audio_bytes": audio.size,
+                "audio_crc32c": audio.crc32c,
+                "audio_sha256": audio.metadata.get("sha256"),
+                "metadata_uri": manifest.uri,
+                "metadata_generation": manifest.generation,
+            }
+        )
+        try:
+            self.policy.run(
+                lambda: self.client.delete_recording(outcome.recording_sid, attempts),
+                budget_s=max(0.0, deadline - time.monotonic()),
+            )
+        except SignalWireError as exc:
+            outcome.extra.update(deleted=False, delete_error=str(exc))
+            return
+        outcome.extra["deleted"] = True
 
     @staticmethod
     def _describe(outcome: Outcome, audio: StoredObject) -> None:
@@ -213,4 +285,8 @@ class Archiver:
             existing = self.store.stat(key)
             if existing is None:
                 raise TransientError(f"{self.store.uri(key)} vanished after a create conflict") from None
+            if any(existing.metadata.get(k) != v for k, v in metadata.items() if k.startswith("audio-")):
+                # The audio was written again (an earlier object was wrong): the JSON stays as first
+                # stored, its description of the audio follows the object now verified.
+                return self.store.set_metadata(key, existing.generation, {**existing.metadata, **metadata})
             return existing

@@ -7,9 +7,12 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Mapping, MutableMapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
+
+if TYPE_CHECKING:
+    from archiver.archive import Outcome
 
 _SEVERITY = {"debug": "DEBUG", "info": "INFO", "warning": "WARNING", "error": "ERROR", "critical": "CRITICAL"}
 _TRACEPARENT_RE = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
@@ -109,3 +112,15 @@ def bind_request(headers: Headers) -> None:
 
 def get_logger() -> Any:
     return structlog.get_logger("archiver")
+
+
+_OK_OUTCOMES = {"archived", "already_archived", "ignored", "no_audio"}
+
+
+def audit(outcome: Outcome, **extra: Any) -> None:
+    """The audit line for one recording: INFO when it ended well, ERROR when it failed."""
+    fields = {**outcome.fields(), **extra}
+    if outcome.outcome in _OK_OUTCOMES:
+        get_logger().info(f"recording {outcome.outcome.replace('_', ' ')}", **fields)
+    else:
+        get_logger().error("recording archive failed", **fields)

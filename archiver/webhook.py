@@ -1,15 +1,18 @@
-"""Turn one recording status callback into an HTTP answer and exactly one audit line."""
+"""HTTP requests into answers: the recording status callback, and the scheduled sweep."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from archiver import signature
 from archiver.archive import Archiver, Outcome
 from archiver.config import Settings, is_sid
-from archiver.logging import Headers, bind_request, get_logger
+from archiver.logging import Headers, audit, bind_request, get_logger
+from archiver.reconcile import parse_when, sweep
 from archiver.signalwire import FINAL_WITH_AUDIO, NO_AUDIO, RetryPolicy, SignalWireClient
 from archiver.storage import open_store
 
@@ -127,14 +130,68 @@ def handle_callback(service: Service, method: str, url: str, headers: Headers, b
     else:
         outcome = service.archiver.archive(sid)
     outcome.call_sid = outcome.call_sid or form.get("CallSid") or None
-    fields = outcome.fields()
-    fields["callback_status"] = status
     http_status = 200 if outcome.outcome in _OK else 503
-    if http_status == 200:
-        log.info(f"recording {outcome.outcome.replace('_', ' ')}", http_status=http_status, **fields)
+    audit(outcome, http_status=http_status, callback_status=status)
+    fields = outcome.fields()
+    keys = ("outcome", "recording_sid", "audio_uri", "metadata_uri", "error", "deleted")
+    return Reply(http_status, {k: fields[k] for k in keys if k in fields})
+
+
+def _window(settings: Settings, body: bytes) -> tuple[datetime, datetime]:
+    now = datetime.now(UTC)
+    default_since = now - timedelta(hours=settings.reconcile_lookback_hours)
+    if not body.strip():
+        return default_since, now
+    try:
+        data = json.loads(body)
+        if not isinstance(data, dict):
+            raise ValueError("expected a JSON object")
+        since = parse_when(data["since"]) if data.get("since") else default_since
+        until = parse_when(data["until"]) if data.get("until") else now
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise Rejected(400, f'body must be {{"since": ISO 8601, "until": ISO 8601}}: {exc}') from None
+    if since >= until:
+        raise Rejected(400, "since must be before until")
+    return since, until
+
+
+def handle_sweep(service: Service, method: str, headers: Headers, body: IO[bytes]) -> Reply:
+    """Cloud Scheduler's hourly call: archive what callbacks missed, answer a summary, 500 if any failed."""
+    bind_request(headers)
+    log = get_logger()
+    try:
+        if method != "POST":
+            raise Rejected(405, "only POST starts a sweep", {"Allow": "POST"})
+        raw = body.read(MAX_BODY + 1)
+        if len(raw) > MAX_BODY:
+            raise Rejected(413, f"body over {MAX_BODY} bytes")
+        since, until = _window(service.settings, raw)
+    except Rejected as exc:
+        log.warning("sweep rejected", outcome="rejected", http_status=exc.status, reason=exc.reason)
+        return Reply(exc.status, {"outcome": "rejected", "reason": exc.reason}, exc.headers)
+
+    def acted_on(outcome: Outcome) -> None:
+        if outcome.outcome != "already_archived" or "deleted" in outcome.extra:
+            audit(outcome, source="sweep")
+
+    settings = service.settings
+    report = sweep(
+        service.archiver,
+        since,
+        until,
+        concurrency=settings.reconcile_concurrency,
+        deadline_s=settings.reconcile_deadline_s,
+        on_outcome=acted_on,
+    )
+    summary = report.summary()
+    http_status = 200 if report.ok else 500
+    summary["outcome"] = "sweep_failed" if not report.ok else ("sweep_incomplete" if report.remaining else "sweep_ok")
+    # `missed_by_callbacks` feeds the alert on recordings that only the sweep caught.
+    fields = {**summary, "http_status": http_status, "missed_by_callbacks": len(report.archived)}
+    if not report.ok:
+        log.error("sweep finished with failures", **fields)
+    elif report.remaining:
+        log.warning("sweep stopped before its deadline; the rest is left for the next run", **fields)
     else:
-        log.error("recording archive failed", http_status=http_status, **fields)
-    reply: dict[str, Any] = {
-        k: fields[k] for k in ("outcome", "recording_sid", "audio_uri", "metadata_uri", "error") if k in fields
-    }
-    return Reply(http_status, reply)
+        log.info("sweep finished", **fields)
+    return Reply(http_status, summary)

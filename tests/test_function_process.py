@@ -99,3 +99,21 @@ def test_bad_configuration_fails_at_startup_with_one_line() -> None:
         result.stderr.strip()
         == "configuration error: SIGNALWIRE_PROJECT_ID is not set (see the Configuration table in README.md)"
     )
+
+
+def test_sweep_through_the_real_server(space: Space, gcs_url: str, gcs_client: storage.Client, tmp_path: Path) -> None:
+    bucket = gcs_client.create_bucket(f"sweep-{uuid.uuid4().hex[:12]}")
+    env = env_for(space, ARCHIVE_URI=f"gs://{bucket.name}", STORAGE_EMULATOR_HOST=gcs_url) | {
+        "GOOGLE_CLOUD_PROJECT": "test"
+    }
+    process, url = start_function(env, target="reconcile_recordings", log_path=tmp_path / "sweep.log")
+    try:
+        recs = [space.add(size=25_000) for _ in range(3)]
+        window = {"since": "2026-11-01T00:00:00Z", "until": "2026-11-30T00:00:00Z"}
+        response = requests.post(url, json=window, timeout=60)
+        assert response.status_code == 200, response.text
+        assert sorted(response.json()["archived_sids"]) == sorted(r.sid for r in recs)
+        assert len(list(bucket.list_blobs())) == 6
+        assert requests.post(url, json=window, timeout=60).json()["already_archived"] == 3
+    finally:
+        stop(process)
