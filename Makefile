@@ -3,12 +3,19 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8080
+# checkov lives in a virtualenv of its own so its pins never constrain the project's.
+CHECKOV_VENV := .venv-checkov
 
 .PHONY: run test lint typecheck unit bench bench-smoke clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
 ## make run: the function on localhost:$(PORT); archives to ./archive unless ARCHIVE_URI says otherwise
@@ -19,9 +26,13 @@ run: $(VENV)/.installed
 ## make test: lint + type check + every test
 test: lint typecheck unit
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	@if command -v terraform >/dev/null 2>&1; then \
+		echo "terraform fmt -check -recursive infra"; TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive infra; \
+	else echo "terraform fmt: skipped, no terraform binary on PATH (install Terraform >= 1.5 to check formatting)"; fi
+	$(CHECKOV_VENV)/bin/checkov -d infra --framework terraform --skip-download --quiet --compact
 
 typecheck: $(VENV)/.installed
 	$(PY) -m mypy archiver main.py tests bench
@@ -42,4 +53,4 @@ bench-smoke: $(VENV)/.installed
 	$(PY) -m bench.run --quick
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .mypy_cache .ruff_cache .pytest_cache infra/.build
