@@ -6,7 +6,7 @@ PORT ?= 8080
 # checkov lives in a virtualenv of its own so its pins never constrain the project's.
 CHECKOV_VENV := .venv-checkov
 
-.PHONY: run test lint typecheck unit bench bench-smoke clean
+.PHONY: run demo test lint typecheck unit bench bench-smoke clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ run: $(VENV)/.installed
 	@test -f .env || echo "make run: no .env here; copy .env.example to .env and fill it in (or try: make demo)"
 	$(if $(wildcard .env),$(VENV)/bin/dotenv -f .env run --no-override --) $(PY) -m functions_framework --target archive_recording --host 127.0.0.1 --port $(PORT)
 
+## make demo: the whole flow on this machine against a simulated space; exits 0 only on byte-identical audio
+demo: $(VENV)/.installed
+	$(PY) -m demo.run
+
 ## make test: lint + type check + every test
 test: lint typecheck unit
 
@@ -35,7 +39,7 @@ lint: $(VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(CHECKOV_VENV)/bin/checkov -d infra --framework terraform --skip-download --quiet --compact
 
 typecheck: $(VENV)/.installed
-	$(PY) -m mypy archiver main.py tests bench
+	$(PY) -m mypy archiver main.py tests bench demo
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest

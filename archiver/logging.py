@@ -71,7 +71,7 @@ def configure(secrets: Iterable[str] = (), *, console: bool | None = None) -> No
     ]
     renderer: list[Any]
     if console:
-        renderer = [structlog.dev.ConsoleRenderer(event_key="message", timestamp_key="time")]
+        renderer = [structlog.dev.ConsoleRenderer(timestamp_key="time")]
     else:
         renderer = [_severity, structlog.processors.EventRenamer("message"), structlog.processors.JSONRenderer()]
     structlog.configure(

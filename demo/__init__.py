@@ -1,0 +1,1 @@
+"""`make demo`: see demo/run.py."""
