@@ -81,9 +81,7 @@ class Archiver:
         self.final_wait_s = final_wait_s
 
     def keys(self, recording: Recording) -> tuple[str, str]:
-        return object_keys(
-            self.settings.project_id, recording.sid.lower(), recording.created, self.settings.recording_format
-        )
+        return self.keys_of(recording.sid, recording.data)
 
     def fetch_final(self, sid: str, attempts: Attempts, deadline: float) -> Recording:
         """Metadata once the recording is final; waits `final_wait_s` at most for it to become final."""

@@ -55,10 +55,6 @@ class Recording:
     def status(self) -> str:
         return str(self.data.get("status") or "").lower()
 
-    @property
-    def created(self) -> datetime:
-        return parse_date(self.data.get("date_created"))
-
 
 def parse_date(value: Any) -> datetime:
     """RFC 2822 (as SignalWire sends) or ISO 8601, returned in UTC; ValueError otherwise."""

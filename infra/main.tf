@@ -131,19 +131,10 @@ resource "google_project_iam_custom_role" "object_writer" {
 
 # --- secrets: values are added out of band (see infra/README.md), never in Terraform state -------
 
-resource "google_secret_manager_secret" "api_token" {
+resource "google_secret_manager_secret" "signalwire" {
   #checkov:skip=CKV_GCP_128:Google-managed encryption; a CMEK for two short secrets is the operator's choice.
-  secret_id = "signalwire-api-token"
-  labels    = var.labels
-  replication {
-    auto {}
-  }
-  depends_on = [google_project_service.apis]
-}
-
-resource "google_secret_manager_secret" "signing_key" {
-  #checkov:skip=CKV_GCP_128:Google-managed encryption; a CMEK for two short secrets is the operator's choice.
-  secret_id = "signalwire-signing-key"
+  for_each  = { api_token = "signalwire-api-token", signing_key = "signalwire-signing-key" }
+  secret_id = each.value
   labels    = var.labels
   replication {
     auto {}
@@ -182,10 +173,6 @@ locals {
     for pair in setproduct(keys(local.runtime_accounts), ["api_token", "signing_key"]) :
     "${pair[0]}-${pair[1]}" => { account = pair[0], secret = pair[1] }
   }
-  secrets = {
-    api_token   = google_secret_manager_secret.api_token.secret_id
-    signing_key = google_secret_manager_secret.signing_key.secret_id
-  }
 }
 
 resource "google_storage_bucket_iam_member" "runtime_objects" {
@@ -199,7 +186,7 @@ resource "google_storage_bucket_iam_member" "runtime_objects" {
 
 resource "google_secret_manager_secret_iam_member" "runtime_secrets" {
   for_each  = local.runtime_secrets
-  secret_id = local.secrets[each.value.secret]
+  secret_id = google_secret_manager_secret.signalwire[each.value.secret].secret_id
   role      = "roles/secretmanager.secretAccessor"
   member    = local.runtime_accounts[each.value.account]
 }
@@ -265,18 +252,60 @@ resource "google_storage_bucket_object" "source" {
   source = data.archive_file.source.output_path
 }
 
-# --- the callback function (public: SignalWire cannot send Google credentials) -------------------
+# --- the two functions ---------------------------------------------------------------------------
 
-resource "google_cloudfunctions2_function" "webhook" {
-  #checkov:skip=CKV_GCP_124:SignalWire calls from the internet with no published address ranges; every request must carry a valid signature.
-  name        = var.webhook_name
+locals {
+  functions = {
+    # Public: SignalWire cannot send Google credentials; the signature check guards it.
+    webhook = {
+      name            = var.webhook_name
+      entry_point     = "archive_recording"
+      description     = "SignalWire recordingStatusCallback: archives each finished recording into ${local.archive_uri}"
+      memory          = var.webhook_memory
+      timeout         = var.webhook_timeout_seconds
+      concurrency     = var.webhook_concurrency
+      max_instances   = var.webhook_max_instances
+      service_account = google_service_account.webhook.email
+      env = {
+        PUBLIC_URL = local.public_url
+        # gunicorn threads per instance follow the request concurrency Cloud Run sends.
+        THREADS = tostring(var.webhook_concurrency)
+      }
+    }
+    # Private: only the scheduler's account may invoke it; one sweep at a time.
+    reconcile = {
+      name            = var.reconcile_name
+      entry_point     = "reconcile_recordings"
+      description     = "Hourly sweep: archives recordings whose callbacks were missed"
+      memory          = var.reconcile_memory
+      timeout         = var.reconcile_timeout_seconds
+      concurrency     = 1
+      max_instances   = 1
+      service_account = google_service_account.reconcile.email
+      env = {
+        RECONCILE_LOOKBACK_HOURS   = tostring(var.reconcile_lookback_hours)
+        RECONCILE_CONCURRENCY      = tostring(var.reconcile_concurrency)
+        RECONCILE_DEADLINE_SECONDS = tostring(var.reconcile_timeout_seconds - 60)
+      }
+    }
+  }
+  secret_env = {
+    SIGNALWIRE_API_TOKEN   = google_secret_manager_secret.signalwire["api_token"].secret_id
+    SIGNALWIRE_SIGNING_KEY = google_secret_manager_secret.signalwire["signing_key"].secret_id
+  }
+}
+
+resource "google_cloudfunctions2_function" "fn" {
+  #checkov:skip=CKV_GCP_124:The callback is reached by SignalWire from the internet (no published address ranges; the signature guards it); the sweep is private through IAM, only the scheduler's account holding run.invoker.
+  for_each    = local.functions
+  name        = each.value.name
   location    = var.region
-  description = "SignalWire recordingStatusCallback: archives each finished recording into ${local.archive_uri}"
+  description = each.value.description
   labels      = var.labels
 
   build_config {
     runtime         = var.python_runtime
-    entry_point     = "archive_recording"
+    entry_point     = each.value.entry_point
     service_account = google_service_account.build.id
     source {
       storage_source {
@@ -287,33 +316,25 @@ resource "google_cloudfunctions2_function" "webhook" {
   }
 
   service_config {
-    available_memory                 = var.webhook_memory
-    timeout_seconds                  = var.webhook_timeout_seconds
-    max_instance_request_concurrency = var.webhook_concurrency
+    available_memory                 = each.value.memory
+    timeout_seconds                  = each.value.timeout
+    max_instance_request_concurrency = each.value.concurrency
     available_cpu                    = "1"
     min_instance_count               = 0
-    max_instance_count               = var.webhook_max_instances
+    max_instance_count               = each.value.max_instances
     ingress_settings                 = "ALLOW_ALL"
     all_traffic_on_latest_revision   = true
-    service_account_email            = google_service_account.webhook.email
-    environment_variables = merge(local.common_env, {
-      PUBLIC_URL = local.public_url
-      # gunicorn threads per instance follow the request concurrency Cloud Run sends.
-      THREADS = tostring(var.webhook_concurrency)
-    })
+    service_account_email            = each.value.service_account
+    environment_variables            = merge(local.common_env, each.value.env)
 
-    secret_environment_variables {
-      key        = "SIGNALWIRE_API_TOKEN"
-      project_id = var.project_id
-      secret     = google_secret_manager_secret.api_token.secret_id
-      version    = "latest"
-    }
-
-    secret_environment_variables {
-      key        = "SIGNALWIRE_SIGNING_KEY"
-      project_id = var.project_id
-      secret     = google_secret_manager_secret.signing_key.secret_id
-      version    = "latest"
+    dynamic "secret_environment_variables" {
+      for_each = local.secret_env
+      content {
+        key        = secret_environment_variables.key
+        project_id = var.project_id
+        secret     = secret_environment_variables.value
+        version    = "latest"
+      }
     }
   }
 
@@ -328,78 +349,15 @@ resource "google_cloudfunctions2_function" "webhook" {
 
 resource "google_cloud_run_service_iam_member" "webhook_public" {
   #checkov:skip=CKV_GCP_102:SignalWire cannot present Google credentials; the X-SignalWire-Signature check guards the function.
-  # Public on purpose: SignalWire cannot authenticate to Google; every request must carry a valid
-  # X-SignalWire-Signature, and anything else is refused before any fetch or write.
-  location = google_cloudfunctions2_function.webhook.location
-  service  = google_cloudfunctions2_function.webhook.name
+  location = google_cloudfunctions2_function.fn["webhook"].location
+  service  = google_cloudfunctions2_function.fn["webhook"].name
   role     = "roles/run.invoker"
   member   = "allUsers"
 }
 
-# --- the sweep (private: only the scheduler's account may invoke it) -------------------------------
-
-resource "google_cloudfunctions2_function" "reconcile" {
-  #checkov:skip=CKV_GCP_124:Private through IAM (only the scheduler's account holds run.invoker); Cloud Scheduler's HTTP target arrives over Google's front end.
-  name        = var.reconcile_name
-  location    = var.region
-  description = "Hourly sweep: archives recordings whose callbacks were missed"
-  labels      = var.labels
-
-  build_config {
-    runtime         = var.python_runtime
-    entry_point     = "reconcile_recordings"
-    service_account = google_service_account.build.id
-    source {
-      storage_source {
-        bucket = google_storage_bucket.source.name
-        object = google_storage_bucket_object.source.name
-      }
-    }
-  }
-
-  service_config {
-    available_memory                 = var.reconcile_memory
-    timeout_seconds                  = var.reconcile_timeout_seconds
-    max_instance_request_concurrency = 1
-    available_cpu                    = "1"
-    min_instance_count               = 0
-    max_instance_count               = 1
-    ingress_settings                 = "ALLOW_ALL"
-    all_traffic_on_latest_revision   = true
-    service_account_email            = google_service_account.reconcile.email
-    environment_variables = merge(local.common_env, {
-      RECONCILE_LOOKBACK_HOURS   = tostring(var.reconcile_lookback_hours)
-      RECONCILE_CONCURRENCY      = tostring(var.reconcile_concurrency)
-      RECONCILE_DEADLINE_SECONDS = tostring(var.reconcile_timeout_seconds - 60)
-    })
-
-    secret_environment_variables {
-      key        = "SIGNALWIRE_API_TOKEN"
-      project_id = var.project_id
-      secret     = google_secret_manager_secret.api_token.secret_id
-      version    = "latest"
-    }
-
-    secret_environment_variables {
-      key        = "SIGNALWIRE_SIGNING_KEY"
-      project_id = var.project_id
-      secret     = google_secret_manager_secret.signing_key.secret_id
-      version    = "latest"
-    }
-  }
-
-  depends_on = [
-    google_project_service.apis,
-    google_secret_manager_secret_iam_member.runtime_secrets,
-    google_storage_bucket_iam_member.runtime_objects,
-    google_project_iam_member.build,
-    google_storage_bucket_iam_member.build_reads_source,
-  ]
-}
-
 resource "google_cloud_run_service_iam_member" "scheduler_invokes_reconcile" {
-  location = google_cloudfunctions2_function.reconcile.location
-  service  = google_cloudfunctions2_function.reconcile.name
+  location = google_cloudfunctions2_function.fn["reconcile"].location
+  service  = google_cloudfunctions2_function.fn["reconcile"].name
   role     = "roles/run.invoker"
   member   = google_service_account.scheduler.member
 }
@@ -418,11 +376,11 @@ resource "google_cloud_scheduler_job" "sweep" {
 
   http_target {
     http_method = "POST"
-    uri         = google_cloudfunctions2_function.reconcile.service_config[0].uri
+    uri         = google_cloudfunctions2_function.fn["reconcile"].service_config[0].uri
 
     oidc_token {
       service_account_email = google_service_account.scheduler.email
-      audience              = google_cloudfunctions2_function.reconcile.service_config[0].uri
+      audience              = google_cloudfunctions2_function.fn["reconcile"].service_config[0].uri
     }
   }
 

@@ -15,7 +15,7 @@ output "archive_uri" {
 
 output "reconcile_url" {
   description = "The private sweep endpoint (invoke with an identity token)."
-  value       = google_cloudfunctions2_function.reconcile.service_config[0].uri
+  value       = google_cloudfunctions2_function.fn["reconcile"].service_config[0].uri
 }
 
 output "service_accounts" {
@@ -30,8 +30,5 @@ output "service_accounts" {
 
 output "secrets" {
   description = "Secret Manager secrets to add versions to (see infra/README.md)."
-  value = {
-    api_token   = google_secret_manager_secret.api_token.id
-    signing_key = google_secret_manager_secret.signing_key.id
-  }
+  value       = { for name, secret in google_secret_manager_secret.signalwire : name => secret.id }
 }

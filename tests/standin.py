@@ -230,12 +230,17 @@ class Space:
             return None
         return self._error(fault.status, "scripted fault", fault.retry_after)
 
-    def _list(self, request: Request, account: str) -> Response:
+    def _guard(self, request: Request, account: str, sid: str, kind: str) -> tuple[Response | None, Fault | None]:
+        """Basic auth for the API (media is public), then the next scripted fault for this request."""
         if not self._authorized(request) or account != self.project_id:
-            return self._error(401, "Unauthorized")
-        fault = self._next_fault("*", "list")
-        if (scripted := self._apply(fault)) is not None:
-            return scripted
+            return self._error(401, "Unauthorized"), None
+        fault = self._next_fault(sid, kind)
+        return self._apply(fault), fault
+
+    def _list(self, request: Request, account: str) -> Response:
+        refused, _ = self._guard(request, account, "*", "list")
+        if refused is not None:
+            return refused
         size = min(int(request.args.get("PageSize", 50)), 1000)
         page = int(request.args.get("Page", 0))
         after = request.args.get("DateCreated>")
@@ -261,11 +266,9 @@ class Space:
         return Response(json.dumps(body), mimetype="application/json")
 
     def _json(self, request: Request, account: str, sid: str) -> Response:
-        if not self._authorized(request) or account != self.project_id:
-            return self._error(401, "Unauthorized")
-        fault = self._next_fault(sid, "json")
-        if (scripted := self._apply(fault)) is not None:
-            return scripted
+        refused, fault = self._guard(request, account, sid, "json")
+        if refused is not None:
+            return refused
         recording = self.recordings.get(sid)
         if recording is None:
             return self._error(404, "Not Found")
@@ -302,11 +305,9 @@ class Space:
         return Response(json.dumps(counts), mimetype="application/json")
 
     def _delete(self, request: Request, account: str, sid: str) -> Response:
-        if not self._authorized(request) or account != self.project_id:
-            return self._error(401, "Unauthorized")
-        fault = self._next_fault(sid, "delete")
-        if (scripted := self._apply(fault)) is not None:
-            return scripted
+        refused, _ = self._guard(request, account, sid, "delete")
+        if refused is not None:
+            return refused
         if self.recordings.pop(sid, None) is None:
             return self._error(404, "Not Found")
         self.deleted.append(sid)
