@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import os
 import re
@@ -49,8 +50,9 @@ class Settings:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """Values that must never appear in any output."""
-        return tuple(s for s in (self.api_token, self.signing_key) if s)
+        """Values that must never appear in any output, the Basic `Authorization` credential included."""
+        basic = base64.b64encode(f"{self.project_id}:{self.api_token}".encode()).decode()
+        return tuple(s for s in (self.api_token, self.signing_key, basic) if s)
 
 
 def _space_url(raw: str) -> str:

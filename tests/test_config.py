@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from datetime import UTC, datetime
 
@@ -62,7 +63,8 @@ def test_secrets_are_not_in_repr() -> None:
     settings = load({**BASE, "SIGNALWIRE_SIGNING_KEY": "PSK_x"})
     assert "PTsecret" not in repr(settings)
     assert "PSK_x" not in repr(settings)
-    assert settings.secrets == ("PTsecret", "PSK_x")
+    basic = base64.b64encode(f"{PROJECT}:PTsecret".encode()).decode()
+    assert settings.secrets == ("PTsecret", "PSK_x", basic)
 
 
 @pytest.mark.parametrize(
