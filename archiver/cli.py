@@ -17,6 +17,7 @@ from archiver import config
 from archiver.archive import Outcome
 from archiver.logging import audit, configure
 from archiver.reconcile import VERIFY_COLUMNS, SweepReport, parse_when, sweep, verify
+from archiver.signalwire import FINAL_WITH_AUDIO
 from archiver.webhook import Service
 
 _FAILING = {"missing", "mismatch"}
@@ -69,8 +70,11 @@ def backfill(service: Service, args: argparse.Namespace) -> int:
     recordings = tqdm(desc="recordings", unit="rec", disable=not show, position=0)
     transferred = tqdm(desc="audio", unit="B", unit_scale=True, unit_divisor=1024, disable=not show, position=1)
 
-    def listed(_recording: dict[str, Any]) -> None:
+    def listed(recording: dict[str, Any]) -> None:
         recordings.total = (recordings.total or 0) + 1
+        # Recordings with nothing to fetch, and every one in a dry run, are done as soon as listed.
+        if args.dry_run or str(recording.get("status") or "").lower() not in FINAL_WITH_AUDIO:
+            recordings.update(1)
         recordings.refresh()
 
     def done(outcome: Outcome) -> None:
