@@ -25,6 +25,8 @@ from archiver.storage import AlreadyExists, IntegrityError, Store, StoredObject,
 # How long a callback waits for a recording SignalWire still reports as not final.
 FINAL_WAIT_S = 10.0
 CONTENT_TYPES = {"mp3": "audio/mpeg", "wav": "audio/wav"}
+# Outcomes after which SignalWire need not call again.
+OK_OUTCOMES = frozenset({"archived", "already_archived", "ignored", "no_audio"})
 
 
 @dataclass
@@ -46,6 +48,10 @@ class Outcome:
     elapsed_ms: int = 0
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in OK_OUTCOMES
 
     def fields(self) -> dict[str, Any]:
         data = {k: v for k, v in asdict(self).items() if v is not None and k != "extra"}

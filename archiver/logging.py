@@ -114,13 +114,10 @@ def get_logger() -> Any:
     return structlog.get_logger("archiver")
 
 
-_OK_OUTCOMES = {"archived", "already_archived", "ignored", "no_audio"}
-
-
 def audit(outcome: Outcome, **extra: Any) -> None:
     """The audit line for one recording: INFO when it ended well, ERROR when it failed."""
     fields = {**outcome.fields(), **extra}
-    if outcome.outcome in _OK_OUTCOMES:
+    if outcome.ok:
         get_logger().info(f"recording {outcome.outcome.replace('_', ' ')}", **fields)
     else:
         get_logger().error("recording archive failed", **fields)

@@ -12,7 +12,7 @@ from typing import Any
 
 from archiver.archive import Archiver, Outcome
 from archiver.config import is_sid
-from archiver.signalwire import FINAL_WITH_AUDIO, Attempts
+from archiver.signalwire import FINAL_WITH_AUDIO, Attempts, SignalWireError
 from archiver.storage import IntegrityError, crc32c_of
 
 
@@ -87,11 +87,11 @@ def sweep(
     started = time.monotonic()
     stop_at = started + max(0.0, deadline_s - archiver.settings.retry_budget_s)
     report = SweepReport(since, until)
-    pending: dict[Future[Outcome], str] = {}
+    pending: set[Future[Outcome]] = set()
 
     def collect(done: set[Future[Outcome]]) -> None:
         for future in done:
-            pending.pop(future)
+            pending.discard(future)
             outcome = future.result()
             on_outcome(outcome)
             if outcome.outcome == "archived":
@@ -107,30 +107,32 @@ def sweep(
                 report.deleted += 1
 
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="sweep") as pool:
-        for recording in listed_recordings(archiver, since, until, page_size):
-            report.listed += 1
-            on_listed(recording)
-            sid = str(recording.get("sid") or "")
-            status = str(recording.get("status") or "").lower()
-            if not is_sid(sid):
-                report.failed.append({"sid": sid[:64], "error": "listing returned a malformed SID"})
-                continue
-            if status not in FINAL_WITH_AUDIO:
-                report.skipped[status or "no status"] += 1
-                continue
-            while len(pending) >= concurrency:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                collect(done)
-            if time.monotonic() >= stop_at:
-                report.remaining.append(sid)
-                continue
-            if dry_run:
-                _plan(archiver, sid, recording, report)
-                continue
-            pending[pool.submit(archiver.archive, sid, recording, delete=delete)] = sid
+        try:
+            for recording in listed_recordings(archiver, since, until, page_size):
+                report.listed += 1
+                on_listed(recording)
+                sid = str(recording.get("sid") or "")
+                status = str(recording.get("status") or "").lower()
+                if not is_sid(sid):
+                    report.failed.append({"sid": sid[:64], "error": "listing returned a malformed SID"})
+                    continue
+                if status not in FINAL_WITH_AUDIO:
+                    report.skipped[status or "no status"] += 1
+                    continue
+                while len(pending) >= concurrency:
+                    collect(wait(pending, return_when=FIRST_COMPLETED).done)
+                if time.monotonic() >= stop_at:
+                    report.remaining.append(sid)
+                    continue
+                if dry_run:
+                    _plan(archiver, sid, recording, report)
+                    continue
+                pending.add(pool.submit(archiver.archive, sid, recording, delete=delete))
+        except SignalWireError as exc:
+            # What was listed before the failure is still archived; the failure itself is reported.
+            report.failed.append({"sid": "", "error": f"listing recordings failed: {exc}"})
         while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            collect(done)
+            collect(wait(pending, return_when=FIRST_COMPLETED).done)
     return report
 
 

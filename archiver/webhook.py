@@ -19,7 +19,6 @@ from archiver.storage import open_store
 MAX_BODY = 64 * 1024
 IGNORED = frozenset({"in-progress", "paused", "resumed", "queued"})
 _FORM = "application/x-www-form-urlencoded"
-_OK = {"archived", "already_archived", "ignored", "no_audio"}
 
 
 @dataclass
@@ -65,16 +64,22 @@ def public_url(settings: Settings, request_url: str, headers: Headers) -> str:
     return urlunsplit((scheme, host, parts.path, parts.query, ""))
 
 
-def _read_form(headers: Headers, body: IO[bytes]) -> list[tuple[str, str]]:
-    content_type = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
-    if content_type != _FORM:
-        raise Rejected(415, f"expected {_FORM}, got {content_type or 'no Content-Type'}")
+def _read_body(headers: Headers, body: IO[bytes]) -> bytes:
+    """At most MAX_BODY bytes; a larger body, announced or not, is refused without reading it all."""
     length = headers.get("Content-Length") or ""
     if length.isdigit() and int(length) > MAX_BODY:
         raise Rejected(413, f"body over {MAX_BODY} bytes")
     raw = body.read(MAX_BODY + 1)
     if len(raw) > MAX_BODY:
         raise Rejected(413, f"body over {MAX_BODY} bytes")
+    return raw
+
+
+def _read_form(headers: Headers, body: IO[bytes]) -> list[tuple[str, str]]:
+    content_type = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if content_type != _FORM:
+        raise Rejected(415, f"expected {_FORM}, got {content_type or 'no Content-Type'}")
+    raw = _read_body(headers, body)
     try:
         return parse_qsl(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=256)
     except (UnicodeDecodeError, ValueError):
@@ -130,7 +135,7 @@ def handle_callback(service: Service, method: str, url: str, headers: Headers, b
     else:
         outcome = service.archiver.archive(sid)
     outcome.call_sid = outcome.call_sid or form.get("CallSid") or None
-    http_status = 200 if outcome.outcome in _OK else 503
+    http_status = 200 if outcome.ok else 503
     audit(outcome, http_status=http_status, callback_status=status)
     fields = outcome.fields()
     keys = ("outcome", "recording_sid", "audio_uri", "metadata_uri", "error", "deleted")
@@ -162,10 +167,7 @@ def handle_sweep(service: Service, method: str, headers: Headers, body: IO[bytes
     try:
         if method != "POST":
             raise Rejected(405, "only POST starts a sweep", {"Allow": "POST"})
-        raw = body.read(MAX_BODY + 1)
-        if len(raw) > MAX_BODY:
-            raise Rejected(413, f"body over {MAX_BODY} bytes")
-        since, until = _window(service.settings, raw)
+        since, until = _window(service.settings, _read_body(headers, body))
     except Rejected as exc:
         log.warning("sweep rejected", outcome="rejected", http_status=exc.status, reason=exc.reason)
         return Reply(exc.status, {"outcome": "rejected", "reason": exc.reason}, exc.headers)

@@ -107,6 +107,16 @@ def test_sweep_endpoint_clean_run_is_200_with_default_window(harness: Harness) -
     assert reply.body["listed"] == 1
 
 
+def test_listing_failure_is_reported_not_raised(harness: Harness) -> None:
+    harness.space.add(size=10_000, created=at(2))
+    harness.space.fault("*", "list", *[Fault(503)] * 1000)
+    reply = handle_sweep(harness.service, "POST", {}, io.BytesIO(b'{"since": "2026-11-01", "until": "2026-11-30"}'))
+    assert reply.status == 500
+    assert reply.body["listed"] == 0
+    assert "listing recordings failed" in reply.body["failed"][0]["error"]
+    assert harness.space.count("list") >= 2  # retried before giving up
+
+
 @pytest.mark.parametrize(
     ("method", "body", "status"),
     [

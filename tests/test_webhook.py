@@ -8,6 +8,8 @@ import json
 import threading
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 
 import pytest
@@ -383,10 +385,12 @@ def test_transient_faults_are_retried_to_exact_bytes(harness: Harness, kind: str
     assert audio == rec.audio()
 
 
-def test_retry_after_is_honoured(make_harness: Callable[..., Harness]) -> None:
+@pytest.mark.parametrize("as_date", [False, True])
+def test_retry_after_is_honoured(make_harness: Callable[..., Harness], as_date: bool) -> None:
     harness = make_harness(RETRY_BUDGET_SECONDS="30")
     rec = harness.space.add()
-    harness.space.fault(rec.sid, "json", Fault(429, retry_after="7"))
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=9), usegmt=True) if as_date else "7"
+    harness.space.fault(rec.sid, "json", Fault(429, retry_after=when))
     assert harness.post(harness.form(rec.sid)).status == 200
     assert harness.sleeps[0] >= 7
 
