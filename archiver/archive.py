@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from archiver import __version__
@@ -114,9 +114,16 @@ class Archiver:
         deadline = started + self.settings.retry_budget_s
         attempts = Attempts()
         outcome = Outcome("failed", recording_sid=sid, account_sid=self.settings.project_id)
+        wants_delete = self.settings.delete_after_archive if delete is None else delete
         try:
-            keys = self.keys_of(sid, listed) if listed is not None else None
-            if keys is None or not self.check_archived(outcome, keys):
+            # Where the archive can be found without asking SignalWire: the listed date, or, when
+            # recordings get deleted, the last two days (a duplicate callback after the delete would
+            # otherwise meet a 404 until its budget ran out).
+            candidates = [self.keys_of(sid, listed)] if listed is not None else []
+            if wants_delete and not candidates:
+                candidates = self._recent_keys(sid)
+            keys = next((k for k in candidates if self.check_archived(outcome, k)), None)
+            if keys is None:
                 recording = self.fetch_final(sid, attempts, deadline)
                 outcome.call_sid = recording.data.get("call_sid") or None
                 outcome.recording_status = recording.status
@@ -125,7 +132,6 @@ class Archiver:
                 else:
                     keys = self.keys(recording)
                     self._archive_final(recording, keys, outcome, attempts, deadline)
-            wants_delete = self.settings.delete_after_archive if delete is None else delete
             if wants_delete and keys is not None and outcome.outcome in ("archived", "already_archived"):
                 self._delete_verified(outcome, keys, attempts, deadline)
         # SignalWire, integrity, bad dates, and the storage client's own errors alike: one recording's
@@ -140,6 +146,11 @@ class Archiver:
     def keys_of(self, sid: str, listed: dict[str, Any]) -> tuple[str, str]:
         created = parse_date(listed.get("date_created"))
         return object_keys(self.settings.project_id, sid.lower(), created, self.settings.recording_format)
+
+    def _recent_keys(self, sid: str) -> list[tuple[str, str]]:
+        today = datetime.now(UTC)
+        fmt = self.settings.recording_format
+        return [object_keys(self.settings.project_id, sid.lower(), day, fmt) for day in (today, today - timedelta(1))]
 
     def check_archived(self, outcome: Outcome, keys: tuple[str, str]) -> bool:
         audio_key, meta_key = keys

@@ -270,6 +270,18 @@ def test_delete_follows_verified_archive(deleting: Harness, capsys: pytest.Captu
     assert kinds[-1] == "DELETE"
 
 
+def test_duplicate_callback_after_the_delete_is_already_archived(deleting: Harness) -> None:
+    """SignalWire retries a callback that timed out; by then the recording is archived and deleted."""
+    rec = deleting.space.add(size=60_000, created=datetime.now(UTC) - timedelta(minutes=3))
+    assert deleting.post(deleting.form(rec.sid)).body["deleted"] is True
+    json_before = deleting.space.count("json")
+    reply = deleting.post(deleting.form(rec.sid))
+    assert reply.status == 200
+    assert reply.body["outcome"] == "already_archived"
+    assert deleting.space.count("json") == json_before  # not asked: it would only answer 404 now
+    assert deleting.space.deleted == [rec.sid]
+
+
 def test_no_delete_when_the_upload_failed(deleting: Harness) -> None:
     rec = deleting.space.add()
     deleting.space.fault(rec.sid, "media", *[Fault(503)] * 1000)
