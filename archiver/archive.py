@@ -65,6 +65,20 @@ def object_keys(account_sid: str, recording_sid: str, created: datetime, fmt: st
     return f"{base}.{fmt}", f"{base}.json"
 
 
+def check_agreement(audio: StoredObject, manifest: StoredObject) -> None:
+    """The audio object is the one the manifest recorded: size, CRC32C, SHA-256 and generation."""
+    recorded = manifest.metadata
+    checks = {
+        "size": (str(audio.size), recorded.get("audio-bytes")),
+        "crc32c": (audio.crc32c, recorded.get("audio-crc32c")),
+        "sha256": (audio.metadata.get("sha256"), recorded.get("audio-sha256")),
+        "generation": (str(audio.generation), recorded.get("audio-generation")),
+    }
+    for name, (stored, expected) in checks.items():
+        if not stored or stored != expected:
+            raise IntegrityError(f"{audio.uri}: stored {name} {stored!r}, recorded {expected!r}")
+
+
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
@@ -131,7 +145,9 @@ class Archiver:
                     outcome.outcome = "no_audio"
                 else:
                     keys = self.keys(recording)
-                    self._archive_final(recording, keys, outcome, attempts, deadline)
+                    # Looked at already when the listing or the recent dates named these same objects.
+                    if keys in candidates or not self.check_archived(outcome, keys):
+                        self._archive_final(recording, keys, outcome, attempts, deadline)
             if wants_delete and keys is not None and outcome.outcome in ("archived", "already_archived"):
                 self._delete_verified(outcome, keys, attempts, deadline)
         # SignalWire, integrity, bad dates, and the storage client's own errors alike: one recording's
@@ -168,9 +184,9 @@ class Archiver:
     def _archive_final(
         self, recording: Recording, keys: tuple[str, str], outcome: Outcome, attempts: Attempts, deadline: float
     ) -> None:
-        if self.check_archived(outcome, keys):
-            return
         audio_key, meta_key = keys
+        outcome.audio_uri = self.store.uri(audio_key)
+        outcome.metadata_uri = self.store.uri(meta_key)
         audio, sha256 = self.policy.run(
             lambda: self._archive_audio(recording, audio_key, attempts),
             budget_s=max(0.0, deadline - time.monotonic()),
@@ -181,23 +197,14 @@ class Archiver:
         outcome.outcome = "archived"
 
     def evidence(self, audio_key: str, meta_key: str) -> tuple[StoredObject, StoredObject]:
-        """Both objects, agreeing with each other; IntegrityError naming the first disagreement."""
+        """Both objects, read now, agreeing with each other; IntegrityError naming the first disagreement."""
         manifest = self.store.stat(meta_key)
         if manifest is None:
             raise IntegrityError(f"{self.store.uri(meta_key)} is missing")
         audio = self.store.stat(audio_key)
         if audio is None:
             raise IntegrityError(f"{self.store.uri(audio_key)} is missing")
-        recorded = manifest.metadata
-        checks = {
-            "size": (str(audio.size), recorded.get("audio-bytes")),
-            "crc32c": (audio.crc32c, recorded.get("audio-crc32c")),
-            "sha256": (audio.metadata.get("sha256"), recorded.get("audio-sha256")),
-            "generation": (str(audio.generation), recorded.get("audio-generation")),
-        }
-        for name, (stored, expected) in checks.items():
-            if not stored or stored != expected:
-                raise IntegrityError(f"{audio.uri}: stored {name} {stored!r}, recorded {expected!r}")
+        check_agreement(audio, manifest)
         return audio, manifest
 
     def _delete_verified(self, outcome: Outcome, keys: tuple[str, str], attempts: Attempts, deadline: float) -> None:

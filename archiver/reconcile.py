@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from archiver.archive import Archiver, Outcome
+from archiver.archive import Archiver, Outcome, check_agreement
 from archiver.config import is_sid
 from archiver.signalwire import FINAL_WITH_AUDIO, Attempts, SignalWireError
 from archiver.storage import IntegrityError, crc32c_of
@@ -195,7 +195,7 @@ def verify_one(archiver: Archiver, recording: dict[str, Any], *, read_bytes: boo
         row.update(result="missing", detail="not archived: " + ", ".join(missing))
         return row
     try:
-        archiver.evidence(audio_key, meta_key)
+        check_agreement(audio, manifest)
         if read_bytes:
             size, crc, sha = crc32c_of(archiver.store.iter_bytes(audio_key))
             row["computed_sha256"] = sha
