@@ -16,11 +16,9 @@ import structlog
 from archiver import config
 from archiver.archive import Outcome
 from archiver.logging import audit, configure
-from archiver.reconcile import VERIFY_COLUMNS, SweepReport, parse_when, sweep, verify
+from archiver.reconcile import FAILING_RESULTS, VERIFY_COLUMNS, SweepReport, parse_when, sweep, verify
 from archiver.signalwire import FINAL_WITH_AUDIO
 from archiver.webhook import Service
-
-_FAILING = {"missing", "mismatch"}
 
 
 class CommandError(Exception):
@@ -92,6 +90,7 @@ def backfill(service: Service, args: argparse.Namespace) -> int:
             deadline_s=float("inf"),
             dry_run=args.dry_run,
             delete=args.delete_after_archive or None,
+            repair=args.repair,
             on_outcome=done,
             on_listed=listed,
         )
@@ -109,18 +108,30 @@ def _print_summary(report: SweepReport, dry_run: bool, out: TextIO) -> None:
         ("would archive" if dry_run else "archived", str(len(report.would_archive if dry_run else report.archived))),
         ("already archived", str(report.already_archived)),
         ("skipped (no audio / not final)", ", ".join(f"{k}: {v}" for k, v in sorted(report.skipped.items())) or "0"),
+        ("repaired", str(len(report.repaired))),
         ("deleted at SignalWire", str(report.deleted)),
-        ("audio transferred", f"{report.bytes / 1024 / 1024:.1f} MiB"),
+        ("audio transferred", _size(report.bytes)),
+        ("corrupt", str(len(report.corrupt))),
         ("failed", str(len(report.failed))),
     ]
     width = max(len(name) for name, _ in rows)
     print("", file=out)
     for name, value in rows:
         print(f"  {name.ljust(width)}  {value}", file=out)
+    for sid in report.repaired:
+        print(f"  REPAIRED {sid}", file=out)
+    for row in report.corrupt:
+        print(f"  CORRUPT {row['sid']}: {row['error']}", file=out)
     for failure in report.failed:
-        print(f"  FAILED {failure['sid']}: {failure['error']}", file=out)
+        print(f"  FAILED {failure['sid'] or '(the listing)'}: {failure['error']}", file=out)
+    if report.corrupt and not any("cannot repair" in row["error"] for row in report.corrupt):
+        print("  run the same command with --repair to archive the corrupt recordings again", file=out)
     if dry_run:
         print("  dry run: nothing was downloaded, written or deleted", file=out)
+
+
+def _size(count: int) -> str:
+    return f"{count / 1024 / 1024:.1f} MiB" if count >= 1024 * 1024 else f"{count / 1024:.1f} KiB"
 
 
 def verify_command(service: Service, args: argparse.Namespace) -> int:
@@ -131,11 +142,13 @@ def verify_command(service: Service, args: argparse.Namespace) -> int:
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["result"]] = counts.get(row["result"], 0) + 1
-    bad = [row for row in rows if row["result"] in _FAILING]
-    print(f"verified {len(rows)} recordings listed {since:%Y-%m-%d %H:%M} → {until:%Y-%m-%d %H:%M} UTC: ", end="")
+    bad = [row for row in rows if row["result"] in FAILING_RESULTS]
+    noun = "recording" if len(rows) == 1 else "recordings"
+    print(f"verified {len(rows)} {noun} listed {since:%Y-%m-%d %H:%M} → {until:%Y-%m-%d %H:%M} UTC: ", end="")
     print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "none listed")
-    for row in bad:
-        print(f"  {row['result'].upper()} {row['recording_sid']}: {row['detail']}")
+    for row in rows:
+        if row["result"] in FAILING_RESULTS or row["result"] == "unverified_size":
+            print(f"  {row['result'].upper()} {row['recording_sid']}: {row['detail']}")
     if args.output:
         print(f"report written to {args.output}")
     return 1 if bad else 0
@@ -178,6 +191,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="delete each recording at SignalWire once its archive is verified (also on by DELETE_AFTER_ARCHIVE)",
     )
+    back.add_argument(
+        "--repair",
+        action="store_true",
+        help="archive again the recordings whose stored audio disagrees with its manifest (where the bucket's "
+        "retention allows removing the bad object)",
+    )
     back.add_argument("--no-progress", action="store_true", help="no progress bars")
     back.set_defaults(run=backfill)
 
@@ -185,8 +204,8 @@ def _parser() -> argparse.ArgumentParser:
         "verify",
         help="check every recording in a window against the archive",
         description="For every recording SignalWire lists in the window: is it archived, do the stored bytes "
-        "match the recorded size and checksums, is the metadata object present. Exit status 1 if anything "
-        "is missing or mismatched.",
+        "match the recorded size and checksums, is the metadata object present, did SignalWire announce the "
+        "size. Exit status 1 if anything is missing, corrupt or could not be checked.",
     )
     window(ver)
     ver.add_argument("--output", type=Path, help="write the report to FILE.csv or FILE.json")

@@ -94,11 +94,12 @@ def test_bad_values_name_the_variable(overrides: dict[str, str], variable: str) 
 
 
 def test_cloud_functions_requires_a_bucket() -> None:
+    deployed = {**BASE, "K_SERVICE": "archive-recording", "PUBLIC_URL": "https://fn.example.com/"}
     with pytest.raises(ConfigError, match="ARCHIVE_URI"):
-        load({**BASE, "K_SERVICE": "archive-recording"})
+        load(deployed)
     with pytest.raises(ConfigError, match="ARCHIVE_URI"):
-        load({**BASE, "K_SERVICE": "archive-recording", "ARCHIVE_URI": "/tmp/x"})
-    assert load({**BASE, "K_SERVICE": "x", "ARCHIVE_URI": "gs://b-1"}).archive_uri == "gs://b-1"
+        load({**deployed, "ARCHIVE_URI": "/tmp/x"})
+    assert load({**deployed, "ARCHIVE_URI": "gs://b-1"}).archive_uri == "gs://b-1"
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from archiver.storage import AlreadyExists, IntegrityError, LocalStore, VerifyingReader
+from archiver.errors import AlreadyExists, IntegrityError
+from archiver.storage import LocalStore, VerifyingReader
 from tests.conftest import Harness
 from tests.standin import Fault
 

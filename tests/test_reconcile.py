@@ -164,9 +164,11 @@ def test_verify_catches_missing_and_corrupted_objects(harness: Harness, tmp_path
     rows = {row["recording_sid"]: row for row in verify(harness.archiver, *WINDOW, page_size=2)}
     assert rows[good.sid]["result"] == "ok"
     assert rows[good.sid]["computed_sha256"] == good.sha256()
-    assert rows[gone.sid]["result"] == "missing"
-    assert gone.sid in rows[gone.sid]["detail"]
-    assert rows[bad.sid]["result"] == "mismatch"
+    assert rows[good.sid]["size_verified"] is True
+    # The manifest is written last: an audio object gone after it is a corrupt archive, not a missing one.
+    assert rows[gone.sid]["result"] == "corrupt"
+    assert gone.sid in rows[gone.sid]["detail"] and "missing" in rows[gone.sid]["detail"]
+    assert rows[bad.sid]["result"] == "corrupt"
     assert rows[absent.sid]["result"] == "no_audio"
 
 
@@ -305,17 +307,20 @@ def test_no_delete_when_the_stored_object_is_wrong(deleting: Harness) -> None:
     assert deleting.archiver.archive(rec.sid, delete=False).outcome == "archived"
     tamper(deleting, rec.sid, b"\1" * 50_000)
     report = sweep(deleting.archiver, *WINDOW, concurrency=1, deadline_s=60)
-    assert report.already_archived == 1
+    assert report.already_archived == 0
+    assert [row["sid"] for row in report.corrupt] == [rec.sid]
+    assert not report.ok
     assert report.deleted == 0
     assert deleting.space.count("delete") == 0
     verdict = deleting.archiver.archive(rec.sid, {"date_created": rec.metadata()["date_created"]})
-    assert verdict.extra["deleted"] is False
-    assert "recorded" in verdict.extra["delete_skipped"]
+    assert verdict.outcome == "corrupt"
+    assert "recorded" in (verdict.error or "")
+    assert "deleted" not in verdict.extra
     assert rec.sid in deleting.space.recordings
 
 
-def test_wrong_unmarked_audio_is_rewritten_and_then_deleted(deleting: Harness) -> None:
-    """An audio object without the verification marker is re-streamed, verified, and only then deleted."""
+def test_corrupt_audio_is_reported_then_repaired_and_only_then_deleted(deleting: Harness) -> None:
+    """An archived audio object replaced behind our back: the sweep says so; --repair rewrites it, then deletes."""
     rec = deleting.space.add(size=50_000, created=at(3))
     deleting.archiver.archive(rec.sid, delete=False)
     store = deleting.store
@@ -323,7 +328,11 @@ def test_wrong_unmarked_audio_is_rewritten_and_then_deleted(deleting: Harness) -
     name = next(b.name for b in store._bucket.list_blobs() if b.name.endswith(".mp3"))
     store._bucket.blob(name).upload_from_string(b"half", content_type="audio/mpeg")
     report = sweep(deleting.archiver, *WINDOW, concurrency=1, deadline_s=60)
+    assert [row["sid"] for row in report.corrupt] == [rec.sid]
+    assert deleting.space.deleted == []
+    report = sweep(deleting.archiver, *WINDOW, concurrency=1, deadline_s=60, repair=True)
     assert report.archived == [rec.sid]
+    assert report.repaired == [rec.sid]
     assert store._bucket.blob(name).download_as_bytes() == rec.audio()
     assert deleting.space.deleted == [rec.sid]
     audio, _manifest = deleting.archiver.evidence(*deleting.archiver.keys_of(rec.sid, rec.metadata()))
