@@ -34,6 +34,8 @@ from archiver.storage import Store, StoredObject, VerifyingReader
 # How long a callback waits for a recording SignalWire still reports as not final.
 FINAL_WAIT_S = 10.0
 CONTENT_TYPES = {"mp3": "audio/mpeg", "wav": "audio/wav"}
+# SignalWire's answers to DELETE that mean the recording is gone there (404: gone already).
+DELETED_STATUSES = frozenset({200, 204, 404})
 # Outcomes after which SignalWire need not call again.
 OK_OUTCOMES = frozenset({"archived", "already_archived", "ignored", "no_audio"})
 
@@ -268,7 +270,7 @@ class Archiver:
         audio, manifest = self.evidence(*keys)
         if outcome.bytes != audio.size or outcome.crc32c != audio.crc32c:
             raise Corrupt(f"{audio.uri}: stored bytes differ from what was streamed")
-        source = "download" if outcome.announced_bytes is not None else "head"
+        source = "archive" if outcome.announced_bytes is not None else "head"
         announced = outcome.announced_bytes
         if announced is None:
             announced = self.client.media_size(outcome.recording_sid, budget)
@@ -295,7 +297,7 @@ class Archiver:
         except SignalWireError as exc:
             outcome.extra.update(deleted=False, delete_error=str(exc))
             return
-        outcome.extra.update(deleted=True, delete_status=status)
+        outcome.extra.update(deleted=status in DELETED_STATUSES, delete_status=status)
 
     @staticmethod
     def _describe(outcome: Outcome, audio: StoredObject) -> None:

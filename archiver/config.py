@@ -173,7 +173,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(f"PUBLIC_URL must be the full http(s) URL configured at SignalWire, got {public_url!r}")
     if on_cloud and not public_url and env.get("FUNCTION_TARGET", "archive_recording") == "archive_recording":
         # Behind Google's front end the forwarded host is Google's to set; only the configured URL is sure.
-        raise ConfigError("PUBLIC_URL must be set on Cloud Functions: the exact callback URL configured at SignalWire")
+        raise ConfigError("PUBLIC_URL must be set when deployed: the exact callback URL configured at SignalWire")
     fmt = env.get("RECORDING_FORMAT", "mp3").strip().lower() or "mp3"
     if fmt not in ("mp3", "wav"):
         raise ConfigError(f"RECORDING_FORMAT must be mp3 or wav, got {fmt!r}")

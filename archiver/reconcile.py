@@ -12,7 +12,7 @@ from typing import Any
 
 from archiver.archive import Archiver, Outcome, check_agreement
 from archiver.config import is_sid
-from archiver.errors import Corrupt, SignalWireError
+from archiver.errors import ArchiveError, Corrupt
 from archiver.signalwire import FINAL_WITH_AUDIO, NO_AUDIO
 from archiver.storage import crc32c_of
 
@@ -140,7 +140,7 @@ def sweep(
                     _plan(archiver, sid, recording, report)
                     continue
                 pending.add(pool.submit(archiver.archive, sid, recording, delete=delete, repair=repair))
-        except SignalWireError as exc:
+        except ArchiveError as exc:
             # What was listed before the failure is still archived; the failure itself is reported.
             report.failed.append({"sid": "", "error": f"listing recordings failed: {exc}"})
         while pending:

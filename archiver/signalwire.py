@@ -352,10 +352,11 @@ class SignalWireClient:
         return data
 
     def delete_recording(self, sid: str, budget: Budget) -> int:
-        """DELETE …/Recordings/{sid}, never following a redirect: 200/204 deleted, 404 already gone.
+        """DELETE …/Recordings/{sid}, never following a redirect; returns SignalWire's status.
 
-        Any other answer raises: TransientError for those worth retrying, SignalWireError naming the
-        status for the rest (a redirect included: it would send the delete somewhere else).
+        200/204 mean deleted and 404 already gone; TransientError for answers worth retrying. Any
+        other status (a redirect included: it would send the delete somewhere else) is returned as
+        it is, for the caller to record as not deleted.
         """
         what = f"DELETE recording {sid}"
         with self._exchange("DELETE", self._url(f"Recordings/{sid}"), budget, what, allow_redirects=False) as (
@@ -363,8 +364,6 @@ class SignalWireClient:
             _,
         ):
             status = response.status_code
-        if status in (200, 204, 404):
-            return status
-        if status in _RETRY_STATUSES or status >= 500:
+        if status in (408, 409, 425, 429) or status >= 500:
             raise TransientError(f"{what}: HTTP {status}", _retry_after(response))
-        raise SignalWireError(f"{what}: HTTP {status}")
+        return status

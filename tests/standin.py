@@ -91,6 +91,8 @@ class FakeRecording:
     content: bytes | None = None
     content_type: str = "audio/mpeg"
     seed: int = 0
+    # What the listing and metadata show as date_created, when it should not be the real date (a lie).
+    listed_date: str | None = None
 
     def endless(self) -> Iterator[bytes]:
         block = self.block()
@@ -135,7 +137,7 @@ class FakeRecording:
             "call_sid": self.call_sid,
             "conference_sid": None,
             "channels": "1",
-            "date_created": stamp,
+            "date_created": self.listed_date or stamp,
             "date_updated": format_datetime(self.created + timedelta(seconds=4)),
             "start_time": stamp,
             "end_time": format_datetime(self.created + timedelta(seconds=4)),
@@ -325,7 +327,10 @@ class Space:
         status = "in-progress" if fault is not None and fault.not_final else None
         if fault is not None and fault.json_bytes:
             return Response(_padded_json(recording.metadata(status), fault.json_bytes), mimetype="application/json")
-        return Response(json.dumps(recording.metadata(status), indent=2), mimetype="application/json")
+        document = json.dumps(recording.metadata(status), indent=2).encode()
+        if fault is not None and fault.trickle_s:
+            return Response(_trickle(iter([document]), fault.trickle_s), mimetype="application/json")
+        return Response(document, mimetype="application/json")
 
     def _media(self, request: Request, account: str, sid: str, fmt: str, *, redirected: bool = False) -> Response:
         if account != self.project_id or fmt not in ("mp3", "wav"):

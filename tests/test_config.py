@@ -39,6 +39,8 @@ def test_minimal_local_defaults() -> None:
         ("example.signalwire.com", "https://example.signalwire.com"),
         ("http://127.0.0.1:8089", "http://127.0.0.1:8089"),
         ("http://localhost:9", "http://localhost:9"),
+        ("HTTPS://Example.SignalWire.com:443", "https://example.signalwire.com:443"),
+        ("http://[::1]:8089", "http://[::1]:8089"),
     ],
 )
 def test_space_url_spellings(raw: str, expected: str) -> None:
@@ -74,6 +76,12 @@ def test_secrets_are_not_in_repr() -> None:
         ({"SIGNALWIRE_SPACE_URL": "ftp://x"}, "SIGNALWIRE_SPACE_URL"),
         ({"SIGNALWIRE_SPACE_URL": "https://x.signalwire.com/api"}, "SIGNALWIRE_SPACE_URL"),
         ({"SIGNALWIRE_SPACE_URL": "http://example.signalwire.com"}, "SIGNALWIRE_SPACE_URL"),
+        # requests would send the credentials to evil.com for each of these.
+        ({"SIGNALWIRE_SPACE_URL": "https://evil.com\\.signalwire.com"}, "SIGNALWIRE_SPACE_URL"),
+        ({"SIGNALWIRE_SPACE_URL": "https://evil.com%2f.signalwire.com"}, "SIGNALWIRE_SPACE_URL"),
+        ({"SIGNALWIRE_SPACE_URL": "https://x@evil.com"}, "SIGNALWIRE_SPACE_URL"),
+        ({"SIGNALWIRE_SPACE_URL": "https://example.signalwire.com:99999"}, "SIGNALWIRE_SPACE_URL"),
+        ({"SIGNALWIRE_SPACE_URL": "https://exa mple.signalwire.com"}, "SIGNALWIRE_SPACE_URL"),
         ({"SIGNALWIRE_PROJECT_ID": ""}, "SIGNALWIRE_PROJECT_ID"),
         ({"SIGNALWIRE_PROJECT_ID": "../../etc"}, "SIGNALWIRE_PROJECT_ID"),
         ({"SIGNALWIRE_API_TOKEN": " "}, "SIGNALWIRE_API_TOKEN"),
@@ -86,6 +94,9 @@ def test_secrets_are_not_in_repr() -> None:
         ({"RETRY_BUDGET_SECONDS": "0"}, "RETRY_BUDGET_SECONDS"),
         ({"UPLOAD_CHUNK_MIB": "1.5"}, "UPLOAD_CHUNK_MIB"),
         ({"DELETE_AFTER_ARCHIVE": "maybe"}, "DELETE_AFTER_ARCHIVE"),
+        ({"MAX_RECORDING_MB": "0"}, "MAX_RECORDING_MB"),
+        ({"RECONCILE_MAX_WINDOW_DAYS": "many"}, "RECONCILE_MAX_WINDOW_DAYS"),
+        ({"RECONCILE_LOOKBACK_HOURS": "800", "RECONCILE_MAX_WINDOW_DAYS": "31"}, "RECONCILE_LOOKBACK_HOURS"),
     ],
 )
 def test_bad_values_name_the_variable(overrides: dict[str, str], variable: str) -> None:

@@ -133,6 +133,7 @@ def test_url_rebuilt_from_forwarded_headers_when_public_url_unset(make_harness: 
         ({"RecordingSid": "6bfbbe86-a901-4197-8759-2a0de1fa319d.mp3"}, "RecordingSid"),
         ({"RecordingSid": "6bfbbe86 a901 4197 8759 2a0de1fa319d"}, "RecordingSid"),
         ({"RecordingSid": ""}, "RecordingSid"),
+        ({"RecordingSid": "6bfbbe86-a901-4197-8759-2a0de1fa319d\n"}, "RecordingSid"),
         ({"CallSid": "CA/../../x"}, "CallSid"),
         ({"RecordingStatus": "exploded"}, "RecordingStatus"),
         ({"RecordingStatus": ""}, "RecordingStatus"),
