@@ -91,9 +91,14 @@ class Outcome:
             self.error_code = "storage_error" if type(exc).__module__.startswith("google.") else "internal"
 
 
+def day_prefix(account_sid: str, created: datetime) -> str:
+    """Where a day's recordings live: one listing of this prefix shows all of them."""
+    return f"{account_sid}/{created:%Y/%m/%d}/"
+
+
 def object_keys(account_sid: str, recording_sid: str, created: datetime, fmt: str) -> tuple[str, str]:
     """Deterministic names, so every retry lands on the same objects: audio key, metadata key."""
-    base = f"{account_sid}/{created:%Y/%m/%d}/{recording_sid}"
+    base = day_prefix(account_sid, created) + recording_sid
     return f"{base}.{fmt}", f"{base}.json"
 
 

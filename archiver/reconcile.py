@@ -7,19 +7,29 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from archiver.archive import Archiver, Outcome, check_agreement
 from archiver.config import is_sid
 from archiver.errors import ArchiveError, Corrupt
-from archiver.signalwire import FINAL_WITH_AUDIO, NO_AUDIO
+from archiver.inventory import Archived, Inventory
+from archiver.progress import Window
+from archiver.signalwire import FINAL_WITH_AUDIO, NO_AUDIO, parse_date
 from archiver.storage import crc32c_of
+
+# SignalWire's dates have whole seconds: a window that must include a recording's second ends one second later.
+_SECOND = timedelta(seconds=1)
 
 
 @dataclass
 class SweepReport:
-    """What one sweep or backfill did; `failed` and `remaining` name recordings, the rest count them."""
+    """What one sweep or backfill did; `failed` and `remaining` name recordings, the rest count them.
+
+    `resumed` is the window an earlier run left and this one swept first; `resume_next` is what this
+    run leaves for the next (None: nothing). `archive_listings` counts the day prefixes listed;
+    `unlisted_days` names those whose listing failed, whose recordings were then checked one by one.
+    """
 
     since: datetime
     until: datetime
@@ -34,6 +44,10 @@ class SweepReport:
     remaining: list[str] = field(default_factory=list)
     deleted: int = 0
     bytes: int = 0
+    resumed: Window | None = None
+    resume_next: Window | None = None
+    archive_listings: int = 0
+    unlisted_days: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -53,8 +67,12 @@ class SweepReport:
             "corrupt": self.corrupt,
             "repaired": self.repaired,
             "remaining": self.remaining,
+            "resumed": self.resumed.as_dict() if self.resumed else None,
+            "resume_next": self.resume_next.as_dict() if self.resume_next else None,
             "deleted": self.deleted,
             "bytes": self.bytes,
+            "archive_listings": self.archive_listings,
+            "unlisted_days": self.unlisted_days,
         }
 
 
@@ -64,11 +82,125 @@ def parse_when(value: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def listed_recordings(
-    archiver: Archiver, since: datetime, until: datetime, page_size: int = 1000
-) -> Iterator[dict[str, Any]]:
-    """The window's recordings, as SignalWire lists them, retried like any other request."""
-    return archiver.client.list_recordings(since, until, archiver.policy, page_size)
+def _created(recording: dict[str, Any]) -> datetime | None:
+    try:
+        return parse_date(recording.get("date_created"))
+    except ValueError:
+        return None
+
+
+def _listed_archive(inventory: Inventory, recording: dict[str, Any]) -> Archived | None:
+    """The archive the listings show for a final recording with a valid SID and date; None otherwise."""
+    sid = str(recording.get("sid") or "")
+    status = str(recording.get("status") or "").lower()
+    created = _created(recording)
+    if status not in FINAL_WITH_AUDIO or not is_sid(sid) or created is None:
+        return None
+    return inventory.archived(sid, created)
+
+
+class _Actions:
+    """The one place the sweep acts on a recording, once the listings have said what needs acting on.
+
+    `archive` receives every recording the archive's listings do not show complete and agreeing (and,
+    when deleting, every final one): today it archives inline, `concurrency` at a time.
+    """
+
+    def __init__(
+        self,
+        archiver: Archiver,
+        pool: ThreadPoolExecutor,
+        report: SweepReport,
+        on_outcome: Callable[[Outcome], None],
+        *,
+        concurrency: int,
+        dry_run: bool,
+        delete: bool | None,
+        repair: bool,
+    ) -> None:
+        self.archiver = archiver
+        self.pool = pool
+        self.report = report
+        self.on_outcome = on_outcome
+        self.concurrency = concurrency
+        self.dry_run = dry_run
+        self.delete = delete
+        self.repair = repair
+        self.pending: set[Future[Outcome]] = set()
+
+    def record(self, outcome: Outcome) -> None:
+        report = self.report
+        self.on_outcome(outcome)
+        if outcome.outcome == "archived":
+            report.archived.append(outcome.recording_sid)
+            report.bytes += outcome.bytes or 0
+            if "repaired" in outcome.extra:
+                report.repaired.append(outcome.recording_sid)
+        elif outcome.outcome == "corrupt":
+            report.corrupt.append({"sid": outcome.recording_sid, "error": outcome.error or "corrupt"})
+        elif outcome.outcome == "already_archived":
+            report.already_archived += 1
+        elif outcome.outcome == "no_audio":
+            report.skipped[outcome.recording_status or "no_audio"] += 1
+        else:
+            report.failed.append({"sid": outcome.recording_sid, "error": outcome.error or outcome.outcome})
+        if outcome.extra.get("deleted"):
+            report.deleted += 1
+
+    def already_archived(self, sid: str, recording: dict[str, Any], archived: Archived) -> None:
+        """A recording the listings show archived: counted (and reported) without a request."""
+        if self.dry_run:
+            self.report.already_archived += 1
+            return
+        audio_key, meta_key = self.archiver.keys_of(sid, recording)
+        store = self.archiver.store
+        self.record(
+            Outcome(
+                "already_archived",
+                recording_sid=sid,
+                account_sid=self.archiver.settings.project_id,
+                call_sid=recording.get("call_sid") or None,
+                recording_status=str(recording.get("status") or "").lower(),
+                audio_uri=store.uri(audio_key),
+                metadata_uri=store.uri(meta_key),
+                bytes=archived.size,
+                crc32c=archived.crc32c,
+                sha256=archived.sha256,
+                generation=archived.generation,
+                size_verified=archived.size_verified,
+            )
+        )
+
+    def make_room(self) -> None:
+        while len(self.pending) >= self.concurrency:
+            self._collect(wait(self.pending, return_when=FIRST_COMPLETED).done)
+
+    def archive(self, sid: str, recording: dict[str, Any]) -> None:
+        if self.dry_run:
+            _plan(self.archiver, sid, recording, self.report)
+            return
+        self.pending.add(
+            self.pool.submit(self.archiver.archive, sid, recording, delete=self.delete, repair=self.repair)
+        )
+
+    def finish(self) -> None:
+        while self.pending:
+            self._collect(wait(self.pending, return_when=FIRST_COMPLETED).done)
+
+    def _collect(self, done: set[Future[Outcome]]) -> None:
+        for future in done:
+            self.pending.discard(future)
+            self.record(future.result())
+
+
+def _windows(since: datetime, until: datetime, resume: Window | None) -> list[Window]:
+    """The resumed window first, then the new one, less what the resumed one already covers."""
+    if resume is None:
+        return [Window(since, until)]
+    if resume.since <= since:
+        # The resumed window includes the second of its `until` minus one; start the new one there.
+        since = max(since, resume.until - _SECOND)
+    return [resume] + ([Window(since, until)] if since < until else [])
 
 
 def sweep(
@@ -84,68 +216,115 @@ def sweep(
     on_outcome: Callable[[Outcome], None] = lambda _outcome: None,
     on_listed: Callable[[dict[str, Any]], None] = lambda _recording: None,
     page_size: int = 1000,
+    resume: Window | None = None,
 ) -> SweepReport:
     """Archive every final recording of the window not archived yet, without passing `deadline_s`.
 
-    A listed row that is not a recording (a malformed SID) is a failed row; the rest goes on.
+    What is archived is learned from one listing per day prefix of the archive (Inventory), so a
+    window that is all archived costs list requests, not a request per recording; only what those
+    listings do not show complete and agreeing goes to `_Actions.archive`, which looks again, one
+    recording at a time, and finds missing, corrupt and half-written archives exactly as a callback
+    would. A listed row that is not a recording (a malformed SID) is a failed row; the rest goes on.
     `repair` rewrites archives that disagree with their manifests instead of only reporting them.
-    New work stops once less than one retry budget is left before the deadline, so whatever is in
-    flight can finish; the recordings not started are reported as `remaining`.
+
+    `resume` is a window an earlier run left undone: it is swept first. New work stops once less
+    than one retry budget is left before the deadline, so whatever is in flight can finish; the rest
+    of the current page is reported as `remaining`, listing stops, and `resume_next` is the window
+    the next run must sweep first: from the interrupted window's start to the newest recording not
+    started (SignalWire lists newest first, so everything older is in it).
     """
-    started = time.monotonic()
-    stop_at = started + max(0.0, deadline_s - archiver.settings.retry_budget_s)
-    report = SweepReport(since, until)
-    pending: set[Future[Outcome]] = set()
-
-    def collect(done: set[Future[Outcome]]) -> None:
-        for future in done:
-            pending.discard(future)
-            outcome = future.result()
-            on_outcome(outcome)
-            if outcome.outcome == "archived":
-                report.archived.append(outcome.recording_sid)
-                report.bytes += outcome.bytes or 0
-                if "repaired" in outcome.extra:
-                    report.repaired.append(outcome.recording_sid)
-            elif outcome.outcome == "corrupt":
-                report.corrupt.append({"sid": outcome.recording_sid, "error": outcome.error or "corrupt"})
-            elif outcome.outcome == "already_archived":
-                report.already_archived += 1
-            elif outcome.outcome == "no_audio":
-                report.skipped[outcome.recording_status or "no_audio"] += 1
-            else:
-                report.failed.append({"sid": outcome.recording_sid, "error": outcome.error or outcome.outcome})
-            if outcome.extra.get("deleted"):
-                report.deleted += 1
-
+    stop_at = time.monotonic() + max(0.0, deadline_s - archiver.settings.retry_budget_s)
+    report = SweepReport(since, until, resumed=resume)
+    settings = archiver.settings
+    inventory = Inventory(archiver.store, settings.project_id, settings.recording_format)
+    wants_delete = settings.delete_after_archive if delete is None else delete
+    windows = _windows(since, until, resume)
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="sweep") as pool:
-        try:
-            for recording in listed_recordings(archiver, since, until, page_size):
+        actions = _Actions(
+            archiver,
+            pool,
+            report,
+            on_outcome,
+            concurrency=concurrency,
+            dry_run=dry_run,
+            delete=delete,
+            repair=repair,
+        )
+        for index, window in enumerate(windows):
+            left_until = _sweep_window(
+                archiver,
+                window,
+                inventory,
+                actions,
+                stop_at,
+                wants_delete=wants_delete,
+                on_listed=on_listed,
+                page_size=page_size,
+            )
+            if left_until is not None:
+                # Windows not started yet are newer: the one left behind reaches up to the last of them.
+                report.resume_next = Window(window.since, windows[-1].until if index < len(windows) - 1 else left_until)
+                break
+        actions.finish()
+    report.archive_listings = inventory.listed_days
+    report.unlisted_days = inventory.unlisted
+    return report
+
+
+def _sweep_window(
+    archiver: Archiver,
+    window: Window,
+    inventory: Inventory,
+    actions: _Actions,
+    stop_at: float,
+    *,
+    wants_delete: bool,
+    on_listed: Callable[[dict[str, Any]], None],
+    page_size: int,
+) -> datetime | None:
+    """Sweep one window; None when it was listed to the end, else the (exclusive) end of what is left."""
+    report = actions.report
+    oldest: datetime | None = None
+    try:
+        for page in archiver.client.recording_pages(window.since, window.until, archiver.policy, page_size):
+            newest_left: datetime | None = None
+            out_of_time = False
+            for recording in page:
                 report.listed += 1
                 on_listed(recording)
                 sid = str(recording.get("sid") or "")
                 status = str(recording.get("status") or "").lower()
+                created = _created(recording)
                 if not is_sid(sid):
                     report.failed.append({"sid": sid[:64], "error": "listing returned a malformed SID"})
                     continue
                 if status not in FINAL_WITH_AUDIO:
                     report.skipped[status or "no status"] += 1
                     continue
-                while len(pending) >= concurrency:
-                    collect(wait(pending, return_when=FIRST_COMPLETED).done)
-                if time.monotonic() >= stop_at:
+                archived = inventory.archived(sid, created) if created and not out_of_time else None
+                needs_work = archived is None or wants_delete
+                if needs_work and not out_of_time:
+                    actions.make_room()
+                out_of_time = out_of_time or time.monotonic() >= stop_at
+                if out_of_time:
                     report.remaining.append(sid)
+                    # A recording without a readable date could be anywhere: leave the whole window.
+                    left = window.until if created is None else created + _SECOND
+                    newest_left = left if newest_left is None else max(newest_left, left)
                     continue
-                if dry_run:
-                    _plan(archiver, sid, recording, report)
-                    continue
-                pending.add(pool.submit(archiver.archive, sid, recording, delete=delete, repair=repair))
-        except ArchiveError as exc:
-            # What was listed before the failure is still archived; the failure itself is reported.
-            report.failed.append({"sid": "", "error": f"listing recordings failed: {exc}"})
-        while pending:
-            collect(wait(pending, return_when=FIRST_COMPLETED).done)
-    return report
+                if archived is not None and not wants_delete:
+                    actions.already_archived(sid, recording, archived)
+                else:
+                    actions.archive(sid, recording)
+                if created is not None:
+                    oldest = min(oldest, created) if oldest else created
+            if out_of_time:
+                return newest_left
+    except ArchiveError as exc:
+        # What was listed before the failure is still archived; the failure itself is reported.
+        report.failed.append({"sid": "", "error": f"listing recordings failed: {exc}"})
+        return oldest + _SECOND if oldest else window.until
+    return None
 
 
 def _plan(archiver: Archiver, sid: str, recording: dict[str, Any], report: SweepReport) -> None:
@@ -183,10 +362,14 @@ VERIFY_COLUMNS = [
 FAILING_RESULTS = frozenset({"missing", "corrupt", "failed"})
 
 
-def verify_one(archiver: Archiver, recording: dict[str, Any], *, read_bytes: bool) -> dict[str, Any]:
+def verify_one(
+    archiver: Archiver, recording: dict[str, Any], *, read_bytes: bool, archived: Archived | None = None
+) -> dict[str, Any]:
     """One row of the report: `ok`, `unverified_size`, `missing`, `corrupt`, `no_audio`, `not_final` or `failed`.
 
-    A row that cannot be checked (a malformed SID or date, a storage error) is `failed`; the rest goes on.
+    `archived` is what a listing of the archive showed, complete and agreeing; without it both
+    objects are read to find out. A row that cannot be checked (a malformed SID or date, a storage
+    error) is `failed`; the rest goes on.
     """
     sid = str(recording.get("sid") or "")[:64]
     status = str(recording.get("status") or "").lower()[:32]
@@ -199,7 +382,23 @@ def verify_one(archiver: Archiver, recording: dict[str, Any], *, read_bytes: boo
         row.update(result="failed", detail="the listing returned a malformed SID")
         return row
     try:
-        _check_row(archiver, row, recording, read_bytes)
+        audio_key, meta_key = archiver.keys_of(sid, recording)
+        row["audio_uri"] = archiver.store.uri(audio_key)
+        row["metadata_uri"] = archiver.store.uri(meta_key)
+        if archived is None:
+            _check_objects(archiver, row, audio_key, meta_key)
+        else:
+            row.update(
+                metadata_present=True,
+                audio_bytes=archived.size,
+                audio_crc32c=archived.crc32c,
+                recorded_bytes=archived.size,
+                recorded_crc32c=archived.crc32c,
+                recorded_sha256=archived.sha256,
+                size_verified=archived.size_verified,
+            )
+        if row["result"] != "missing":
+            _conclude(archiver, row, audio_key, read_bytes)
     except Corrupt as exc:
         row.update(result="corrupt", detail=str(exc))
     except Exception as exc:
@@ -207,10 +406,8 @@ def verify_one(archiver: Archiver, recording: dict[str, Any], *, read_bytes: boo
     return row
 
 
-def _check_row(archiver: Archiver, row: dict[str, Any], recording: dict[str, Any], read_bytes: bool) -> None:
-    audio_key, meta_key = archiver.keys_of(row["recording_sid"], recording)
-    row["audio_uri"] = archiver.store.uri(audio_key)
-    row["metadata_uri"] = archiver.store.uri(meta_key)
+def _check_objects(archiver: Archiver, row: dict[str, Any], audio_key: str, meta_key: str) -> None:
+    """Read both objects: `missing` without a manifest, Corrupt when the audio disagrees with it."""
     manifest = archiver.store.stat(meta_key)
     audio = archiver.store.stat(audio_key)
     row["metadata_present"] = manifest is not None
@@ -230,6 +427,10 @@ def _check_row(archiver: Archiver, row: dict[str, Any], recording: dict[str, Any
     if audio is None:
         raise Corrupt(f"{row['audio_uri']} is missing, though its manifest records it as archived")
     check_agreement(audio, manifest)
+
+
+def _conclude(archiver: Archiver, row: dict[str, Any], audio_key: str, read_bytes: bool) -> None:
+    """An archive that agrees with its manifest: read its bytes back if asked, then `ok` or `unverified_size`."""
     if read_bytes:
         size, crc, sha = crc32c_of(archiver.store.iter_bytes(audio_key))
         row["computed_sha256"] = sha
@@ -250,9 +451,17 @@ def verify(
     concurrency: int = 4,
     page_size: int = 1000,
 ) -> Iterator[dict[str, Any]]:
-    """A row for every recording SignalWire lists in the window, in listing order."""
+    """A row for every recording SignalWire lists in the window, in listing order.
+
+    What is archived comes from listings of the archive's day prefixes; only recordings those do not
+    show complete and agreeing are read one by one (and, with `read_bytes`, every stored byte is).
+    """
+    settings = archiver.settings
+    inventory = Inventory(archiver.store, settings.project_id, settings.recording_format)
+    pages = archiver.client.recording_pages(since, until, archiver.policy, page_size)
+    # Looked up here, in listing order, so the inventory holds one day at a time.
+    looked_up = ((recording, _listed_archive(inventory, recording)) for page in pages for recording in page)
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="verify") as pool:
         yield from pool.map(
-            lambda recording: verify_one(archiver, recording, read_bytes=read_bytes),
-            listed_recordings(archiver, since, until, page_size),
+            lambda item: verify_one(archiver, item[0], read_bytes=read_bytes, archived=item[1]), looked_up
         )

@@ -312,10 +312,10 @@ class SignalWireClient:
         except SignalWireError:
             return None
 
-    def list_recordings(
+    def recording_pages(
         self, since: datetime, until: datetime, policy: RetryPolicy, page_size: int = 1000
-    ) -> Iterator[dict[str, Any]]:
-        """Every recording created in (since, until), newest first, following `next_page_uri` within the space."""
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Every recording created in (since, until), a page at a time, newest first, following `next_page_uri`."""
         url: str | None = self._url("Recordings.json")
         params: dict[str, Any] | None = {
             "PageSize": page_size,
@@ -327,7 +327,7 @@ class SignalWireClient:
             recordings = page.get("recordings") or []
             if not isinstance(recordings, list):
                 raise SignalWireError("recordings list: 'recordings' is not a list")
-            yield from (r for r in recordings if isinstance(r, dict))
+            yield [r for r in recordings if isinstance(r, dict)]
             next_uri = page.get("next_page_uri")
             url = self._next_page(next_uri) if isinstance(next_uri, str) and next_uri else None
             params = None

@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 
 # google-cloud-storage reads a multipart upload whole into memory; only small bodies go that way.
 _MULTIPART_MAX = 8 * 1024 * 1024
+# GCS's largest page; a listing costs one request per this many objects.
+LIST_PAGE_SIZE = 1000
+# What a listing needs of each object (real GCS honours `fields`; fake-gcs-server sends everything).
+_LIST_FIELDS = "items(name,size,crc32c,generation,metadata),nextPageToken"
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,9 @@ class Store(Protocol):
     def put(self, key: str, reader: VerifyingReader, content_type: str, metadata: dict[str, str]) -> StoredObject: ...
     def set_metadata(self, key: str, generation: int, metadata: dict[str, str]) -> StoredObject: ...
     def delete(self, key: str, generation: int) -> None: ...
+    def list_objects(self, prefix: str, start: str = "") -> Iterator[StoredObject]:
+        """Objects whose keys begin with `prefix` (and sort at or after `start`), in key order, page by page."""
+        ...
 
 
 def _check_stored(obj: StoredObject, reader: VerifyingReader) -> None:
@@ -161,6 +168,18 @@ class GcsStore:
 
     def uri(self, key: str) -> str:
         return f"gs://{self.bucket_name}/{self._name(key)}"
+
+    def list_objects(self, prefix: str, start: str = "") -> Iterator[StoredObject]:
+        root = self._name("")
+        blobs = self._client.list_blobs(
+            self._bucket,
+            prefix=self._name(prefix),
+            start_offset=self._name(start) if start else None,
+            page_size=LIST_PAGE_SIZE,
+            fields=_LIST_FIELDS,
+        )
+        for blob in blobs:
+            yield self._to_stored(blob.name[len(root) :], blob)
 
     def _to_stored(self, key: str, blob: Blob) -> StoredObject:
         return StoredObject(
@@ -296,6 +315,21 @@ class LocalStore:
 
     def read_bytes(self, key: str) -> bytes:
         return self._path(key).read_bytes()
+
+    def list_objects(self, prefix: str, start: str = "") -> Iterator[StoredObject]:
+        # Keys are paths: walk the deepest directory the prefix names, then filter by the whole prefix.
+        directory = self.root.joinpath(*prefix.split("/")[:-1])
+        if not directory.is_dir():
+            return
+        keys = []
+        for path in directory.rglob("*"):
+            key = path.relative_to(self.root).as_posix()
+            # The metadata tree and unfinished writes are not objects.
+            if path.is_file() and not key.startswith(".meta/") and not path.name.endswith(".partial"):
+                keys.append(key)
+        for key in sorted(keys):
+            if key.startswith(prefix) and key >= start and (stored := self.stat(key)) is not None:
+                yield stored
 
     def iter_bytes(self, key: str) -> Iterator[bytes]:
         return self._iter_path(self._path(key))

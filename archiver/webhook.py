@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from archiver import signature
+from archiver import progress, signature
 from archiver.archive import Archiver, Outcome
 from archiver.config import Settings, is_sid
 from archiver.logging import Headers, audit, bind_request, get_logger
@@ -206,6 +206,16 @@ def handle_sweep(service: Service, method: str, headers: Headers, body: IO[bytes
             audit(outcome, source="sweep")
 
     settings = service.settings
+    store = service.archiver.store
+    problems = []
+    try:
+        resume = progress.load(
+            store, settings.project_id, datetime.now(UTC), timedelta(days=settings.reconcile_max_window_days)
+        )
+    # Unreadable progress must not stop this run's own window; it is reported, and the run goes on.
+    except Exception as exc:
+        resume = None
+        problems.append(f"reading sweep progress failed: {type(exc).__name__}: {str(exc)[:300]}")
     report = sweep(
         service.archiver,
         since,
@@ -213,7 +223,14 @@ def handle_sweep(service: Service, method: str, headers: Headers, body: IO[bytes
         concurrency=settings.reconcile_concurrency,
         deadline_s=settings.reconcile_deadline_s,
         on_outcome=acted_on,
+        resume=resume,
     )
+    if report.resume_next != resume:
+        try:
+            progress.save(store, settings.project_id, report.resume_next, datetime.now(UTC))
+        except Exception as exc:
+            problems.append(f"recording sweep progress failed: {type(exc).__name__}: {str(exc)[:300]}")
+    report.failed.extend({"sid": "", "error": problem} for problem in problems)
     summary = report.summary()
     http_status = 200 if report.ok else 500
     summary["outcome"] = "sweep_failed" if not report.ok else ("sweep_incomplete" if report.remaining else "sweep_ok")
@@ -223,6 +240,8 @@ def handle_sweep(service: Service, method: str, headers: Headers, body: IO[bytes
         log.error("sweep finished with failures", **fields)
     elif report.remaining:
         log.warning("sweep stopped before its deadline; the rest is left for the next run", **fields)
+    elif report.unlisted_days:
+        log.warning("sweep could not list the archive; it checked those days one recording at a time", **fields)
     else:
         log.info("sweep finished", **fields)
     return Reply(http_status, summary)

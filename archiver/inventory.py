@@ -1,0 +1,85 @@
+"""What the archive holds, learned from one listing per day prefix instead of two reads per recording."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from archiver.archive import check_agreement, day_prefix
+from archiver.config import is_sid
+from archiver.errors import Corrupt
+from archiver.storage import Store, StoredObject
+
+
+@dataclass(frozen=True, slots=True)
+class Archived:
+    """A complete pair as a listing showed it; the audio agrees with its manifest, so one set of figures says both."""
+
+    size: int
+    crc32c: str
+    sha256: str
+    generation: int
+    size_verified: bool
+
+
+@dataclass
+class Inventory:
+    """The complete, agreeing pairs of one day at a time, for recordings asked about in listing order.
+
+    SignalWire lists newest first, so the days come in order and only the current day is held: its
+    SIDs and a few figures each, never whole objects. A recording that is missing, half there or
+    disagreeing is simply not in it; the caller then looks closer, one recording at a time, exactly
+    as it did before listings. A day whose listing fails is treated the same way (and named in
+    `unlisted`), so a missing `storage.objects.list` costs requests, never a recording.
+    """
+
+    store: Store
+    account_sid: str
+    fmt: str
+    listed_days: int = field(default=0, init=False)
+    unlisted: list[dict[str, str]] = field(default_factory=list, init=False)
+    _day: date | None = field(default=None, init=False)
+    _pairs: dict[str, Archived] = field(default_factory=dict, init=False)
+
+    def archived(self, sid: str, created: datetime) -> Archived | None:
+        """The recording's archive when the listing shows it complete and agreeing; None otherwise."""
+        if created.date() != self._day:
+            self._day = created.date()
+            self._pairs = self._list(day_prefix(self.account_sid, created))
+        return self._pairs.get(sid.lower())
+
+    def _list(self, prefix: str) -> dict[str, Archived]:
+        pairs: dict[str, Archived] = {}
+        # Keys sort `{sid}.json` just before `{sid}.mp3`, so an unmatched half rarely waits long here.
+        halves: dict[str, dict[str, StoredObject]] = {}
+        try:
+            for obj in self.store.list_objects(prefix):
+                sid, _, ext = obj.key[len(prefix) :].partition(".")
+                if ext not in ("json", self.fmt) or not is_sid(sid):
+                    continue
+                half = halves.setdefault(sid, {})
+                half[ext] = obj
+                if len(half) == 2:
+                    del halves[sid]
+                    if (agreeing := _agreeing(half[self.fmt], half["json"])) is not None:
+                        pairs[sid] = agreeing
+        # Forbidden, unavailable, anything: what this day holds is unknown, so nothing is assumed archived.
+        except Exception as exc:
+            self.unlisted.append({"prefix": prefix, "error": f"{type(exc).__name__}: {str(exc)[:300]}"})
+            return {}
+        self.listed_days += 1
+        return pairs
+
+
+def _agreeing(audio: StoredObject, manifest: StoredObject) -> Archived | None:
+    try:
+        check_agreement(audio, manifest)
+    except Corrupt:
+        return None
+    return Archived(
+        size=audio.size,
+        crc32c=audio.crc32c,
+        sha256=audio.metadata.get("sha256", ""),
+        generation=audio.generation,
+        size_verified=manifest.metadata.get("audio-size-verified") == "true",
+    )
