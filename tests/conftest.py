@@ -30,8 +30,14 @@ CALLBACK_URL = "https://archiver.example.com/archive_recording"
 
 
 @pytest.fixture(scope="session")
-def gcs_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    process, url = start_fake_gcs(tmp_path_factory.mktemp("fake-gcs"))
+def gcs_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("fake-gcs")
+
+
+@pytest.fixture(scope="session")
+def gcs_url(gcs_workdir: Path) -> Iterator[str]:
+    # Level info logs every request, so tests can count requests at the server (tests.servers.gcs_requests).
+    process, url = start_fake_gcs(gcs_workdir, log_level="info")
     previous = os.environ.get("STORAGE_EMULATOR_HOST")
     os.environ["STORAGE_EMULATOR_HOST"] = url
     yield url

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -80,6 +81,18 @@ def start_fake_gcs(workdir: Path, log_level: str = "warn") -> tuple[subprocess.P
     )
     wait_for(f"{url}/storage/v1/b", process)
     return process, url
+
+
+# One line per request at level info: ... msg="127.0.0.1 - - [time] \"GET /storage/v1/b/… HTTP/1.1\" 200 …"
+_REQUEST_LINE = re.compile(r'\\"([A-Z]+ \S+) HTTP/1\.1\\"')
+
+
+def gcs_requests(workdir: Path, bucket: str | None = None) -> list[str]:
+    """The requests fake-gcs-server (started at log level "info" in `workdir`) has served, as
+    "METHOD /path?query" strings, optionally only those on `bucket`'s objects."""
+    text = (workdir / "fake-gcs.log").read_text(errors="replace")
+    lines = [m.group(1) for m in _REQUEST_LINE.finditer(text)]
+    return [line for line in lines if bucket is None or f"/b/{bucket}/o" in line]
 
 
 def start_function(

@@ -1,0 +1,246 @@
+"""The sweep learns what is archived from listings: request counts at the servers, the same verdicts, resuming."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from google.api_core.exceptions import Forbidden
+from google.cloud.storage import Client as GcsClient
+
+from archiver import progress, storage
+from archiver.reconcile import sweep, verify
+from archiver.storage import GcsStore, StoredObject, VerifyingReader
+from archiver.webhook import Service, handle_sweep
+from tests.conftest import Harness
+from tests.servers import gcs_requests
+from tests.standin import FakeRecording, Fault
+from tests.test_reconcile import WINDOW, tamper
+
+BODY = json.dumps({"since": "2026-11-01T00:00:00Z", "until": "2026-11-30T00:00:00Z"}).encode()
+# Small pages stand for GCS's and SignalWire's 1,000, so a few dozen recordings span several pages.
+PAGE = 10
+
+
+def created(day: int, minute: int = 0) -> datetime:
+    return datetime(2026, 11, day, 12, minute, tzinfo=UTC)
+
+
+class ServerCounts:
+    """Requests counted where they arrive: fake-gcs-server's request log and the stand-in's own record."""
+
+    def __init__(self, harness: Harness, workdir: Path) -> None:
+        store = harness.store
+        assert isinstance(store, GcsStore)
+        self.bucket = store.bucket_name
+        self.workdir = workdir
+        self.space = harness.space
+        self.gcs_mark = 0
+        self.space_mark = 0
+
+    def gcs_lines(self) -> list[str]:
+        # The server logs a request as it finishes; wait until the log stops growing.
+        lines = gcs_requests(self.workdir, self.bucket)
+        while True:
+            time.sleep(0.2)
+            latest = gcs_requests(self.workdir, self.bucket)
+            if len(latest) == len(lines):
+                return latest
+            lines = latest
+
+    def start(self) -> None:
+        self.gcs_mark = len(self.gcs_lines())
+        self.space_mark = len(self.space.requests)
+
+    def gcs(self) -> list[str]:
+        return self.gcs_lines()[self.gcs_mark :]
+
+    def signalwire(self) -> list[str]:
+        return [f"{seen.method} {seen.path}" for seen in self.space.requests[self.space_mark :]]
+
+
+@pytest.fixture
+def counts(harness: Harness, gcs_workdir: Path) -> ServerCounts:
+    return ServerCounts(harness, gcs_workdir)
+
+
+def is_object_list(line: str, bucket: str) -> bool:
+    return line.startswith(f"GET /storage/v1/b/{bucket}/o?")
+
+
+def per_object(lines: list[str], bucket: str) -> list[str]:
+    """Requests about one object (a listing's page token may name an object too, so listings are left out)."""
+    return [line for line in lines if not is_object_list(line, bucket)]
+
+
+def archive_all(harness: Harness, recordings: list[FakeRecording]) -> None:
+    for rec in recordings:
+        assert harness.archiver.archive(rec.sid).outcome == "archived"
+
+
+def test_an_archived_window_costs_pages_not_recordings(
+    harness: Harness, counts: ServerCounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(storage, "LIST_PAGE_SIZE", PAGE)
+    days = (2, 3, 4)
+    recs = [harness.space.add(size=2_000, created=created(days[i % 3], i)) for i in range(25)]
+    archive_all(harness, recs)
+
+    counts.start()
+    report = sweep(harness.archiver, *WINDOW, concurrency=4, deadline_s=300, page_size=PAGE)
+    assert report.already_archived == 25 and report.ok and not report.archived
+    assert report.archive_listings == 3
+    signalwire, gcs = counts.signalwire(), counts.gcs()
+    # At most ⌈N/page⌉ SignalWire list requests plus ⌈2N/page⌉ + days GCS list requests, nothing per recording.
+    assert len(signalwire) == math.ceil(25 / PAGE)
+    assert all(line.endswith("/Recordings.json") for line in signalwire)
+    assert len(gcs) <= math.ceil(2 * 25 / PAGE) + len(days)
+    assert all(is_object_list(line, counts.bucket) for line in gcs)
+    assert all("fields=items" in line for line in gcs)  # real GCS then sends only what the check needs
+    assert not any(rec.sid in line for rec in recs for line in signalwire)
+
+    # The hourly endpoint adds one listing: the progress records (none yet).
+    counts.start()
+    reply = handle_sweep(harness.service, "POST", {}, io.BytesIO(BODY))
+    assert reply.status == 200 and reply.body["already_archived"] == 25 and reply.body["resume_next"] is None
+    gcs = counts.gcs()
+    assert len(gcs) <= math.ceil(2 * 25 / PAGE) + len(days)
+    assert sum(1 for line in gcs if "sweep-progress" in line) == 1
+    assert all(is_object_list(line, counts.bucket) for line in gcs)
+
+
+def test_a_mixed_window_finds_each_recording_as_before_and_looks_closer_only_at_the_odd_ones(
+    harness: Harness, counts: ServerCounts
+) -> None:
+    space = harness.space
+    good = [space.add(size=20_000, created=created(2, m)) for m in (1, 2)]
+    unverified = space.add(size=20_000, created=created(3))
+    missing = space.add(size=20_000, created=created(3, 5))
+    interrupted = space.add(size=20_000, created=created(4))  # audio written, manifest never
+    corrupted = space.add(size=20_000, created=created(4, 5))
+    live = space.add(size=0, status="in-progress", created=created(5))
+    absent = space.add(size=0, status="absent", created=created(5, 5))
+    space.fault(unverified.sid, "media", Fault(no_length=True))
+    space.fault(unverified.sid, "head", Fault(no_length=True))
+    archive_all(harness, [*good, unverified, interrupted, corrupted])
+    store = harness.store
+    assert isinstance(store, GcsStore)
+    manifest = next(b for b in store._bucket.list_blobs() if b.name.endswith(f"{interrupted.sid}.json"))
+    manifest.delete()
+    tamper(harness, corrupted.sid, b"\1" * 20_000)
+    odd = {missing.sid, interrupted.sid, corrupted.sid}
+
+    counts.start()
+    rows = {row["recording_sid"]: row for row in verify(harness.archiver, *WINDOW, read_bytes=False)}
+    assert {sid: row["result"] for sid, row in rows.items()} == {
+        good[0].sid: "ok",
+        good[1].sid: "ok",
+        unverified.sid: "unverified_size",
+        missing.sid: "missing",
+        interrupted.sid: "missing",
+        corrupted.sid: "corrupt",
+        live.sid: "not_final",
+        absent.sid: "no_audio",
+    }
+    assert rows[good[0].sid]["recorded_sha256"] == good[0].sha256()
+    assert rows[unverified.sid]["size_verified"] is False
+    looked_at = {sid for line in per_object(counts.gcs(), counts.bucket) for sid in rows if sid in line}
+    assert looked_at == odd  # one by one only where the listing showed something missing or disagreeing
+
+    counts.start()
+    report = sweep(harness.archiver, *WINDOW, concurrency=2, deadline_s=300)
+    assert sorted(report.archived) == sorted([missing.sid, interrupted.sid])
+    assert [row["sid"] for row in report.corrupt] == [corrupted.sid]
+    assert report.already_archived == 3  # the two good ones and the unverified one
+    assert report.skipped == {"in-progress": 1, "absent": 1}
+    assert {sid for line in per_object(counts.gcs(), counts.bucket) for sid in rows if sid in line} == odd
+    fetched = {sid for line in counts.signalwire() for sid in rows if sid in line}
+    assert fetched == {missing.sid, interrupted.sid}  # the corrupt one is reported, not fetched
+
+
+def test_a_day_that_cannot_be_listed_is_checked_one_recording_at_a_time(
+    harness: Harness, gcs_client: GcsClient
+) -> None:
+    """fake-gcs-server has no IAM, so the 403 a bucket without storage.objects.list answers is raised here."""
+
+    class Unlistable(GcsStore):
+        def list_objects(self, prefix: str, start: str = "") -> Iterator[StoredObject]:
+            raise Forbidden("storage.objects.list denied")
+
+    store = harness.store
+    assert isinstance(store, GcsStore)
+    archived, missing = harness.space.add(created=created(2)), harness.space.add(created=created(3))
+    archive_all(harness, [archived])
+    harness.archiver.store = Unlistable(store.bucket_name, "calls", harness.settings.chunk_size, client=gcs_client)
+    report = sweep(harness.archiver, *WINDOW, concurrency=1, deadline_s=300)
+    assert report.ok
+    assert report.already_archived == 1 and report.archived == [missing.sid]
+    project = harness.space.project_id
+    assert [day["prefix"] for day in report.unlisted_days] == [f"{project}/2026/11/03/", f"{project}/2026/11/02/"]
+    assert "storage.objects.list" in report.unlisted_days[0]["error"]
+
+
+def test_a_sweep_cut_short_resumes_where_it_stopped_before_new_work(
+    make_harness: Callable[..., Harness], gcs_workdir: Path
+) -> None:
+    harness = make_harness(RETRY_BUDGET_SECONDS="9.7", RECONCILE_DEADLINE_SECONDS="10", RECONCILE_CONCURRENCY="1")
+    space = harness.space
+    newest, *older = [space.add(size=10_000, created=created(day)) for day in (5, 4, 3, 2)]
+    # The newest recording's metadata trickles in, so the 0.3 s this sweep has for new work runs out.
+    space.fault(newest.sid, "json", Fault(trickle_s=0.001))
+
+    first = handle_sweep(harness.service, "POST", {}, io.BytesIO(BODY))
+    assert first.status == 200 and first.body["outcome"] == "sweep_incomplete"
+    assert first.body["archived_sids"] == [newest.sid]
+    assert sorted(first.body["remaining"]) == sorted(r.sid for r in older)
+    left = first.body["resume_next"]
+    assert left == {"since": "2026-11-01T00:00:00+00:00", "until": "2026-11-04T12:00:01+00:00"}
+
+    # Given time, the next run sweeps what was left first, then the rest of its own window.
+    relaxed = Service(replace(harness.settings, reconcile_deadline_s=300), harness.archiver)
+    lists_before = space.count("list")
+    second = handle_sweep(relaxed, "POST", {}, io.BytesIO(BODY))
+    assert second.status == 200 and second.body["outcome"] == "sweep_ok"
+    assert second.body["resumed"] == left
+    assert sorted(second.body["archived_sids"]) == sorted(r.sid for r in older)
+    assert second.body["resume_next"] is None
+    assert space.count("list") - lists_before == 2  # the left window, then (2026-11-04T12:00:00, until)
+
+    third = handle_sweep(relaxed, "POST", {}, io.BytesIO(BODY))
+    assert third.body["resumed"] is None and third.body["already_archived"] == 4
+    store = harness.store
+    assert isinstance(store, GcsStore)
+    records = [o.key for o in store.list_objects(f"{space.project_id}/{progress.PROGRESS_DIR}")]
+    assert len(records) == 2  # what was left, then "nothing left"; a clean run writes nothing
+    assert json.loads(store.read_bytes(records[-1]))["pending"] is None
+
+
+def test_unreadable_progress_is_reported_and_the_window_still_swept(harness: Harness) -> None:
+    rec = harness.space.add(created=created(2))
+    key = f"{harness.space.project_id}/{progress.PROGRESS_DIR}{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-garbage.json"
+    harness.store.put(key, VerifyingReader.of_bytes(b"{not json"), "application/json", {})
+    reply = handle_sweep(harness.service, "POST", {}, io.BytesIO(BODY))
+    assert reply.status == 500
+    assert reply.body["archived_sids"] == [rec.sid]
+    assert reply.body["failed"][0]["error"].startswith("reading sweep progress failed")
+
+
+def test_a_local_archive_lists_its_objects_like_a_bucket(make_harness: Callable[..., Harness]) -> None:
+    harness = make_harness(local=True)
+    first, second = harness.space.add(created=created(2)), harness.space.add(created=created(2, 5))
+    archive_all(harness, [first, second])
+    prefix = f"{harness.space.project_id}/2026/11/02/"
+    keys = [o.key for o in harness.store.list_objects(prefix)]
+    assert keys == sorted(f"{prefix}{rec.sid}.{ext}" for rec in (first, second) for ext in ("json", "mp3"))
+    later = sorted(keys)[2]
+    assert [o.key for o in harness.store.list_objects(prefix, start=later)] == sorted(keys)[2:]
+    assert list(harness.store.list_objects(f"{harness.space.project_id}/2026/11/03/")) == []
+    report = sweep(harness.archiver, *WINDOW, concurrency=1, deadline_s=60)
+    assert report.already_archived == 2 and report.archive_listings == 1
