@@ -50,11 +50,11 @@ $(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt
 
 ## make bench: memory, throughput, request economy, cold start, concurrency -> bench/results.{json,png}
 bench: $(VENV)/.bench-installed
-	$(PY) -m bench.run
+	$(PY) -m bench.run && $(PY) -m bench.sweep
 
 ## make bench-smoke: the same run on small sizes, no figures recorded (CI)
 bench-smoke: $(VENV)/.installed
-	$(PY) -m bench.run --quick
+	$(PY) -m bench.run --quick && $(PY) -m bench.sweep --quick
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .mypy_cache .ruff_cache .pytest_cache infra/.build

@@ -301,7 +301,7 @@ def _sweep_window(
                 if status not in FINAL_WITH_AUDIO:
                     report.skipped[status or "no status"] += 1
                     continue
-                archived = inventory.archived(sid, created) if created and not out_of_time else None
+                archived = inventory.archived(sid, created) if created is not None and not out_of_time else None
                 needs_work = archived is None or wants_delete
                 if needs_work and not out_of_time:
                     actions.make_room()

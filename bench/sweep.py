@@ -1,0 +1,277 @@
+"""`python -m bench.sweep`: what an hourly sweep over an archived window costs, before and after issue 14.
+
+N recordings spread over a 48-hour window, all archived already, swept by the sweep endpoint's code
+(`handle_sweep`) at concurrency 8 against fake-gcs-server and the SignalWire stand-in, each in its
+own process. Requests are counted where they arrive: fake-gcs-server's request log and the stand-in's
+own count. "before" is the same scenario run by the archiver package as it was at BEFORE (extracted
+with `git archive`), "after" by this checkout. Figures go to bench/sweep-results.json; `--quick`
+runs a small "after" only, as a smoke test that still checks the request bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+# main just before issue 14: every recording was checked with two GCS reads.
+BEFORE = "d89e6c6d688b0d60e74b094174a5827101420da7"
+TOKEN = "PT_bench_token"
+CONCURRENCY = 8
+# A 48-hour window that ends mid-morning spans three calendar days, as the hourly sweep's does.
+UNTIL = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+SINCE = UNTIL - timedelta(hours=48)
+DAYS = 3
+AUDIO_BYTES = 1_000
+FULL = [2_000, 20_000]
+QUICK = [300]
+
+
+def log(message: str) -> None:
+    print(f"[bench.sweep] {message}", file=sys.stderr, flush=True)
+
+
+def plan(count: int) -> list[tuple[str, datetime]]:
+    """The same recordings for the stand-in and the seeding: SIDs and creation times spread over the window."""
+    step = (UNTIL - SINCE) / count
+    return [(str(uuid.uuid5(uuid.NAMESPACE_URL, f"bench-sweep/{i}")), SINCE + step * (i + 0.5)) for i in range(count)]
+
+
+def serve(count: int, project: str) -> None:
+    """The stand-in with `count` recordings, in this process until it is stopped; prints its URL."""
+    from tests.standin import Space
+
+    space = Space(project, TOKEN)
+    for sid, created in plan(count):
+        space.add(sid=sid, size=AUDIO_BYTES, created=created.replace(microsecond=0))
+    space.start()
+    print(space.url, flush=True)
+    while True:
+        time.sleep(3600)
+
+
+def measure(env_file: Path, out: Path) -> None:
+    """One sweep by whichever `archiver` package is first on sys.path; its own figures go to `out`."""
+    import io
+
+    from archiver import config
+    from archiver.logging import configure
+    from archiver.webhook import Service, handle_sweep
+
+    settings = config.load(json.loads(env_file.read_text()))
+    configure(settings.secrets, console=False)
+    service = Service.from_settings(settings)
+    body = json.dumps({"since": SINCE.isoformat(), "until": UNTIL.isoformat()}).encode()
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the audit lines are not what is measured
+    started = time.perf_counter()
+    reply = handle_sweep(service, "POST", {}, io.BytesIO(body))
+    seconds = time.perf_counter() - started
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out.write_text(
+        json.dumps({"status": reply.status, "summary": reply.body, "seconds": seconds, "peak_kib": peak_kib})
+    )
+
+
+class Scenario:
+    """fake-gcs-server and a stand-in holding `count` archived recordings."""
+
+    def __init__(self, count: int, work: Path) -> None:
+        self.count = count
+        self.work = work
+        self.project = str(uuid.uuid4())
+        self.bucket = f"sweep-{uuid.uuid4().hex[:10]}"
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+
+        from tests.servers import start_fake_gcs, wait_for
+
+        gcs, self.gcs_url = start_fake_gcs(self.work, log_level="info")
+        self.processes.append(gcs)
+        os.environ["STORAGE_EMULATOR_HOST"] = self.gcs_url
+        storage.Client(project="bench", credentials=AnonymousCredentials()).create_bucket(self.bucket)
+        space = subprocess.Popen(
+            [sys.executable, str(Path(__file__)), "serve", "--count", str(self.count), "--project", self.project],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        self.processes.append(space)
+        assert space.stdout is not None
+        self.space_url = space.stdout.readline().decode().strip()
+        wait_for(f"{self.space_url}/__stats", space)
+
+    def env(self) -> dict[str, str]:
+        return {
+            "SIGNALWIRE_SPACE_URL": self.space_url,
+            "SIGNALWIRE_PROJECT_ID": self.project,
+            "SIGNALWIRE_API_TOKEN": TOKEN,
+            "ARCHIVE_URI": f"gs://{self.bucket}/bench",
+            "STORAGE_EMULATOR_HOST": self.gcs_url,
+            "GOOGLE_CLOUD_PROJECT": "bench",
+            "RECONCILE_CONCURRENCY": str(CONCURRENCY),
+            "RECONCILE_DEADLINE_SECONDS": "3600",
+            "NO_GCE_CHECK": "True",
+        }
+
+    def seed(self) -> None:
+        """Archive every recording with the archiver's own writes, without SignalWire in the loop."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from archiver import config
+        from archiver.signalwire import Recording
+        from archiver.storage import VerifyingReader
+        from archiver.webhook import Service
+        from tests.standin import FakeRecording
+
+        archiver = Service.from_settings(config.load(self.env())).archiver
+
+        def archive(item: tuple[str, datetime]) -> None:
+            sid, created = item
+            fake = FakeRecording(sid, self.project, AUDIO_BYTES, created=created.replace(microsecond=0))
+            recording = Recording(json.dumps(fake.metadata()).encode(), fake.metadata())
+            audio_key, meta_key = archiver.keys(recording)
+            reader = VerifyingReader.of_bytes(fake.audio())
+            metadata = {**archiver._audio_metadata(recording), "sha256": fake.sha256()}
+            audio = archiver.store.put(audio_key, reader, "audio/mpeg", metadata)
+            archiver._write_manifest(recording, meta_key, audio, True)
+
+        with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
+            list(pool.map(archive, plan(self.count)))
+
+    def gcs_requests(self) -> int:
+        from tests.servers import gcs_requests
+
+        return len(gcs_requests(self.work, self.bucket))
+
+    def signalwire_requests(self) -> dict[str, int]:
+        import requests
+
+        return dict(requests.get(f"{self.space_url}/__stats", timeout=10).json())
+
+    def sweep(self, code_root: Path) -> dict[str, Any]:
+        env_file, out = self.work / "env.json", self.work / "measure.json"
+        env_file.write_text(json.dumps(self.env()))
+        gcs_before, sw_before = self.gcs_requests(), self.signalwire_requests()
+        subprocess.run(
+            [sys.executable, str(Path(__file__)), "measure", "--env", str(env_file), "--out", str(out)],
+            env={**os.environ, "PYTHONPATH": str(code_root)},
+            check=True,
+        )
+        time.sleep(0.5)  # fake-gcs-server logs a request as it finishes
+        result: dict[str, Any] = json.loads(out.read_text())
+        sw_after = self.signalwire_requests()
+        summary = result.pop("summary")
+        assert result["status"] == 200 and summary["already_archived"] == self.count, summary
+        result["gcs_requests"] = self.gcs_requests() - gcs_before
+        result["signalwire_lists"] = sw_after["list"] - sw_before["list"]
+        result["signalwire_other"] = sum(sw_after.values()) - sum(sw_before.values()) - result["signalwire_lists"]
+        return result
+
+    def stop(self) -> None:
+        from tests.servers import stop
+
+        for process in reversed(self.processes):
+            stop(process)
+
+
+def before_tree(work: Path) -> Path | None:
+    """The archiver package as it was at BEFORE, extracted beside the run; None in a clone without that commit."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", BEFORE, "archiver"], capture_output=True)
+    if archive.returncode != 0:
+        log(f"commit {BEFORE[:12]} is not in this clone (shallow?): measuring 'after' only")
+        return None
+    root = work / "before"
+    root.mkdir()
+    subprocess.run(["tar", "-x", "-C", str(root)], input=archive.stdout, check=True)
+    return root
+
+
+def targets(count: int) -> tuple[int, int]:
+    """The issue's bound: SignalWire list requests, GCS list requests (the hourly endpoint adds one: its progress)."""
+    return math.ceil(count / 1000), math.ceil(2 * count / 1000) + DAYS + 1
+
+
+def run(counts: list[int], with_before: bool, work: Path) -> list[dict[str, Any]]:
+    rows = []
+    before = before_tree(work) if with_before else None
+    codes = ([("before", before)] if before else []) + [("after", ROOT)]
+    for count in counts:
+        scenario = Scenario(count, work / f"n{count}")
+        scenario.work.mkdir()
+        scenario.start()
+        try:
+            started = time.perf_counter()
+            scenario.seed()
+            log(f"{count} recordings archived for the scenario in {time.perf_counter() - started:.0f}s")
+            for name, code_root in codes:
+                result = scenario.sweep(code_root)
+                row = {"recordings": count, "code": name, **result}
+                log(
+                    f"{count} recordings, {name}: {result['signalwire_lists']} SignalWire lists + "
+                    f"{result['signalwire_other']} other, {result['gcs_requests']} GCS requests, "
+                    f"{result['seconds']:.2f}s, peak RSS {result['peak_kib'] / 1024:.0f} MiB"
+                )
+                rows.append(row)
+        finally:
+            scenario.stop()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    commands = parser.add_subparsers(dest="command")
+    server = commands.add_parser("serve", help="(internal) the stand-in holding the scenario's recordings")
+    server.add_argument("--count", type=int, required=True)
+    server.add_argument("--project", required=True)
+    measured = commands.add_parser("measure", help="(internal) one sweep by the archiver on PYTHONPATH")
+    measured.add_argument("--env", type=Path, required=True)
+    measured.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--quick", action="store_true", help="a small 'after' run for CI; figures not recorded")
+    args = parser.parse_args()
+    if args.command == "serve":
+        serve(args.count, args.project)
+        return
+    if args.command == "measure":
+        measure(args.env, args.out)
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
+        rows = run(QUICK if args.quick else FULL, not args.quick, Path(tmp))
+    print(f"\n{'recordings':>10}  {'code':6}  {'SignalWire':>10}  {'GCS':>6}  {'seconds':>8}  target (SW / GCS)  met")
+    failed = False
+    for row in rows:
+        sw_target, gcs_target = targets(row["recordings"])
+        met = (
+            row["signalwire_lists"] <= sw_target and row["signalwire_other"] == 0 and row["gcs_requests"] <= gcs_target
+        )
+        row["target"] = {"signalwire": sw_target, "gcs": gcs_target, "met": met}
+        failed |= row["code"] == "after" and not met
+        print(
+            f"{row['recordings']:>10,}  {row['code']:6}  {row['signalwire_lists'] + row['signalwire_other']:>10,}  "
+            f"{row['gcs_requests']:>6,}  {row['seconds']:>8.2f}  {sw_target} / {gcs_target:<12}  "
+            f"{'yes' if met else 'NO'}"
+        )
+    if not args.quick:
+        document = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "cores": os.cpu_count(), "rows": rows}
+        (HERE / "sweep-results.json").write_text(json.dumps(document, indent=2) + "\n")
+        print("wrote bench/sweep-results.json")
+    if failed:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
