@@ -198,7 +198,7 @@ def _windows(since: datetime, until: datetime, resume: Window | None) -> list[Wi
     if resume is None:
         return [Window(since, until)]
     if resume.since <= since:
-        # The resumed window includes the second of its `until` minus one; start the new one there.
+        # The resumed window's last whole second is `until` minus one: the new one starts after it.
         since = max(since, resume.until - _SECOND)
     return [resume] + ([Window(since, until)] if since < until else [])
 

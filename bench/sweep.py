@@ -14,7 +14,6 @@ import argparse
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -78,7 +77,9 @@ def measure(env_file: Path, out: Path) -> None:
     started = time.perf_counter()
     reply = handle_sweep(service, "POST", {}, io.BytesIO(body))
     seconds = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # VmHWM, not ru_maxrss: the latter counts the parent's memory at fork, before this program was exec'd.
+    status = Path("/proc/self/status").read_text().splitlines()
+    peak_kib = int(next(line for line in status if line.startswith("VmHWM:")).split()[1])
     out.write_text(
         json.dumps({"status": reply.status, "summary": reply.body, "seconds": seconds, "peak_kib": peak_kib})
     )
@@ -182,6 +183,28 @@ class Scenario:
         result["signalwire_other"] = sum(sw_after.values()) - sum(sw_before.values()) - result["signalwire_lists"]
         return result
 
+    def page_latency(self) -> dict[str, float]:
+        """Seconds one list page takes at each server, on its own: what the emulators charge per request here."""
+        import requests
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+
+        from archiver.archive import day_prefix
+
+        client = storage.Client(project="bench", credentials=AnonymousCredentials())
+        started = time.perf_counter()
+        blobs = client.list_blobs(self.bucket, prefix=f"bench/{day_prefix(self.project, UNTIL - timedelta(days=1))}")
+        next(iter(blobs.pages))
+        gcs = time.perf_counter() - started
+        started = time.perf_counter()
+        requests.get(
+            f"{self.space_url}/api/laml/2010-04-01/Accounts/{self.project}/Recordings.json",
+            params={"PageSize": 1000},
+            auth=(self.project, TOKEN),
+            timeout=60,
+        ).raise_for_status()
+        return {"gcs_list_page_s": gcs, "signalwire_list_page_s": time.perf_counter() - started}
+
     def stop(self) -> None:
         from tests.servers import stop
 
@@ -218,9 +241,14 @@ def run(counts: list[int], with_before: bool, work: Path) -> list[dict[str, Any]
             started = time.perf_counter()
             scenario.seed()
             log(f"{count} recordings archived for the scenario in {time.perf_counter() - started:.0f}s")
+            latency = scenario.page_latency()
+            log(
+                f"one list page alone: GCS {latency['gcs_list_page_s']:.2f}s, SignalWire stand-in "
+                f"{latency['signalwire_list_page_s']:.2f}s"
+            )
             for name, code_root in codes:
                 result = scenario.sweep(code_root)
-                row = {"recordings": count, "code": name, **result}
+                row = {"recordings": count, "code": name, **result, **latency}
                 log(
                     f"{count} recordings, {name}: {result['signalwire_lists']} SignalWire lists + "
                     f"{result['signalwire_other']} other, {result['gcs_requests']} GCS requests, "

@@ -293,12 +293,12 @@ class Space:
             return refused
         size = min(int(request.args.get("PageSize", 50)), 1000)
         page = int(request.args.get("Page", 0))
-        after = request.args.get("DateCreated>")
-        before = request.args.get("DateCreated<")
+        after = parse_date(request.args["DateCreated>"]) if "DateCreated>" in request.args else None
+        before = parse_date(request.args["DateCreated<"]) if "DateCreated<" in request.args else None
         chosen = [
             r
             for r in self.recordings.values()
-            if (not after or r.created > parse_date(after)) and (not before or r.created < parse_date(before))
+            if (after is None or r.created > after) and (before is None or r.created < before)
         ]
         chosen.sort(key=lambda r: r.created, reverse=True)
         window = chosen[page * size : (page + 1) * size]

@@ -222,6 +222,19 @@ def test_a_sweep_cut_short_resumes_where_it_stopped_before_new_work(
     assert json.loads(store.read_bytes(records[-1]))["pending"] is None
 
 
+def test_a_listing_failure_leaves_the_window_to_the_next_run(harness: Harness) -> None:
+    rec = harness.space.add(created=created(2))
+    harness.space.fault("*", "list", *[Fault(503)] * 1000)
+    first = handle_sweep(harness.service, "POST", {}, io.BytesIO(BODY))
+    assert first.status == 500 and "listing recordings failed" in first.body["failed"][0]["error"]
+    assert first.body["resume_next"] == {"since": "2026-11-01T00:00:00+00:00", "until": "2026-11-30T00:00:00+00:00"}
+    harness.space.faults.clear()
+    second = handle_sweep(harness.service, "POST", {}, io.BytesIO(BODY))
+    assert second.status == 200
+    assert second.body["resumed"] == first.body["resume_next"]
+    assert second.body["archived_sids"] == [rec.sid] and second.body["resume_next"] is None
+
+
 def test_unreadable_progress_is_reported_and_the_window_still_swept(harness: Harness) -> None:
     rec = harness.space.add(created=created(2))
     key = f"{harness.space.project_id}/{progress.PROGRESS_DIR}{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-garbage.json"
