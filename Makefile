@@ -48,13 +48,16 @@ $(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	touch $@
 
-## make bench: memory, throughput, request economy, cold start, concurrency -> bench/results.{json,png}
+## make bench: memory, throughput, request economy, cold start, concurrency -> bench/results.{json,png};
+## worker memory and answer time under a hostile space -> bench/hostile.json
 bench: $(VENV)/.bench-installed
 	$(PY) -m bench.run
+	$(PY) -m bench.hostile
 
 ## make bench-smoke: the same run on small sizes, no figures recorded (CI)
 bench-smoke: $(VENV)/.installed
 	$(PY) -m bench.run --quick
+	$(PY) -m bench.hostile --quick
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .mypy_cache .ruff_cache .pytest_cache infra/.build
