@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8080
+# The one .env rule, for `make run` and the command line alike: variables already exported win over .env.
+DOTENV = $(if $(wildcard .env),$(VENV)/bin/dotenv -f .env run --no-override --)
 # checkov lives in a virtualenv of its own so its pins never constrain the project's.
 CHECKOV_VENV := .venv-checkov
 
@@ -21,7 +23,7 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 ## make run: the function on localhost:$(PORT); archives to ./archive unless ARCHIVE_URI says otherwise
 run: $(VENV)/.installed
 	@test -f .env || echo "make run: no .env here; copy .env.example to .env and fill it in (or try: make demo)"
-	$(if $(wildcard .env),$(VENV)/bin/dotenv -f .env run --no-override --) $(PY) -m functions_framework --target archive_recording --host 127.0.0.1 --port $(PORT)
+	@$(DOTENV) $(PY) -m archiver serve --port $(PORT)
 
 ## make demo: the whole flow on this machine against a simulated space; exits 0 only on byte-identical audio
 demo: $(VENV)/.installed

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
+import socket
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -165,6 +167,23 @@ def _write_report(rows: list[dict[str, Any]], path: Path) -> None:
         writer.writerows(rows)
 
 
+def serve(service: Service, args: argparse.Namespace) -> int:
+    """`make run`: the callback function on localhost, after checking what would otherwise fail obscurely."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", args.port))
+        except OSError:
+            raise CommandError(f"port {args.port} is taken by another server: make run PORT={args.port + 1}") from None
+    url = f"http://127.0.0.1:{args.port}/"
+    signed = service.settings.public_url or f"{url} as the request arrives (PUBLIC_URL is not set)"
+    for warning in config.warnings(service.settings):
+        print(f"WARNING: {warning}", file=sys.stderr)
+    print(f"listening on {url} — callbacks must be signed for {signed}; archive: {service.settings.archive_uri}")
+    sys.stdout.flush()
+    target = ["-m", "functions_framework", "--target", "archive_recording", "--host", "127.0.0.1"]
+    os.execv(sys.executable, [sys.executable, *target, "--port", str(args.port)])  # noqa: S606
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m archiver",
@@ -215,6 +234,15 @@ def _parser() -> argparse.ArgumentParser:
         help="trust GCS's stored CRC32C instead of reading every byte back (faster, weaker)",
     )
     ver.set_defaults(run=verify_command)
+
+    run = commands.add_parser(
+        "serve",
+        help="run the callback function on localhost (what `make run` does)",
+        description="Check the configuration and the port, say where the function listens and which URL "
+        "callbacks must be signed for, then run it under functions-framework.",
+    )
+    run.add_argument("--port", type=_positive, default=8080, help="port on 127.0.0.1 (default 8080)")
+    run.set_defaults(run=serve)
     return parser
 
 

@@ -159,10 +159,29 @@ def _required(env: Mapping[str, str], name: str) -> str:
     return value
 
 
+# .env.example's values: a .env copied but not filled in would otherwise fail on every request instead.
+_PLACEHOLDERS = {
+    "SIGNALWIRE_PROJECT_ID": "00000000-0000-0000-0000-000000000000",
+    "SIGNALWIRE_API_TOKEN": "PT_replace_me",
+    "SIGNALWIRE_SIGNING_KEY": "PSK_replace_me",
+}
+
+
+def warnings(settings: Settings) -> list[str]:
+    """Settings that start but will not work as the operator probably expects."""
+    found = []
+    if not settings.signing_key:
+        found.append("SIGNALWIRE_SIGNING_KEY is not set: every callback will be refused with 403")
+    return found
+
+
 def load(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every variable; raises ConfigError naming the first bad one."""
     env = os.environ if env is None else env
     on_cloud = bool(env.get("K_SERVICE"))
+    for name, placeholder in _PLACEHOLDERS.items():
+        if env.get(name, "").strip() == placeholder:
+            raise ConfigError(f"{name} still holds .env.example's placeholder: put your own value in .env")
     space_url = _space_url(_required(env, "SIGNALWIRE_SPACE_URL"))
     project_id = _required(env, "SIGNALWIRE_PROJECT_ID")
     if not is_sid(project_id):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import google_crc32c
 
+from archiver.config import ConfigError
 from archiver.errors import AlreadyExists, DeleteForbidden, IntegrityError, TooLarge
 
 if TYPE_CHECKING:
@@ -368,8 +369,19 @@ class LocalStore:
 
 
 def open_store(archive_uri: str, chunk_size: int) -> Store:
-    """`gs://bucket[/prefix]` or an absolute directory, as config.load() normalised it."""
+    """`gs://bucket[/prefix]` or an absolute directory, as config.load() normalised it.
+
+    Raises ConfigError when a bucket is named but no Google credentials can be found.
+    """
     if archive_uri.startswith("gs://"):
+        from google.auth.exceptions import DefaultCredentialsError
+
         bucket, _, prefix = archive_uri[len("gs://") :].partition("/")
-        return GcsStore(bucket, prefix, chunk_size)
+        try:
+            return GcsStore(bucket, prefix, chunk_size)
+        except DefaultCredentialsError:
+            raise ConfigError(
+                f"ARCHIVE_URI={archive_uri} needs Google credentials: run `gcloud auth application-default login`, "
+                "or set STORAGE_EMULATOR_HOST to use fake-gcs-server"
+            ) from None
     return LocalStore(archive_uri, chunk_size)

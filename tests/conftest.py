@@ -21,8 +21,12 @@ from archiver.logging import configure
 from archiver.signalwire import RetryPolicy, SignalWireClient
 from archiver.storage import GcsStore, LocalStore, Store
 from archiver.webhook import Reply, Service, handle_callback
-from tests.servers import start_fake_gcs, stop
+from tests.servers import free_port, start_fake_gcs, stop
 from tests.standin import Space
+
+# No test may reach Google: google-auth must not probe the metadata server, and if it did, find nothing.
+os.environ["NO_GCE_CHECK"] = "True"
+os.environ["GCE_METADATA_HOST"] = os.environ["GCE_METADATA_IP"] = f"127.0.0.1:{free_port()}"
 
 SIGNING_KEY = "PSK_test_signing_key_0123456789"
 TOKEN = "PT_secret_api_token_abcdef"

@@ -104,6 +104,19 @@ def test_bad_values_name_the_variable(overrides: dict[str, str], variable: str) 
         load({**BASE, **overrides})
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SIGNALWIRE_PROJECT_ID", "00000000-0000-0000-0000-000000000000"),
+        ("SIGNALWIRE_API_TOKEN", "PT_replace_me"),
+        ("SIGNALWIRE_SIGNING_KEY", "PSK_replace_me"),
+    ],
+)
+def test_env_example_placeholders_are_refused(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=f"{name} still holds .env.example's placeholder"):
+        load({**BASE, name: value})
+
+
 def test_cloud_functions_requires_a_bucket() -> None:
     deployed = {**BASE, "K_SERVICE": "archive-recording", "PUBLIC_URL": "https://fn.example.com/"}
     with pytest.raises(ConfigError, match="ARCHIVE_URI"):

@@ -17,7 +17,7 @@ from google.cloud import storage
 
 from archiver import signature
 from tests.conftest import SIGNING_KEY, TOKEN, env_for
-from tests.servers import ROOT, start_function, stop
+from tests.servers import ROOT, free_port, start_function, stop, wait_for
 from tests.standin import Space
 
 
@@ -101,6 +101,31 @@ def test_bad_configuration_fails_at_startup_with_one_line() -> None:
     )
 
 
+def _import_main(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "import main"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_bucket_without_credentials_fails_at_startup_with_one_line(space: Space, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STORAGE_EMULATOR_HOST", "GOOGLE_APPLICATION"))}
+    env |= env_for(space, ARCHIVE_URI="gs://some-bucket") | {"CLOUDSDK_CONFIG": str(tmp_path), "HOME": str(tmp_path)}
+    result = _import_main(env)
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("configuration error: ARCHIVE_URI=gs://some-bucket needs Google credentials")
+    assert "gcloud auth application-default login" in line
+
+
+def test_missing_signing_key_warns_at_startup(space: Space, tmp_path: Path) -> None:
+    env = os.environ | env_for(space, ARCHIVE_URI=str(tmp_path / "archive"), SIGNALWIRE_SIGNING_KEY="")
+    result = _import_main(env)
+    assert result.returncode == 0
+    assert result.stderr.strip().splitlines() == [
+        "WARNING: SIGNALWIRE_SIGNING_KEY is not set: every callback will be refused with 403"
+    ]
+
+
 def test_sweep_through_the_real_server(space: Space, gcs_url: str, gcs_client: storage.Client, tmp_path: Path) -> None:
     bucket = gcs_client.create_bucket(f"sweep-{uuid.uuid4().hex[:12]}")
     env = env_for(space, ARCHIVE_URI=f"gs://{bucket.name}", STORAGE_EMULATOR_HOST=gcs_url) | {
@@ -115,5 +140,23 @@ def test_sweep_through_the_real_server(space: Space, gcs_url: str, gcs_client: s
         assert sorted(response.json()["archived_sids"]) == sorted(r.sid for r in recs)
         assert len(list(bucket.list_blobs())) == 6
         assert requests.post(url, json=window, timeout=60).json()["already_archived"] == 3
+    finally:
+        stop(process)
+
+
+def test_serve_says_where_it_listens_and_refuses_a_taken_port(space: Space, tmp_path: Path) -> None:
+    """`make run` is `python -m archiver serve`: one line to say where, one line to say why not."""
+    env = os.environ | env_for(space, ARCHIVE_URI=str(tmp_path / "archive"), PUBLIC_URL="")
+    port = free_port()
+    command = [sys.executable, "-m", "archiver", "serve", "--port", str(port)]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline().decode()
+        assert first.startswith(f"listening on http://127.0.0.1:{port}/ — callbacks must be signed for")
+        wait_for(f"http://127.0.0.1:{port}/", process)  # a GET is answered 405: the function is up
+        taken = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+        assert taken.returncode == 2
+        assert taken.stderr.splitlines() == [f"error: port {port} is taken by another server: make run PORT={port + 1}"]
     finally:
         stop(process)
