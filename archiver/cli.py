@@ -132,6 +132,13 @@ def _print_summary(report: SweepReport, dry_run: bool, out: TextIO) -> None:
         print("  dry run: nothing was downloaded, written or deleted", file=out)
 
 
+def _tell_retry(seconds: float, error: BaseException) -> None:
+    from tqdm import tqdm
+
+    # Above any progress bar, on stderr: waiting should never look like hanging.
+    tqdm.write(f"retrying in {seconds:.1f}s: {error}", file=sys.stderr)
+
+
 def _size(count: int) -> str:
     return f"{count / 1024 / 1024:.1f} MiB" if count >= 1024 * 1024 else f"{count / 1024:.1f} KiB"
 
@@ -252,6 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = config.load()
         configure(settings.secrets)
         service = Service.from_settings(settings)
+        service.archiver.policy.on_retry = _tell_retry
         return int(args.run(service, args))
     except (config.ConfigError, CommandError) as exc:
         print(f"error: {exc}", file=sys.stderr)
