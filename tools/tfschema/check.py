@@ -112,7 +112,9 @@ def _check_body(node: Node, body: Mapping[str, Any], where: str, errors: list[st
             errors.append(f"{where}: required {'block' if spec['block'] else 'argument'} {name!r} is missing")
 
 
-def _check_dynamic(attrs: Mapping[str, Any], label: str, dynamic: Mapping[str, Any], where: str, errors: list[str]) -> None:
+def _check_dynamic(
+    attrs: Mapping[str, Any], label: str, dynamic: Mapping[str, Any], where: str, errors: list[str]
+) -> None:
     spec = attrs.get(label)
     if spec is None:
         errors.append(f"{where}: unknown block {label!r} (dynamic)")
