@@ -125,6 +125,12 @@ resource "google_storage_bucket" "archive" {
     }
   }
 
+  lifecycle {
+    # The archive outlives any configuration change: a plan that would replace the bucket (a new
+    # location, switching retention_mode) fails here instead of deleting it.
+    prevent_destroy = true
+  }
+
   depends_on = [time_sleep.apis, google_kms_crypto_key_iam_member.gcs_cmek]
 }
 
