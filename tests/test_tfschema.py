@@ -162,3 +162,15 @@ def test_a_resource_type_the_provider_removed_fails(tmp_path: Path) -> None:
     removed = "unknown resource type 'google_cloud_tasks_queue'"
     assert f"resource google_cloud_tasks_queue.archive: {removed}" in result.stderr
     assert "reference google_cloud_tasks_queue.archive.id: unknown resource type" in result.stderr
+
+
+def test_text_that_only_looks_like_a_reference_is_not_checked(tmp_path: Path) -> None:
+    infra = _copy_infra(tmp_path)
+    _plant(
+        infra,
+        "functions.tf",
+        'description      = "Archive SignalWire recordings whose status callbacks were missed"',
+        'description      = "Not an expression: google_cloud_tasks_queue.archive.nothing, var.nothing"',
+    )
+    result = _check(infra)
+    assert result.returncode == 0, result.stderr

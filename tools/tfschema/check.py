@@ -133,6 +133,27 @@ def _check_lifecycle(body: Mapping[str, Any], where: str, errors: list[str]) -> 
             errors.extend(f"{where}: {key}: unknown argument {name!r}" for name in sorted(unknown))
 
 
+def _expressions(text: str) -> Iterator[str]:
+    """The `${…}` parts of a value as python-hcl2 renders it: expressions, not the literal text around them."""
+    depth = 0
+    start = 0
+    index = 0
+    while index < len(text):
+        if text.startswith("${", index):
+            if depth == 0:
+                start = index + 2
+            depth += 1
+            index += 2
+            continue
+        if text[index] == "{" and depth:
+            depth += 1
+        elif text[index] == "}" and depth:
+            depth -= 1
+            if depth == 0:
+                yield text[start:index]
+        index += 1
+
+
 def _strings(value: Any) -> Iterator[str]:
     if isinstance(value, str):
         yield value
@@ -213,7 +234,7 @@ class Checker:
 
     def _check_references(self, doc: Mapping[str, Any], declared: _Declared) -> Iterator[str]:
         seen: set[str] = set()
-        for text in _strings(doc):
+        for text in (expression for string in _strings(doc) for expression in _expressions(string)):
             for match in self._ref.finditer(text):
                 problem = self._reference(match, declared)
                 if problem and problem not in seen:
