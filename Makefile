@@ -7,8 +7,11 @@ PORT ?= 8080
 DOTENV = $(if $(wildcard .env),$(VENV)/bin/dotenv -f .env run --no-override --)
 # checkov lives in a virtualenv of its own so its pins never constrain the project's.
 CHECKOV_VENV := .venv-checkov
+# So does the Terraform schema checker, with the provider schemas it extracts (a few MB, cached).
+TFSCHEMA_VENV := .venv-tfschema
+TF_DATA := $(CURDIR)/$(TFSCHEMA_VENV)/terraform
 
-.PHONY: run demo test lint typecheck unit bench bench-smoke clean
+.PHONY: run demo test lint tf-validate typecheck unit bench bench-smoke clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +21,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
+# The providers' schemas come from the pinned CDK for Terraform binding packages (npm), verified
+# against their recorded integrity; only the extracted schema is kept.
+$(TFSCHEMA_VENV)/.installed: tools/tfschema/requirements.txt tools/tfschema/pins.py tools/tfschema/extract.py
+	$(PYTHON) -m venv $(TFSCHEMA_VENV)
+	$(TFSCHEMA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r tools/tfschema/requirements.txt
+	$(TFSCHEMA_VENV)/bin/python -m tools.tfschema install $(TFSCHEMA_VENV)/schemas
 	touch $@
 
 ## make run: the function on localhost:$(PORT); archives to ./archive unless ARCHIVE_URI says otherwise
@@ -32,18 +43,30 @@ demo: $(VENV)/.installed
 ## make test: lint + type check + every test
 test: lint typecheck unit
 
-lint: $(VENV)/.installed $(CHECKOV_VENV)/.installed
+lint: $(VENV)/.installed $(CHECKOV_VENV)/.installed $(TFSCHEMA_VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	@if command -v terraform >/dev/null 2>&1; then \
 		echo "terraform fmt -check -recursive infra"; TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive infra; \
-	else echo "terraform fmt: skipped, no terraform binary on PATH (install Terraform >= 1.5 to check formatting)"; fi
+	else echo "terraform fmt: skipped, no terraform binary on PATH (install Terraform >= 1.11 to check formatting)"; fi
+	$(TFSCHEMA_VENV)/bin/python -m tools.tfschema check infra --schemas $(TFSCHEMA_VENV)/schemas
+	@$(MAKE) --no-print-directory tf-validate
 	$(CHECKOV_VENV)/bin/checkov -d infra --framework terraform --skip-download --quiet --compact
 
-typecheck: $(VENV)/.installed
-	$(PY) -m mypy archiver main.py tests bench demo
+## make tf-validate: `terraform validate` where the providers can be installed, one skip line where not
+tf-validate:
+	@mkdir -p $(TFSCHEMA_VENV)
+	@if ! command -v terraform >/dev/null 2>&1; then \
+		echo "terraform validate: skipped, no terraform binary on PATH"; \
+	elif TF_DATA_DIR=$(TF_DATA) terraform -chdir=infra init -backend=false -input=false -no-color >$(TFSCHEMA_VENV)/terraform-init.log 2>&1; then \
+		echo "terraform validate"; TF_DATA_DIR=$(TF_DATA) terraform -chdir=infra validate -no-color; \
+	else echo "terraform validate: skipped, providers cannot be installed here (terraform init failed, see $(TFSCHEMA_VENV)/terraform-init.log)"; fi
 
-unit: $(VENV)/.installed
+typecheck: $(VENV)/.installed
+	$(PY) -m mypy archiver main.py tests bench demo tools
+
+# The schema checker's test runs it from its own virtualenv.
+unit: $(VENV)/.installed $(TFSCHEMA_VENV)/.installed
 	$(PY) -m pytest
 
 $(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt
@@ -62,4 +85,4 @@ bench-smoke: $(VENV)/.installed
 	$(PY) -m bench.hostile --quick
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .mypy_cache .ruff_cache .pytest_cache infra/.build
+	rm -rf $(VENV) $(CHECKOV_VENV) $(TFSCHEMA_VENV) .mypy_cache .ruff_cache .pytest_cache infra/.build
