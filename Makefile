@@ -3,20 +3,39 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8080
-# checkov lives in a virtualenv of its own so its pins never constrain the project's.
+# checkov lives in a virtualenv of its own so its pins never constrain the project's; so does pip-audit.
 CHECKOV_VENV := .venv-checkov
+AUDIT_VENV := .venv-audit
+# Every install is from a lock compiled by `make lock`: exact versions, each file checked against its hash,
+# and wheels only, so no build step fetches unhashed build tools.
+PIP_INSTALL := -m pip install --quiet --disable-pip-version-check --require-hashes --only-binary=:all:
 
-.PHONY: run demo test lint typecheck unit bench bench-smoke clean
+.PHONY: run demo test lint typecheck unit bench bench-smoke clean lock audit
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) $(PIP_INSTALL) -r requirements-dev.txt
 	touch $@
 
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	$(CHECKOV_VENV)/bin/python $(PIP_INSTALL) -r requirements-checkov.txt
 	touch $@
+
+$(AUDIT_VENV)/.installed: requirements-audit.txt
+	$(PYTHON) -m venv $(AUDIT_VENV)
+	$(AUDIT_VENV)/bin/python $(PIP_INSTALL) -r requirements-audit.txt
+	touch $@
+
+## make lock: recompile every requirements*.txt from its requirements*.in (UPGRADE="name ..." lets those move)
+lock: $(VENV)/.installed
+	$(PY) -m tools.locks compile $(addprefix --upgrade-package=,$(UPGRADE))
+
+## make audit: pip-audit over every lock; needs its vulnerability service (PyPI's JSON API), so not in make test
+audit: $(AUDIT_VENV)/.installed
+	@status=0; for lock in requirements*.txt; do echo "pip-audit $$lock"; \
+		$(AUDIT_VENV)/bin/pip-audit --strict --progress-spinner off --disable-pip --require-hashes -r $$lock || status=1; \
+	done; exit $$status
 
 ## make run: the function on localhost:$(PORT); archives to ./archive unless ARCHIVE_URI says otherwise
 run: $(VENV)/.installed
@@ -31,6 +50,7 @@ demo: $(VENV)/.installed
 test: lint typecheck unit
 
 lint: $(VENV)/.installed $(CHECKOV_VENV)/.installed
+	$(PY) -m tools.locks check
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	@if command -v terraform >/dev/null 2>&1; then \
@@ -45,7 +65,7 @@ unit: $(VENV)/.installed
 	$(PY) -m pytest
 
 $(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	$(PY) $(PIP_INSTALL) -r requirements-bench.txt
 	touch $@
 
 ## make bench: memory, throughput, request economy, cold start, concurrency -> bench/results.{json,png}
@@ -57,4 +77,4 @@ bench-smoke: $(VENV)/.installed
 	$(PY) -m bench.run --quick
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .mypy_cache .ruff_cache .pytest_cache infra/.build
+	rm -rf $(VENV) $(CHECKOV_VENV) $(AUDIT_VENV) .mypy_cache .ruff_cache .pytest_cache infra/.build
