@@ -76,7 +76,7 @@ def problems(root: Path) -> list[str]:
         recorded = dict(DIGESTS.findall(text))
         if recorded.get("inputs") != inputs_digest(source):
             names = ", ".join(path.name for path in inputs(source))
-            found.append(f"{lock.name} is stale: {names} changed since it was compiled; run `make lock`")
+            found.append(f"{lock.name} is stale: it was compiled from other contents of {names}; run `make lock`")
         if recorded.get("lock") != lock_digest(text):
             found.append(f"{lock.name} was edited after `make lock` wrote it; run `make lock`")
     return found
