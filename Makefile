@@ -7,24 +7,28 @@ PORT ?= 8080
 CHECKOV_VENV := .venv-checkov
 AUDIT_VENV := .venv-audit
 # Every install is from a lock compiled by `make lock`: exact versions, each file checked against its hash,
-# and wheels only, so no build step fetches unhashed build tools.
-PIP_INSTALL := -m pip install --quiet --disable-pip-version-check --require-hashes --only-binary=:all:
+# wheels only so no build step fetches unhashed build tools, and no resolving (the lock is complete, and
+# pip before 23.3 rejects a hashed lock whose packages ask for extras); `pip check` then proves it consistent.
+PIP_INSTALL := -m pip install --quiet --disable-pip-version-check --require-hashes --only-binary=:all: --no-deps
 
 .PHONY: run demo test lint typecheck unit bench bench-smoke clean lock audit
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) $(PIP_INSTALL) -r requirements-dev.txt
+	$(PY) -m pip check --quiet
 	touch $@
 
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python $(PIP_INSTALL) -r requirements-checkov.txt
+	$(CHECKOV_VENV)/bin/python -m pip check --quiet
 	touch $@
 
 $(AUDIT_VENV)/.installed: requirements-audit.txt
 	$(PYTHON) -m venv $(AUDIT_VENV)
 	$(AUDIT_VENV)/bin/python $(PIP_INSTALL) -r requirements-audit.txt
+	$(AUDIT_VENV)/bin/python -m pip check --quiet
 	touch $@
 
 ## make lock: recompile every requirements*.txt from its requirements*.in (UPGRADE="name ..." lets those move)
@@ -66,6 +70,7 @@ unit: $(VENV)/.installed
 
 $(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt
 	$(PY) $(PIP_INSTALL) -r requirements-bench.txt
+	$(PY) -m pip check --quiet
 	touch $@
 
 ## make bench: memory, throughput, request economy, cold start, concurrency -> bench/results.{json,png}
