@@ -55,8 +55,8 @@ def test_a_hand_edited_lock_fails_the_check_and_so_do_the_locks_constrained_by_i
 
 
 def test_an_input_without_a_lock_fails_the_check(checkout: Path) -> None:
-    (checkout / "requirements-emulator.in").write_text("gcloud-tasks-emulator==0.5.1\n")
-    assert locks.problems(checkout) == ["requirements-emulator.txt is missing: run `make lock`"]
+    (checkout / "requirements-newtool.in").write_text("newtool==1.0\n")
+    assert locks.problems(checkout) == ["requirements-newtool.txt is missing: run `make lock`"]
 
 
 def test_a_lock_is_compiled_after_the_lock_it_is_constrained_by(checkout: Path) -> None:
