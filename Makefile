@@ -5,31 +5,55 @@ PY := $(VENV)/bin/python
 PORT ?= 8080
 # The one .env rule, for `make run` and the command line alike: variables already exported win over .env.
 DOTENV = $(if $(wildcard .env),$(VENV)/bin/dotenv -f .env run --no-override --)
-# checkov lives in a virtualenv of its own so its pins never constrain the project's.
+# checkov lives in a virtualenv of its own so its pins never constrain the project's; so do pip-audit and
+# the Terraform schema checker (with the provider schemas it extracts, a few MB, cached).
 CHECKOV_VENV := .venv-checkov
-# So does the Terraform schema checker, with the provider schemas it extracts (a few MB, cached).
+AUDIT_VENV := .venv-audit
 TFSCHEMA_VENV := .venv-tfschema
 TF_DATA := $(CURDIR)/$(TFSCHEMA_VENV)/terraform
+# Every install is from a lock compiled by `make lock`: exact versions, each file checked against its hash,
+# wheels only so no build step fetches unhashed build tools, and no resolving (the lock is complete, and
+# pip before 23.3 rejects a hashed lock whose packages ask for extras); `pip check` then proves it consistent.
+PIP_INSTALL := -m pip install --quiet --disable-pip-version-check --require-hashes --only-binary=:all: --no-deps
 
-.PHONY: run demo test lint tf-validate typecheck unit bench bench-smoke clean
+.PHONY: run demo test lint tf-validate typecheck unit bench bench-smoke clean lock audit
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) $(PIP_INSTALL) -r requirements-dev.txt
+	$(PY) -m pip check --quiet
 	touch $@
 
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	$(CHECKOV_VENV)/bin/python $(PIP_INSTALL) -r requirements-checkov.txt
+	$(CHECKOV_VENV)/bin/python -m pip check --quiet
 	touch $@
 
 # The providers' schemas come from the pinned CDK for Terraform binding packages (npm), verified
 # against their recorded integrity; only the extracted schema is kept.
-$(TFSCHEMA_VENV)/.installed: tools/tfschema/requirements.txt tools/tfschema/pins.py tools/tfschema/extract.py
+$(TFSCHEMA_VENV)/.installed: requirements-tfschema.txt tools/tfschema/pins.py tools/tfschema/extract.py
 	$(PYTHON) -m venv $(TFSCHEMA_VENV)
-	$(TFSCHEMA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r tools/tfschema/requirements.txt
+	$(TFSCHEMA_VENV)/bin/python $(PIP_INSTALL) -r requirements-tfschema.txt
+	$(TFSCHEMA_VENV)/bin/python -m pip check --quiet
 	$(TFSCHEMA_VENV)/bin/python -m tools.tfschema install $(TFSCHEMA_VENV)/schemas
 	touch $@
+
+$(AUDIT_VENV)/.installed: requirements-audit.txt
+	$(PYTHON) -m venv $(AUDIT_VENV)
+	$(AUDIT_VENV)/bin/python $(PIP_INSTALL) -r requirements-audit.txt
+	$(AUDIT_VENV)/bin/python -m pip check --quiet
+	touch $@
+
+## make lock: recompile every requirements*.txt from its requirements*.in (UPGRADE="name ..." lets those move)
+lock: $(VENV)/.installed
+	$(PY) -m tools.locks compile $(addprefix --upgrade-package=,$(UPGRADE))
+
+## make audit: pip-audit over every lock; needs its vulnerability service (PyPI's JSON API), so not in make test
+audit: $(AUDIT_VENV)/.installed
+	@status=0; for lock in requirements*.txt; do echo "pip-audit $$lock"; \
+		$(AUDIT_VENV)/bin/pip-audit --strict --progress-spinner off --disable-pip --require-hashes -r $$lock || status=1; \
+	done; exit $$status
 
 ## make run: the function on localhost:$(PORT); archives to ./archive unless ARCHIVE_URI says otherwise
 run: $(VENV)/.installed
@@ -44,6 +68,7 @@ demo: $(VENV)/.installed
 test: lint typecheck unit
 
 lint: $(VENV)/.installed $(CHECKOV_VENV)/.installed $(TFSCHEMA_VENV)/.installed
+	$(PY) -m tools.locks check
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	@if command -v terraform >/dev/null 2>&1; then \
@@ -70,7 +95,8 @@ unit: $(VENV)/.installed $(TFSCHEMA_VENV)/.installed
 	$(PY) -m pytest
 
 $(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	$(PY) $(PIP_INSTALL) -r requirements-bench.txt
+	$(PY) -m pip check --quiet
 	touch $@
 
 ## make bench: memory, throughput, request economy, cold start, concurrency -> bench/results.{json,png};
@@ -85,4 +111,4 @@ bench-smoke: $(VENV)/.installed
 	$(PY) -m bench.hostile --quick
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) $(TFSCHEMA_VENV) .mypy_cache .ruff_cache .pytest_cache infra/.build
+	rm -rf $(VENV) $(CHECKOV_VENV) $(AUDIT_VENV) $(TFSCHEMA_VENV) .mypy_cache .ruff_cache .pytest_cache infra/.build

@@ -1,1 +1,1 @@
-"""Developer tools that are not part of the deployed function."""
+"""Developer tools run by the Makefile (lock files, the Terraform schema check), not shipped to Cloud Functions."""
