@@ -16,7 +16,7 @@ TF_DATA := $(CURDIR)/$(TFSCHEMA_VENV)/terraform
 # pip before 23.3 rejects a hashed lock whose packages ask for extras); `pip check` then proves it consistent.
 PIP_INSTALL := -m pip install --quiet --disable-pip-version-check --require-hashes --only-binary=:all: --no-deps
 
-.PHONY: run demo test lint tf-validate typecheck unit bench bench-smoke clean lock audit
+.PHONY: run space callback demo test lint tf-validate typecheck unit bench bench-smoke clean lock audit
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,15 @@ run: $(VENV)/.installed
 	@test -f .env || echo "make run: no .env here; copy .env.example to .env and fill it in (or try: make demo)"
 	@$(DOTENV) $(PY) -m archiver serve --port $(PORT)
 
+## make space: a SignalWire space on this machine (port 8089) serving the demo recording; prints the .env lines
+space: $(VENV)/.installed
+	$(PY) -m localspace
+
+## make callback SID=…: a signed recording status callback (STATUS=completed) to make run's function
+callback: $(VENV)/.installed
+	@test -n "$(SID)" || { echo "make callback: say which recording, e.g. make callback SID=5c0ffee0-1ab5-4c4e-8a1e-0000000000d0"; exit 2; }
+	@$(DOTENV) $(PY) -m archiver send-callback $(SID) --status $(or $(STATUS),completed) --to http://127.0.0.1:$(PORT)/
+
 ## make demo: the whole flow on this machine against a simulated space; exits 0 only on byte-identical audio
 demo: $(VENV)/.installed
 	$(PY) -m demo.run
@@ -88,7 +97,7 @@ tf-validate:
 	else echo "terraform validate: skipped, providers cannot be installed here (terraform init failed, see $(TFSCHEMA_VENV)/terraform-init.log)"; fi
 
 typecheck: $(VENV)/.installed
-	$(PY) -m mypy archiver main.py tests bench demo tools
+	$(PY) -m mypy archiver main.py tests bench demo tools localspace
 
 # The schema checker's test runs it from its own virtualenv.
 unit: $(VENV)/.installed $(TFSCHEMA_VENV)/.installed

@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import sys
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from archiver import config
+from archiver import config, signature
 from archiver.archive import Outcome
 from archiver.logging import audit, configure
 from archiver.reconcile import FAILING_RESULTS, VERIFY_COLUMNS, SweepReport, parse_when, sweep, verify
@@ -191,6 +192,34 @@ def serve(service: Service, args: argparse.Namespace) -> int:
     os.execv(sys.executable, [sys.executable, *target, "--port", str(args.port)])  # noqa: S606
 
 
+def send_callback(service: Service, args: argparse.Namespace) -> int:
+    """Sign and send a recording status callback as SignalWire would, to a function on this machine."""
+    import requests
+
+    settings = service.settings
+    if not settings.signing_key:
+        raise CommandError("SIGNALWIRE_SIGNING_KEY is not set: the callback cannot be signed")
+    if not config.is_sid(args.sid):
+        raise CommandError(f"not a recording SID: {args.sid!r}")
+    # The function checks the signature against PUBLIC_URL when it is set, whatever address it was reached on.
+    signed_for = settings.public_url or args.to
+    fields = {
+        "AccountSid": settings.project_id,
+        "CallSid": str(uuid.uuid4()),
+        "RecordingSid": args.sid,
+        "RecordingStatus": args.status,
+        "RecordingUrl": f"{settings.api_base}/Recordings/{args.sid}",
+        "RecordingSource": "DialVerb",
+    }
+    headers = {"X-SignalWire-Signature": signature.compute(settings.signing_key, signed_for, fields.items())}
+    try:
+        response = requests.post(args.to, data=fields, headers=headers, timeout=600)
+    except requests.ConnectionError:
+        raise CommandError(f"nothing answers at {args.to}: start the function with `make run`") from None
+    print(f"POST {args.to} ({args.status}, signed for {signed_for}) → {response.status_code} {response.text.strip()}")
+    return 0 if response.ok else 1
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m archiver",
@@ -250,6 +279,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--port", type=_positive, default=8080, help="port on 127.0.0.1 (default 8080)")
     run.set_defaults(run=serve)
+
+    send = commands.add_parser(
+        "send-callback",
+        help="sign and send a recording status callback to the function on this machine",
+        description="Send SID's recording status callback, signed with SIGNALWIRE_SIGNING_KEY over PUBLIC_URL "
+        "(or --to when PUBLIC_URL is unset), as SignalWire does: the local loop without an account or a tunnel.",
+    )
+    send.add_argument("sid", help="the recording's SID (a UUID)")
+    send.add_argument("--status", default="completed", help="RecordingStatus to send (default completed)")
+    send.add_argument("--to", default="http://127.0.0.1:8080/", help="where to POST (default http://127.0.0.1:8080/)")
+    send.set_defaults(run=send_callback)
     return parser
 
 

@@ -26,7 +26,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
 from archiver import signature
-from tests.servers import ROOT, free_port, start_fake_gcs, start_function, stop, wait_for
+from localspace.processes import ROOT, free_port, start_fake_gcs, start_function, stop, wait_for
 
 HERE = Path(__file__).resolve().parent
 KEY = "PSK_bench_signing_key"
@@ -86,7 +86,7 @@ class Bench:
         os.environ["STORAGE_EMULATOR_HOST"] = self.gcs_url
         storage.Client(project="bench", credentials=AnonymousCredentials()).create_bucket(self.bucket)
         port = free_port()
-        args = [sys.executable, "-m", "tests.standin", "--port", str(port), "--project", self.project]
+        args = [sys.executable, "-m", "localspace", "--port", str(port), "--project", self.project]
         args += ["--token", TOKEN]
         for sid, size in self.recordings.items():
             args += ["--recording", f"{sid}={size}"]

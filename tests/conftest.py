@@ -21,8 +21,8 @@ from archiver.logging import configure
 from archiver.signalwire import RetryPolicy, SignalWireClient
 from archiver.storage import GcsStore, LocalStore, Store
 from archiver.webhook import Reply, Service, handle_callback
-from tests.servers import free_port, start_fake_gcs, stop
-from tests.standin import Space
+from localspace.processes import free_port, start_fake_gcs, stop
+from localspace.space import Space
 
 # No test may reach Google: google-auth must not probe the metadata server, and if it did, find nothing.
 os.environ["NO_GCE_CHECK"] = "True"

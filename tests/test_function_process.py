@@ -9,6 +9,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -16,9 +17,10 @@ import requests
 from google.cloud import storage
 
 from archiver import signature
+from localspace.__main__ import DEMO_SID
+from localspace.processes import ROOT, free_port, start_function, stop, wait_for
+from localspace.space import Space
 from tests.conftest import SIGNING_KEY, TOKEN, env_for
-from tests.servers import ROOT, free_port, start_function, stop, wait_for
-from tests.standin import Space
 
 
 @pytest.fixture
@@ -166,3 +168,33 @@ def test_serve_says_where_it_listens_and_refuses_a_taken_port(space: Space, tmp_
         assert taken.stderr.splitlines() == [f"error: port {port} is taken by another server: make run PORT={port + 1}"]
     finally:
         stop(process)
+
+
+def test_local_loop_space_run_callback_without_an_account(tmp_path: Path) -> None:
+    """`make space`, `make run` and `make callback` as the README's local loop runs them, as real processes."""
+    space_port = free_port()
+    space = subprocess.Popen(
+        [sys.executable, "-m", "localspace", "--port", str(space_port)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    processes: list[subprocess.Popen[Any]] = [space]
+    try:
+        assert space.stdout is not None
+        printed = [space.stdout.readline() for _ in range(14)]
+        dotenv = dict(line.strip().split("=", 1) for line in printed if line.startswith(("SIGNALWIRE_", "PUBLIC_URL")))
+        assert dotenv["SIGNALWIRE_SPACE_URL"] == f"http://127.0.0.1:{space_port}"
+        function_port = free_port()
+        env = os.environ | dotenv | {"PUBLIC_URL": f"http://127.0.0.1:{function_port}/"}
+        env |= {"ARCHIVE_URI": str(tmp_path / "archive"), "SIGNALWIRE_SPACE_URL": dotenv["SIGNALWIRE_SPACE_URL"]}
+        function, url = start_function(env, port=function_port)
+        processes.append(function)
+        send = [sys.executable, "-m", "archiver", "send-callback", DEMO_SID, "--to", url]
+        result = subprocess.run(send, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert '"outcome":"archived"' in result.stdout.replace(" ", "")
+        (archived,) = (tmp_path / "archive").rglob(f"{DEMO_SID}.mp3")
+        assert archived.read_bytes() == (ROOT / "demo" / "hello.mp3").read_bytes()
+        again = subprocess.run(send, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert '"outcome":"already_archived"' in again.stdout.replace(" ", "")
+    finally:
+        for process in processes:
+            stop(process)

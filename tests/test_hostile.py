@@ -29,9 +29,9 @@ from archiver import cli, signature
 from archiver.reconcile import sweep, verify
 from archiver.storage import GcsStore, LocalStore
 from archiver.webhook import handle_callback, handle_sweep
+from localspace.processes import ROOT, start_function, stop
+from localspace.space import Fault, Space
 from tests.conftest import CALLBACK_URL, SIGNING_KEY, Harness, audit_lines, env_for
-from tests.servers import ROOT, start_function, stop
-from tests.standin import Fault, Space
 
 WINDOW = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
 MANY = 1000

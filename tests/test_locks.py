@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import ROOT
+from localspace.processes import ROOT
 from tools import locks
 
 RUNTIME_AND_BUILT_ON_IT = ["requirements-bench.txt", "requirements-dev.txt", "requirements.txt"]

@@ -18,9 +18,9 @@ from archiver.archive import Outcome
 from archiver.reconcile import sweep, verify
 from archiver.storage import GcsStore
 from archiver.webhook import handle_sweep
+from localspace.processes import free_port
+from localspace.space import FakeRecording, Fault
 from tests.conftest import Harness, audit_lines, env_for
-from tests.servers import free_port
-from tests.standin import FakeRecording, Fault
 
 WINDOW = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
 
