@@ -49,6 +49,8 @@ class Settings:
     reconcile_concurrency: int
     reconcile_deadline_s: float
     reconcile_max_window_days: float
+    object_retention_days: int = 0
+    object_retention_mode: str = "Unlocked"
 
     @property
     def api_base(self) -> str:
@@ -219,4 +221,13 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         reconcile_concurrency=int(_number(env, "RECONCILE_CONCURRENCY", 4, 1, 64)),
         reconcile_deadline_s=_number(env, "RECONCILE_DEADLINE_SECONDS", 480, 10, 3600),
         reconcile_max_window_days=max_window_days,
+        object_retention_days=int(_number(env, "OBJECT_RETENTION_DAYS", 0, 0, 36500)),
+        object_retention_mode=_retention_mode(env.get("OBJECT_RETENTION_MODE", "Unlocked")),
     )
+
+
+def _retention_mode(raw: str) -> str:
+    mode = raw.strip().capitalize() or "Unlocked"
+    if mode not in ("Unlocked", "Locked"):
+        raise ConfigError(f"OBJECT_RETENTION_MODE must be Unlocked or Locked, got {raw!r}")
+    return mode

@@ -183,11 +183,6 @@ resource "google_cloudfunctions2_function" "fn" {
   }
 
   lifecycle {
-    precondition {
-      # Without code that sets it, "object" would leave every object without retention.
-      condition     = !local.object_retention || strcontains(file("${local.repo_root}/archiver/config.py"), "OBJECT_RETENTION_DAYS")
-      error_message = "retention_mode = \"object\" needs an archiver that sets object retention after verification (OBJECT_RETENTION_DAYS); this source does not, so objects would never be retained. Use retention_mode = \"bucket\"."
-    }
     postcondition {
       # PUBLIC_URL, INVOKER_AUDIENCE and TASKS_WORKER_URL were built from this form; a mismatch
       # would make every callback a 403 and every task or sweep an OIDC audience failure.

@@ -191,9 +191,9 @@ variable "retention_days" {
 }
 
 variable "retention_mode" {
-  description = "How retention is enforced: \"bucket\" (a bucket retention policy: every object from the moment it is written) or \"object\" (GCS object retention set by the archiver on each object only once it is verified, so bytes that failed verification stay deletable). \"object\" needs archiver code that sets it (infra/README.md)."
+  description = "How retention is enforced: \"object\" (GCS object retention set by the archiver on each object only once it is verified, so bytes that failed verification stay deletable and a name never gets stuck) or \"bucket\" (a bucket retention policy: every object from the moment it is written). Only settable when the bucket is created (infra/README.md)."
   type        = string
-  default     = "bucket"
+  default     = "object"
 
   validation {
     condition     = contains(["bucket", "object"], var.retention_mode)

@@ -95,6 +95,8 @@ def test_secrets_are_not_in_repr() -> None:
         ({"UPLOAD_CHUNK_MIB": "1.5"}, "UPLOAD_CHUNK_MIB"),
         ({"DELETE_AFTER_ARCHIVE": "maybe"}, "DELETE_AFTER_ARCHIVE"),
         ({"MAX_RECORDING_MB": "0"}, "MAX_RECORDING_MB"),
+        ({"OBJECT_RETENTION_MODE": "forever"}, "OBJECT_RETENTION_MODE"),
+        ({"OBJECT_RETENTION_DAYS": "-1"}, "OBJECT_RETENTION_DAYS"),
         ({"RECONCILE_MAX_WINDOW_DAYS": "many"}, "RECONCILE_MAX_WINDOW_DAYS"),
         ({"RECONCILE_LOOKBACK_HOURS": "800", "RECONCILE_MAX_WINDOW_DAYS": "31"}, "RECONCILE_LOOKBACK_HOURS"),
     ],
