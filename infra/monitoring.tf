@@ -56,8 +56,30 @@ resource "time_sleep" "metrics" {
   triggers        = { metrics = join(",", sort([for metric in google_logging_metric.alerts : metric.id])) }
 }
 
-resource "google_monitoring_alert_policy" "logs" {
-  for_each              = local.log_alerts
+locals {
+  # Every alert is one threshold on a metric: the log-based metrics above, and Cloud Run's request count,
+  # which sees the answers no log line explains (no instance could start, an out-of-memory kill, a
+  # platform 5xx).
+  alert_policies = merge(
+    {
+      for key, alert in local.log_alerts : key => {
+        display = alert.display
+        doc     = alert.doc
+        filter  = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.alerts[key].name}\" AND resource.type=\"cloud_run_revision\""
+      }
+    },
+    {
+      webhook_5xx = {
+        display = "the callback function answered 5xx"
+        doc     = "The callback function answered SignalWire with a 5xx, from the code (see the callback alerts) or from Cloud Run itself (no instance could start: a configuration error, a missing secret version; or one was killed over its memory limit). SignalWire retries 3 times; the sweep archives what it drops."
+        filter  = "metric.type=\"run.googleapis.com/request_count\" AND ${local.services["webhook"]} AND metric.labels.response_code_class=\"5xx\""
+      }
+    },
+  )
+}
+
+resource "google_monitoring_alert_policy" "alerts" {
+  for_each              = local.alert_policies
   display_name          = "${local.alert_prefix}: ${each.value.display}"
   combiner              = "OR"
   notification_channels = var.notification_channels
@@ -66,7 +88,7 @@ resource "google_monitoring_alert_policy" "logs" {
   conditions {
     display_name = each.value.display
     condition_threshold {
-      filter          = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.alerts[each.key].name}\" AND resource.type=\"cloud_run_revision\""
+      filter          = each.value.filter
       comparison      = "COMPARISON_GT"
       threshold_value = 0
       duration        = "0s"
@@ -92,43 +114,4 @@ resource "google_monitoring_alert_policy" "logs" {
   }
 
   depends_on = [time_sleep.metrics]
-}
-
-# Cloud Run counts every answer, including those no log line explains: a request refused while no
-# instance could start, one cut off by an out-of-memory kill, a 5xx from the platform itself.
-resource "google_monitoring_alert_policy" "webhook_5xx" {
-  display_name          = "${local.alert_prefix}: the callback function answered 5xx"
-  combiner              = "OR"
-  notification_channels = var.notification_channels
-  user_labels           = var.labels
-
-  conditions {
-    display_name = "5xx answers to SignalWire's callbacks"
-    condition_threshold {
-      filter          = "metric.type=\"run.googleapis.com/request_count\" AND ${local.services["webhook"]} AND metric.labels.response_code_class=\"5xx\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = 0
-      duration        = "0s"
-
-      aggregations {
-        alignment_period   = "300s"
-        per_series_aligner = "ALIGN_DELTA"
-      }
-
-      trigger {
-        count = 1
-      }
-    }
-  }
-
-  documentation {
-    content   = "The callback function answered SignalWire with a 5xx, from the code (see the callback alerts) or from Cloud Run itself (no instance could start: a configuration error, a missing secret version; or one was killed over its memory limit). SignalWire retries 3 times; the sweep archives what it drops."
-    mime_type = "text/markdown"
-  }
-
-  alert_strategy {
-    auto_close = "86400s"
-  }
-
-  depends_on = [time_sleep.apis]
 }

@@ -20,7 +20,7 @@ from archiver import signature
 from localspace.__main__ import DEMO_SID
 from localspace.processes import ROOT, free_port, start_function, stop, wait_for
 from localspace.space import Space
-from tests.conftest import SIGNING_KEY, TOKEN, env_for
+from tests.conftest import SIGNING_KEY, TOKEN, env_for, import_main
 
 
 @pytest.fixture
@@ -87,15 +87,7 @@ def test_signed_callback_archives_through_the_real_server(
 def test_bad_configuration_fails_at_startup_with_one_line() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNALWIRE_", "ARCHIVE_URI"))}
     env["SIGNALWIRE_SPACE_URL"] = "https://example.signalwire.com"
-    result = subprocess.run(
-        [sys.executable, "-c", "import main"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = import_main(env)
     assert result.returncode == 1
     assert (
         result.stderr.strip()
@@ -103,22 +95,10 @@ def test_bad_configuration_fails_at_startup_with_one_line() -> None:
     )
 
 
-def _import_main(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "import main"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_bucket_without_credentials_fails_at_startup_with_one_line(space: Space, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STORAGE_EMULATOR_HOST", "GOOGLE_APPLICATION"))}
     env |= env_for(space, ARCHIVE_URI="gs://some-bucket") | {"CLOUDSDK_CONFIG": str(tmp_path), "HOME": str(tmp_path)}
-    result = _import_main(env)
+    result = import_main(env)
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("configuration error: ARCHIVE_URI=gs://some-bucket needs Google credentials")
@@ -127,7 +107,7 @@ def test_bucket_without_credentials_fails_at_startup_with_one_line(space: Space,
 
 def test_missing_signing_key_warns_at_startup(space: Space, tmp_path: Path) -> None:
     env = os.environ | env_for(space, ARCHIVE_URI=str(tmp_path / "archive"), SIGNALWIRE_SIGNING_KEY="")
-    result = _import_main(env)
+    result = import_main(env)
     assert result.returncode == 0
     assert result.stderr.strip().splitlines() == [
         "WARNING: SIGNALWIRE_SIGNING_KEY is not set: every callback will be refused with 403"
