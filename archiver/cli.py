@@ -224,7 +224,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m archiver",
         description="Archive SignalWire recordings into GCS, or verify the archive. "
-        "Configured by the same environment variables as the function (see README.md).",
+        "Configured by the same environment variables as the function (see docs/configuration.md).",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 

@@ -157,7 +157,7 @@ def _number(env: Mapping[str, str], name: str, default: float, minimum: float, m
 def _required(env: Mapping[str, str], name: str) -> str:
     value = env.get(name, "").strip()
     if not value:
-        raise ConfigError(f"{name} is not set (see the Configuration table in README.md)")
+        raise ConfigError(f"{name} is not set (see docs/configuration.md)")
     return value
 
 

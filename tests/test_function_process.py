@@ -91,7 +91,7 @@ def test_bad_configuration_fails_at_startup_with_one_line() -> None:
     assert result.returncode == 1
     assert (
         result.stderr.strip()
-        == "configuration error: SIGNALWIRE_PROJECT_ID is not set (see the Configuration table in README.md)"
+        == "configuration error: SIGNALWIRE_PROJECT_ID is not set (see docs/configuration.md)"
     )
 
 

@@ -240,7 +240,7 @@ def test_cli_errors_are_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest
     monkeypatch.delenv("SIGNALWIRE_SPACE_URL", raising=False)
     assert cli.main(["verify", "--since", "2026-11-01"]) == 2
     assert (
-        capsys.readouterr().err == "error: SIGNALWIRE_SPACE_URL is not set (see the Configuration table in README.md)\n"
+        capsys.readouterr().err == "error: SIGNALWIRE_SPACE_URL is not set (see docs/configuration.md)\n"
     )
     with pytest.raises(SystemExit):
         cli.main(["backfill", "--since", "last tuesday"])
