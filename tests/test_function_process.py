@@ -89,10 +89,7 @@ def test_bad_configuration_fails_at_startup_with_one_line() -> None:
     env["SIGNALWIRE_SPACE_URL"] = "https://example.signalwire.com"
     result = import_main(env)
     assert result.returncode == 1
-    assert (
-        result.stderr.strip()
-        == "configuration error: SIGNALWIRE_PROJECT_ID is not set (see docs/configuration.md)"
-    )
+    assert result.stderr.strip() == "configuration error: SIGNALWIRE_PROJECT_ID is not set (see docs/configuration.md)"
 
 
 def test_bucket_without_credentials_fails_at_startup_with_one_line(space: Space, tmp_path: Path) -> None:

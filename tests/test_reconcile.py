@@ -239,9 +239,7 @@ def test_backfill_archives_then_resumes_and_exits_1_on_failure(
 def test_cli_errors_are_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("SIGNALWIRE_SPACE_URL", raising=False)
     assert cli.main(["verify", "--since", "2026-11-01"]) == 2
-    assert (
-        capsys.readouterr().err == "error: SIGNALWIRE_SPACE_URL is not set (see docs/configuration.md)\n"
-    )
+    assert capsys.readouterr().err == "error: SIGNALWIRE_SPACE_URL is not set (see docs/configuration.md)\n"
     with pytest.raises(SystemExit):
         cli.main(["backfill", "--since", "last tuesday"])
     assert "not an ISO 8601 date" in capsys.readouterr().err
