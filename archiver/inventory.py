@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from archiver.archive import check_agreement, day_prefix
+from archiver.archive import check_agreement, day_prefix, retained_until
 from archiver.config import is_sid
 from archiver.errors import Corrupt
 from archiver.storage import Store, StoredObject
@@ -20,6 +20,8 @@ class Archived:
     sha256: str
     generation: int
     size_verified: bool
+    # When the first of the two stops being retained (ISO 8601); None when either is not under retention.
+    retained_until: str | None
 
 
 @dataclass
@@ -82,4 +84,5 @@ def _agreeing(audio: StoredObject, manifest: StoredObject) -> Archived | None:
         sha256=audio.metadata.get("sha256", ""),
         generation=audio.generation,
         size_verified=manifest.metadata.get("audio-size-verified") == "true",
+        retained_until=retained_until(audio, manifest),
     )

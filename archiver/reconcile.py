@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from archiver.archive import Archiver, Outcome, check_agreement
+from archiver.archive import Archiver, Outcome, check_agreement, retained_until
 from archiver.config import is_sid
 from archiver.errors import ArchiveError, Corrupt
 from archiver.inventory import Archived, Inventory
@@ -168,6 +168,7 @@ class _Actions:
                 sha256=archived.sha256,
                 generation=archived.generation,
                 size_verified=archived.size_verified,
+                retained_until=archived.retained_until,
             )
         )
 
@@ -258,6 +259,7 @@ def sweep(
                 actions,
                 stop_at,
                 wants_delete=wants_delete,
+                wants_retention=bool(settings.object_retention_days),
                 on_listed=on_listed,
                 page_size=page_size,
             )
@@ -279,6 +281,7 @@ def _sweep_window(
     stop_at: float,
     *,
     wants_delete: bool,
+    wants_retention: bool,
     on_listed: Callable[[dict[str, Any]], None],
     page_size: int,
 ) -> datetime | None:
@@ -302,7 +305,8 @@ def _sweep_window(
                     report.skipped[status or "no status"] += 1
                     continue
                 archived = inventory.archived(sid, created) if created is not None and not out_of_time else None
-                needs_work = archived is None or wants_delete
+                # Retention switched on after a recording was archived is set by its own archive() call.
+                needs_work = archived is None or wants_delete or (wants_retention and archived.retained_until is None)
                 if needs_work and not out_of_time:
                     actions.make_room()
                 out_of_time = out_of_time or time.monotonic() >= stop_at
@@ -312,7 +316,7 @@ def _sweep_window(
                     left = window.until if created is None else created + _SECOND
                     newest_left = left if newest_left is None else max(newest_left, left)
                     continue
-                if archived is not None and not wants_delete:
+                if archived is not None and not needs_work:
                     actions.already_archived(sid, recording, archived)
                 else:
                     actions.archive(sid, recording)
@@ -357,6 +361,7 @@ VERIFY_COLUMNS = [
     "computed_sha256",
     "metadata_uri",
     "metadata_present",
+    "retained_until",
 ]
 # Results that make `verify` exit 1; `unverified_size` is reported, and DELETE_AFTER_ARCHIVE never deletes it.
 FAILING_RESULTS = frozenset({"missing", "corrupt", "failed"})
@@ -365,7 +370,8 @@ FAILING_RESULTS = frozenset({"missing", "corrupt", "failed"})
 def verify_one(
     archiver: Archiver, recording: dict[str, Any], *, read_bytes: bool, archived: Archived | None = None
 ) -> dict[str, Any]:
-    """One row of the report: `ok`, `unverified_size`, `missing`, `corrupt`, `no_audio`, `not_final` or `failed`.
+    """One row of the report: `ok`, `unverified_size`, `not_retained`, `missing`, `corrupt`, `no_audio`,
+    `not_final` or `failed`.
 
     `archived` is what a listing of the archive showed, complete and agreeing; without it both
     objects are read to find out. A row that cannot be checked (a malformed SID or date, a storage
@@ -396,6 +402,7 @@ def verify_one(
                 recorded_crc32c=archived.crc32c,
                 recorded_sha256=archived.sha256,
                 size_verified=archived.size_verified,
+                retained_until=archived.retained_until or "",
             )
         if row["result"] != "missing":
             _conclude(archiver, row, audio_key, read_bytes)
@@ -427,10 +434,12 @@ def _check_objects(archiver: Archiver, row: dict[str, Any], audio_key: str, meta
     if audio is None:
         raise Corrupt(f"{row['audio_uri']} is missing, though its manifest records it as archived")
     check_agreement(audio, manifest)
+    row["retained_until"] = retained_until(audio, manifest) or ""
 
 
 def _conclude(archiver: Archiver, row: dict[str, Any], audio_key: str, read_bytes: bool) -> None:
-    """An archive that agrees with its manifest: read its bytes back if asked, then `ok` or `unverified_size`."""
+    """An archive that agrees with its manifest: read its bytes back if asked, then `ok`, `unverified_size`
+    or `not_retained`."""
     if read_bytes:
         size, crc, sha = crc32c_of(archiver.store.iter_bytes(audio_key))
         row["computed_sha256"] = sha
@@ -438,6 +447,9 @@ def _conclude(archiver: Archiver, row: dict[str, Any], audio_key: str, read_byte
             raise Corrupt(f"stored bytes read back as {size} bytes sha256 {sha}")
     if not row["size_verified"]:
         row.update(result="unverified_size", detail="SignalWire announced no size when it was archived")
+        return
+    if archiver.settings.object_retention_days and not row["retained_until"]:
+        row.update(result="not_retained", detail="verified, but not under retention yet: the next sweep sets it")
         return
     row["result"] = "ok"
 

@@ -50,7 +50,7 @@ def plan(count: int) -> list[tuple[str, datetime]]:
 
 def serve(count: int, project: str) -> None:
     """The stand-in with `count` recordings, in this process until it is stopped; prints its URL."""
-    from tests.standin import Space
+    from localspace.space import Space
 
     space = Space(project, TOKEN)
     for sid, created in plan(count):
@@ -99,7 +99,7 @@ class Scenario:
         from google.auth.credentials import AnonymousCredentials
         from google.cloud import storage
 
-        from tests.servers import start_fake_gcs, wait_for
+        from localspace.processes import start_fake_gcs, wait_for
 
         gcs, self.gcs_url = start_fake_gcs(self.work, log_level="info")
         self.processes.append(gcs)
@@ -137,7 +137,7 @@ class Scenario:
         from archiver.signalwire import Recording
         from archiver.storage import VerifyingReader
         from archiver.webhook import Service
-        from tests.standin import FakeRecording
+        from localspace.space import FakeRecording
 
         archiver = Service.from_settings(config.load(self.env())).archiver
 
@@ -155,7 +155,7 @@ class Scenario:
             list(pool.map(archive, plan(self.count)))
 
     def gcs_requests(self) -> int:
-        from tests.servers import gcs_requests
+        from localspace.processes import gcs_requests
 
         return len(gcs_requests(self.work, self.bucket))
 
@@ -206,7 +206,7 @@ class Scenario:
         return {"gcs_list_page_s": gcs, "signalwire_list_page_s": time.perf_counter() - started}
 
     def stop(self) -> None:
-        from tests.servers import stop
+        from localspace.processes import stop
 
         for process in reversed(self.processes):
             stop(process)

@@ -15,13 +15,14 @@ import pytest
 from google.api_core.exceptions import Forbidden
 from google.cloud.storage import Client as GcsClient
 
-from archiver import progress, storage
+from archiver import config, progress, storage
+from archiver.archive import Archiver
 from archiver.reconcile import sweep, verify
 from archiver.storage import GcsStore, StoredObject, VerifyingReader
 from archiver.webhook import Service, handle_sweep
-from tests.conftest import Harness
-from tests.servers import gcs_requests
-from tests.standin import FakeRecording, Fault
+from localspace.processes import gcs_requests
+from localspace.space import FakeRecording, Fault
+from tests.conftest import Harness, env_for
 from tests.test_reconcile import WINDOW, tamper
 
 BODY = json.dumps({"since": "2026-11-01T00:00:00Z", "until": "2026-11-30T00:00:00Z"}).encode()
@@ -163,6 +164,29 @@ def test_a_mixed_window_finds_each_recording_as_before_and_looks_closer_only_at_
     assert {sid for line in per_object(counts.gcs(), counts.bucket) for sid in rows if sid in line} == odd
     fetched = {sid for line in counts.signalwire() for sid in rows if sid in line}
     assert fetched == {missing.sid, interrupted.sid}  # the corrupt one is reported, not fetched
+
+
+def test_retention_comes_with_the_listing_and_only_unretained_archives_are_completed(
+    harness: Harness, counts: ServerCounts
+) -> None:
+    earlier, later = harness.space.add(created=created(2)), harness.space.add(created=created(3))
+    archive_all(harness, [earlier])  # archived before retention was switched on
+    settings = config.load(env_for(harness.space, ARCHIVE_URI=harness.settings.archive_uri, OBJECT_RETENTION_DAYS="7"))
+    retaining = Archiver(settings, harness.store, harness.archiver.client, harness.archiver.policy)
+    assert retaining.archive(later.sid).retained_until is not None
+
+    counts.start()
+    report = sweep(retaining, *WINDOW, concurrency=1, deadline_s=60)
+    assert report.already_archived == 2 and report.ok
+    touched = {
+        rec.sid for rec in (earlier, later) for line in per_object(counts.gcs(), counts.bucket) if rec.sid in line
+    }
+    assert touched == {earlier.sid}  # its retention was completed; the retained one was left alone
+
+    counts.start()
+    again = sweep(retaining, *WINDOW, concurrency=1, deadline_s=60)
+    assert again.already_archived == 2
+    assert per_object(counts.gcs(), counts.bucket) == []
 
 
 def test_a_day_that_cannot_be_listed_is_checked_one_recording_at_a_time(

@@ -381,36 +381,3 @@ class Space:
             return self._error(404, "Not Found")
         self.deleted.append(sid)
         return Response(status=204)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Serve a stand-in space in its own process: `python -m tests.standin --recording SID=BYTES ...`."""
-    import argparse
-    import sys
-    import time
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--project", required=True)
-    parser.add_argument("--token", required=True)
-    parser.add_argument("--recording", action="append", default=[], metavar="SID=BYTES|SID=@FILE")
-    args = parser.parse_args(argv)
-    space = Space(args.project, args.token)
-    for spec in args.recording:
-        sid, _, size = spec.partition("=")
-        if size.startswith("@"):
-            space.add(sid=sid, content=open(size[1:], "rb").read())  # noqa: SIM115
-        else:
-            space.add(sid=sid, size=int(size))
-    space.start(args.port)
-    print(space.url, flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        space.stop()
-        sys.exit(0)
-
-
-if __name__ == "__main__":
-    main()
