@@ -25,8 +25,12 @@ from archiver.storage import AlreadyExists, IntegrityError, Store, StoredObject,
 # How long a callback waits for a recording SignalWire still reports as not final.
 FINAL_WAIT_S = 10.0
 CONTENT_TYPES = {"mp3": "audio/mpeg", "wav": "audio/wav"}
-# Outcomes after which SignalWire need not call again.
-OK_OUTCOMES = frozenset({"archived", "already_archived", "ignored", "no_audio"})
+# Outcomes after which SignalWire need not call again (queued: a Cloud Task will archive it).
+OK_OUTCOMES = frozenset({"archived", "already_archived", "ignored", "no_audio", "queued", "already_queued"})
+
+
+class NotFinalError(SignalWireError):
+    """Still not final after the wait: not worth waiting for now, worth a later try."""
 
 
 @dataclass
@@ -47,6 +51,8 @@ class Outcome:
     attempts: int = 0
     elapsed_ms: int = 0
     error: str | None = None
+    # False when trying the same recording again cannot help (SignalWire refused it for good).
+    retryable: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -54,7 +60,9 @@ class Outcome:
         return self.outcome in OK_OUTCOMES
 
     def fields(self) -> dict[str, Any]:
-        data = {k: v for k, v in asdict(self).items() if v is not None and k != "extra"}
+        data = {k: v for k, v in asdict(self).items() if v is not None and k not in ("extra", "retryable")}
+        if not self.ok:
+            data["retryable"] = self.retryable
         data.update(self.extra)
         return data
 
@@ -112,7 +120,7 @@ class Archiver:
             if recording.status not in FINAL_WITH_AUDIO | NO_AUDIO:
                 message = f"recording {sid} is {recording.status or 'without status'}, not final yet"
                 if time.monotonic() >= final_deadline:
-                    raise SignalWireError(message)
+                    raise NotFinalError(message)
                 raise TransientError(message)
             return recording
 
@@ -155,6 +163,8 @@ class Archiver:
         except Exception as exc:
             outcome.outcome = "failed"
             outcome.error = f"{type(exc).__name__}: {exc}"
+            permanent = isinstance(exc, SignalWireError) and not isinstance(exc, TransientError | NotFinalError)
+            outcome.retryable = not permanent
         outcome.attempts = attempts.count
         outcome.elapsed_ms = int((time.monotonic() - started) * 1000)
         return outcome
