@@ -5,12 +5,19 @@ PY := $(VENV)/bin/python
 PORT ?= 8080
 # checkov lives in a virtualenv of its own so its pins never constrain the project's.
 CHECKOV_VENV := .venv-checkov
+# gcloud-tasks-emulator pins protobuf < 5: its own virtualenv too; tests and the bench start it from there.
+TASKS_VENV := .venv-tasks
 
 .PHONY: run demo test lint typecheck unit bench bench-smoke clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(TASKS_VENV)/.installed: requirements-tasks-emulator.txt
+	$(PYTHON) -m venv $(TASKS_VENV)
+	$(TASKS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-tasks-emulator.txt
 	touch $@
 
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt
@@ -41,7 +48,7 @@ lint: $(VENV)/.installed $(CHECKOV_VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(PY) -m mypy archiver main.py tests bench demo
 
-unit: $(VENV)/.installed
+unit: $(VENV)/.installed $(TASKS_VENV)/.installed
 	$(PY) -m pytest
 
 $(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt
@@ -49,12 +56,12 @@ $(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt
 	touch $@
 
 ## make bench: memory, throughput, request economy, cold start, concurrency -> bench/results.{json,png}
-bench: $(VENV)/.bench-installed
+bench: $(VENV)/.bench-installed $(TASKS_VENV)/.installed
 	$(PY) -m bench.run
 
 ## make bench-smoke: the same run on small sizes, no figures recorded (CI)
-bench-smoke: $(VENV)/.installed
+bench-smoke: $(VENV)/.installed $(TASKS_VENV)/.installed
 	$(PY) -m bench.run --quick
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .mypy_cache .ruff_cache .pytest_cache infra/.build
+	rm -rf $(VENV) $(CHECKOV_VENV) $(TASKS_VENV) .mypy_cache .ruff_cache .pytest_cache infra/.build

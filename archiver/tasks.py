@@ -65,7 +65,10 @@ class TaskBody:
         if created is not None:
             if not isinstance(created, str) or len(created) > _MAX_DATE:
                 raise ValueError("date_created must be a short string")
-            parse_date(created)  # raises ValueError for anything that is not a date
+            try:
+                parse_date(created)
+            except ValueError:
+                raise ValueError("date_created is not a date") from None
         return cls(sid.lower(), source, created)
 
 
@@ -110,7 +113,7 @@ class TaskQueue:
             # gRPC, the library's default: it measured no slower to import or build than REST (the
             # package imports every transport either way), and it is what the emulator tests speak.
             return self._tasks_v2.CloudTasksClient()
-        import grpc  # type: ignore[import-untyped]
+        import grpc
         from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
 
         # A transport built on a ready channel ignores credentials: nothing looks for Google's.

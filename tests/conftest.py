@@ -20,13 +20,15 @@ from archiver.archive import Archiver
 from archiver.logging import configure
 from archiver.signalwire import RetryPolicy, SignalWireClient
 from archiver.storage import GcsStore, LocalStore, Store
+from archiver.tasks import TaskQueue
 from archiver.webhook import Reply, Service, handle_callback
-from tests.servers import start_fake_gcs, stop
+from tests.servers import start_fake_gcs, start_tasks_emulator, stop
 from tests.standin import Space
 
 SIGNING_KEY = "PSK_test_signing_key_0123456789"
 TOKEN = "PT_secret_api_token_abcdef"
 CALLBACK_URL = "https://archiver.example.com/archive_recording"
+TASKS_LOCATION = "projects/test-project/locations/here"
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +83,8 @@ class Harness:
         self.sleeps: list[float] = []
         policy = RetryPolicy(settings.retry_budget_s, initial_s=0.01, cap_s=0.05, sleep=self._sleep)
         self.archiver = Archiver(settings, store, SignalWireClient(settings), policy, final_wait_s=0.5)
-        self.service = Service(settings, self.archiver)
+        queue = TaskQueue(settings) if settings.tasks_queue else None
+        self.service = Service(settings, self.archiver, queue)
 
     def _sleep(self, seconds: float) -> None:
         # Record what the policy asked for, but do not make the suite wait out a Retry-After.
@@ -143,6 +146,27 @@ def make_harness(space: Space, tmp_path: Path, gcs_client: storage.Client) -> Ca
 @pytest.fixture
 def harness(make_harness: Callable[..., Harness]) -> Harness:
     return make_harness()
+
+
+@pytest.fixture(scope="session")
+def tasks_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """gcloud-tasks-emulator's host:port; it retries a failing task 5 times, then drops it."""
+    process, host = start_tasks_emulator(tmp_path_factory.mktemp("tasks") / "emulator.log")
+    yield host
+    stop(process)
+
+
+@pytest.fixture
+def tasks_queue(tasks_emulator: str) -> str:
+    """A queue of its own for each test, created through the real client."""
+    import grpc
+    from google.cloud import tasks_v2
+    from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
+
+    client = tasks_v2.CloudTasksClient(transport=CloudTasksGrpcTransport(channel=grpc.insecure_channel(tasks_emulator)))
+    name = f"{TASKS_LOCATION}/queues/q-{uuid.uuid4().hex[:12]}"
+    client.create_queue(parent=TASKS_LOCATION, queue=tasks_v2.Queue(name=name))
+    return name
 
 
 def audit_lines(text: str) -> list[dict[str, Any]]:

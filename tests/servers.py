@@ -98,3 +98,40 @@ def start_function(
     url = f"http://127.0.0.1:{port}/"
     wait_for(url, process)
     return process, url
+
+
+TASKS_EMULATOR = ROOT / ".venv-tasks" / "bin" / "gcloud-tasks-emulator"
+
+
+def wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """For servers that speak no HTTP/1 (the Cloud Tasks emulator is gRPC): wait until the port accepts."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{host}:{port}: process exited with {process.returncode}")
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{host}:{port} did not accept connections within {timeout:.0f}s")
+
+
+def start_tasks_emulator(log_path: Path, max_retries: int = 5) -> tuple[subprocess.Popen[bytes], str]:
+    """gcloud-tasks-emulator from `.venv-tasks` (built by `make test`) on a free port; returns (process, host:port).
+
+    It dispatches each HTTP task to the task's URL, one at a time per queue, and re-dispatches a task
+    answered outside 2xx at once, at most `max_retries` times.
+    """
+    if not TASKS_EMULATOR.exists():
+        raise RuntimeError(f"{TASKS_EMULATOR} is missing: `make test` builds .venv-tasks")
+    port = free_port()
+    out = log_path.open("wb")
+    process = subprocess.Popen(
+        [str(TASKS_EMULATOR), "start", "--port", str(port), "--max-retries", str(max_retries)],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONWARNINGS": "ignore::FutureWarning"},
+    )
+    wait_for_port("127.0.0.1", port, process)
+    return process, f"127.0.0.1:{port}"
