@@ -22,7 +22,7 @@ from archiver.signalwire import RetryPolicy, SignalWireClient
 from archiver.storage import GcsStore, LocalStore, Store
 from archiver.tasks import TaskQueue
 from archiver.webhook import Reply, Service, handle_callback
-from tests.servers import start_fake_gcs, start_tasks_emulator, stop
+from tests.servers import create_tasks_queue, start_fake_gcs, start_tasks_emulator, stop
 from tests.standin import Space
 
 SIGNING_KEY = "PSK_test_signing_key_0123456789"
@@ -159,14 +159,7 @@ def tasks_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def tasks_queue(tasks_emulator: str) -> str:
     """A queue of its own for each test, created through the real client."""
-    import grpc
-    from google.cloud import tasks_v2
-    from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
-
-    client = tasks_v2.CloudTasksClient(transport=CloudTasksGrpcTransport(channel=grpc.insecure_channel(tasks_emulator)))
-    name = f"{TASKS_LOCATION}/queues/q-{uuid.uuid4().hex[:12]}"
-    client.create_queue(parent=TASKS_LOCATION, queue=tasks_v2.Queue(name=name))
-    return name
+    return create_tasks_queue(tasks_emulator, f"{TASKS_LOCATION}/queues/q-{uuid.uuid4().hex[:12]}")
 
 
 def audit_lines(text: str) -> list[dict[str, Any]]:

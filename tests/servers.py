@@ -1,4 +1,4 @@
-"""Start and stop the real processes tests talk to: fake-gcs-server and the function itself."""
+"""Start and stop the real processes tests talk to: fake-gcs-server, the Cloud Tasks emulator, the function."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import time
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 # The wrapper package ships the Go binary; its own launcher pipes stderr without reading it, which
 # stalls the server once enough requests have been logged, so the binary is started here instead.
@@ -135,3 +136,20 @@ def start_tasks_emulator(log_path: Path, max_retries: int = 5) -> tuple[subproce
     )
     wait_for_port("127.0.0.1", port, process)
     return process, f"127.0.0.1:{port}"
+
+
+def tasks_client(host: str) -> Any:
+    """The real Cloud Tasks client on an insecure channel to the emulator, as the archiver builds it."""
+    import grpc
+    from google.cloud import tasks_v2
+    from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
+
+    return tasks_v2.CloudTasksClient(transport=CloudTasksGrpcTransport(channel=grpc.insecure_channel(host)))
+
+
+def create_tasks_queue(host: str, name: str) -> str:
+    """A queue `projects/P/locations/L/queues/Q` on the emulator; returns its name."""
+    from google.cloud import tasks_v2
+
+    tasks_client(host).create_queue(parent=name.rsplit("/queues/", 1)[0], queue=tasks_v2.Queue(name=name))
+    return name

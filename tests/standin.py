@@ -325,14 +325,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--project", required=True)
     parser.add_argument("--token", required=True)
     parser.add_argument("--recording", action="append", default=[], metavar="SID=BYTES|SID=@FILE")
+    parser.add_argument("--created", action="append", default=[], metavar="SID=ISO8601", help="a recording's date")
     args = parser.parse_args(argv)
     space = Space(args.project, args.token)
+    created = {sid: datetime.fromisoformat(when) for sid, _, when in (spec.partition("=") for spec in args.created)}
     for spec in args.recording:
         sid, _, size = spec.partition("=")
         if size.startswith("@"):
             space.add(sid=sid, content=open(size[1:], "rb").read())  # noqa: SIM115
         else:
-            space.add(sid=sid, size=int(size))
+            space.add(sid=sid, size=int(size), **({"created": created[sid]} if sid in created else {}))
     space.start(args.port)
     print(space.url, flush=True)
     try:
