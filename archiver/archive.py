@@ -9,33 +9,45 @@ from typing import Any
 
 from archiver import __version__
 from archiver.config import Settings
+from archiver.errors import (
+    AlreadyExists,
+    ArchiveError,
+    Corrupt,
+    DeleteForbidden,
+    IntegrityError,
+    NotFinal,
+    SignalWireError,
+    TooLarge,
+    TransientError,
+)
 from archiver.signalwire import (
     FINAL_WITH_AUDIO,
     NO_AUDIO,
-    Attempts,
+    Budget,
     Recording,
     RetryPolicy,
     SignalWireClient,
-    SignalWireError,
-    TransientError,
     parse_date,
 )
-from archiver.storage import AlreadyExists, IntegrityError, Store, StoredObject, VerifyingReader
+from archiver.storage import Retention, Store, StoredObject, VerifyingReader
 
 # How long a callback waits for a recording SignalWire still reports as not final.
 FINAL_WAIT_S = 10.0
 CONTENT_TYPES = {"mp3": "audio/mpeg", "wav": "audio/wav"}
+# SignalWire's answers to DELETE that mean the recording is gone there (404: gone already).
+DELETED_STATUSES = frozenset({200, 204, 404})
 # Outcomes after which SignalWire need not call again (queued: a Cloud Task will archive it).
 OK_OUTCOMES = frozenset({"archived", "already_archived", "ignored", "no_audio", "queued", "already_queued"})
 
 
-class NotFinalError(SignalWireError):
-    """Still not final after the wait: not worth waiting for now, worth a later try."""
-
-
 @dataclass
 class Outcome:
-    """What happened to one recording; every field ends up in its audit line."""
+    """What happened to one recording; every field ends up in its audit line.
+
+    `size_verified` is True only when the stored size equals a size SignalWire itself announced
+    (`announced_bytes`); `error` is the detail for the audit line, `error_code` the short name a
+    reply carries, and `retryable` says whether another attempt could end differently.
+    """
 
     outcome: str
     recording_sid: str
@@ -45,13 +57,16 @@ class Outcome:
     audio_uri: str | None = None
     metadata_uri: str | None = None
     bytes: int | None = None
+    announced_bytes: int | None = None
+    size_verified: bool | None = None
     crc32c: str | None = None
     sha256: str | None = None
     generation: int | None = None
-    attempts: int = 0
+    retained_until: str | None = None
+    requests: int = 0
     elapsed_ms: int = 0
     error: str | None = None
-    # False when trying the same recording again cannot help (SignalWire refused it for good).
+    error_code: str | None = None
     retryable: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -60,11 +75,21 @@ class Outcome:
         return self.outcome in OK_OUTCOMES
 
     def fields(self) -> dict[str, Any]:
-        data = {k: v for k, v in asdict(self).items() if v is not None and k not in ("extra", "retryable")}
-        if not self.ok:
-            data["retryable"] = self.retryable
+        data = {k: v for k, v in asdict(self).items() if v is not None and k != "extra"}
+        if self.ok:
+            data.pop("retryable")
         data.update(self.extra)
         return data
+
+    def fail(self, exc: BaseException) -> None:
+        """Record a failure: `corrupt` when the archive disagrees with itself, `failed` otherwise."""
+        self.outcome = "corrupt" if isinstance(exc, Corrupt) else "failed"
+        self.error = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, ArchiveError):
+            self.error_code, self.retryable = exc.code, exc.retryable
+        else:
+            # The storage client's own errors (google.api_core, google.auth) are worth another try.
+            self.error_code = "storage_error" if type(exc).__module__.startswith("google.") else "internal"
 
 
 def object_keys(account_sid: str, recording_sid: str, created: datetime, fmt: str) -> tuple[str, str]:
@@ -84,7 +109,13 @@ def check_agreement(audio: StoredObject, manifest: StoredObject) -> None:
     }
     for name, (stored, expected) in checks.items():
         if not stored or stored != expected:
-            raise IntegrityError(f"{audio.uri}: stored {name} {stored!r}, recorded {expected!r}")
+            raise Corrupt(f"{audio.uri}: stored {name} {stored!r}, recorded {expected!r}")
+
+
+def retained_until(*objects: StoredObject) -> str | None:
+    """When the first of these objects stops being retained; None when any of them is not retained."""
+    ends = [obj.retained_until for obj in objects]
+    return min(end for end in ends if end is not None).isoformat() if ends and None not in ends else None
 
 
 def _text(value: Any) -> str:
@@ -111,30 +142,32 @@ class Archiver:
     def keys(self, recording: Recording) -> tuple[str, str]:
         return self.keys_of(recording.sid, recording.data)
 
-    def fetch_final(self, sid: str, attempts: Attempts, deadline: float) -> Recording:
+    def fetch_final(self, sid: str, budget: Budget) -> Recording:
         """Metadata once the recording is final; waits `final_wait_s` at most for it to become final."""
         final_deadline = time.monotonic() + self.final_wait_s
 
         def fetch() -> Recording:
-            recording = self.client.recording(sid, attempts)
+            recording = self.client.recording(sid, budget)
             if recording.status not in FINAL_WITH_AUDIO | NO_AUDIO:
-                message = f"recording {sid} is {recording.status or 'without status'}, not final yet"
+                message = f"recording {sid} is {recording.status[:32] or 'without status'}, not final yet"
                 if time.monotonic() >= final_deadline:
-                    raise NotFinalError(message)
+                    raise NotFinal(message)
                 raise TransientError(message)
             return recording
 
-        return self.policy.run(fetch, budget_s=max(0.0, deadline - time.monotonic()))
+        return self.policy.run(fetch, budget_s=budget.remaining())
 
-    def archive(self, sid: str, listed: dict[str, Any] | None = None, *, delete: bool | None = None) -> Outcome:
-        """Archive one recording; never raises for a recording-level failure, returns `failed`.
+    def archive(
+        self, sid: str, listed: dict[str, Any] | None = None, *, delete: bool | None = None, repair: bool = False
+    ) -> Outcome:
+        """Archive one recording; never raises for a recording-level failure, returns `failed` or `corrupt`.
 
         `listed` is the recording as a list page showed it: when its date names objects that are
         already complete, SignalWire is not asked anything. `delete` defaults to DELETE_AFTER_ARCHIVE.
+        `repair` replaces an archive that disagrees with its manifest instead of only reporting it.
         """
         started = time.monotonic()
-        deadline = started + self.settings.retry_budget_s
-        attempts = Attempts()
+        budget = Budget(started + self.settings.retry_budget_s)
         outcome = Outcome("failed", recording_sid=sid, account_sid=self.settings.project_id)
         wants_delete = self.settings.delete_after_archive if delete is None else delete
         try:
@@ -144,9 +177,11 @@ class Archiver:
             candidates = [self.keys_of(sid, listed)] if listed is not None else []
             if wants_delete and not candidates:
                 candidates = self._recent_keys(sid)
-            keys = next((k for k in candidates if self.check_archived(outcome, k)), None)
+            keys = next((k for k in candidates if self._look(outcome, k, repair)), None)
+            if keys is not None:
+                self._complete_retention(outcome, keys)
             if keys is None:
-                recording = self.fetch_final(sid, attempts, deadline)
+                recording = self.fetch_final(sid, budget)
                 outcome.call_sid = recording.data.get("call_sid") or None
                 outcome.recording_status = recording.status
                 if recording.status in NO_AUDIO:
@@ -154,18 +189,17 @@ class Archiver:
                 else:
                     keys = self.keys(recording)
                     # Looked at already when the listing or the recent dates named these same objects.
-                    if keys in candidates or not self.check_archived(outcome, keys):
-                        self._archive_final(recording, keys, outcome, attempts, deadline)
+                    if keys in candidates or not self._look(outcome, keys, repair):
+                        self._archive_final(recording, keys, outcome, budget)
+                    else:
+                        self._complete_retention(outcome, keys)
             if wants_delete and keys is not None and outcome.outcome in ("archived", "already_archived"):
-                self._delete_verified(outcome, keys, attempts, deadline)
+                self._delete_verified(outcome, keys, budget)
         # SignalWire, integrity, bad dates, and the storage client's own errors alike: one recording's
         # failure is reported, never raised, so a sweep goes on and a callback answers 503.
         except Exception as exc:
-            outcome.outcome = "failed"
-            outcome.error = f"{type(exc).__name__}: {exc}"
-            permanent = isinstance(exc, SignalWireError) and not isinstance(exc, TransientError | NotFinalError)
-            outcome.retryable = not permanent
-        outcome.attempts = attempts.count
+            outcome.fail(exc)
+        outcome.requests = budget.requests
         outcome.elapsed_ms = int((time.monotonic() - started) * 1000)
         return outcome
 
@@ -179,73 +213,127 @@ class Archiver:
         return [object_keys(self.settings.project_id, sid.lower(), day, fmt) for day in (today, today - timedelta(1))]
 
     def check_archived(self, outcome: Outcome, keys: tuple[str, str]) -> bool:
+        """True when both objects are there and agree; raises Corrupt when a manifest's audio disagrees."""
         audio_key, meta_key = keys
         outcome.audio_uri = self.store.uri(audio_key)
         outcome.metadata_uri = self.store.uri(meta_key)
-        if self.store.stat(meta_key) is None:
+        manifest = self.store.stat(meta_key)
+        if manifest is None:
             return False
         audio = self.store.stat(audio_key)
-        if audio is None or not audio.metadata.get("sha256"):
-            return False
-        outcome.outcome = "already_archived"
+        if audio is None:
+            raise Corrupt(f"{outcome.audio_uri} is missing, though its manifest records it as archived")
         self._describe(outcome, audio)
+        check_agreement(audio, manifest)
+        outcome.outcome = "already_archived"
+        outcome.size_verified = manifest.metadata.get("audio-size-verified") == "true"
+        outcome.retained_until = retained_until(audio, manifest)
         return True
 
-    def _archive_final(
-        self, recording: Recording, keys: tuple[str, str], outcome: Outcome, attempts: Attempts, deadline: float
-    ) -> None:
+    def retention(self) -> Retention | None:
+        """The retention verified objects get (OBJECT_RETENTION_DAYS), or None when it is off."""
+        days = self.settings.object_retention_days
+        if not days:
+            return None
+        return Retention(self.settings.object_retention_mode, datetime.now(UTC) + timedelta(days=days))
+
+    def _complete_retention(self, outcome: Outcome, keys: tuple[str, str]) -> None:
+        """An archive verified before its retention was set (a crash, or retention switched on later): set it."""
+        retention = self.retention()
+        if retention is None or outcome.retained_until is not None:
+            return
+        audio_key, meta_key = keys
+        audio, manifest = self.evidence(audio_key, meta_key)
+        if audio.retained_until is None:
+            audio = self.store.set_metadata(audio_key, audio.generation, audio.metadata, retention)
+        # A metadata patch may give the audio a new generation (fake-gcs-server does): the manifest follows it.
+        recorded = {**manifest.metadata, "audio-generation": str(audio.generation)}
+        manifest = self.store.set_metadata(meta_key, manifest.generation, recorded, retention)
+        outcome.generation = audio.generation
+        outcome.retained_until = retention.until.isoformat()
+        outcome.extra["retention_completed"] = True
+
+    def _look(self, outcome: Outcome, keys: tuple[str, str], repair: bool) -> bool:
+        """check_archived, except that in repair mode a disagreeing audio object is removed for a rewrite."""
+        try:
+            return self.check_archived(outcome, keys)
+        except Corrupt as exc:
+            if not repair:
+                raise
+            audio = self.store.stat(keys[0])
+            if audio is not None:
+                try:
+                    self.store.delete(keys[0], audio.generation)
+                except DeleteForbidden as forbidden:
+                    raise Corrupt(f"{exc}; cannot repair: {forbidden}") from forbidden
+            outcome.extra["repaired"] = str(exc)
+            return False
+
+    def _archive_final(self, recording: Recording, keys: tuple[str, str], outcome: Outcome, budget: Budget) -> None:
         audio_key, meta_key = keys
         outcome.audio_uri = self.store.uri(audio_key)
         outcome.metadata_uri = self.store.uri(meta_key)
-        audio, sha256 = self.policy.run(
-            lambda: self._archive_audio(recording, audio_key, attempts),
-            budget_s=max(0.0, deadline - time.monotonic()),
+        audio, sha256, announced = self.policy.run(
+            lambda: self._archive_audio(recording, audio_key, budget), budget_s=budget.remaining()
         )
         self._describe(outcome, audio)
         outcome.sha256 = sha256
-        self._write_manifest(recording, meta_key, audio)
+        outcome.announced_bytes = announced
+        outcome.size_verified = announced is not None
+        manifest = self._write_manifest(recording, meta_key, audio, outcome.size_verified)
+        outcome.retained_until = retained_until(audio, manifest)
         outcome.outcome = "archived"
 
     def evidence(self, audio_key: str, meta_key: str) -> tuple[StoredObject, StoredObject]:
-        """Both objects, read now, agreeing with each other; IntegrityError naming the first disagreement."""
+        """Both objects, read now, agreeing with each other; Corrupt naming the first disagreement."""
         manifest = self.store.stat(meta_key)
         if manifest is None:
-            raise IntegrityError(f"{self.store.uri(meta_key)} is missing")
+            raise Corrupt(f"{self.store.uri(meta_key)} is missing")
         audio = self.store.stat(audio_key)
         if audio is None:
-            raise IntegrityError(f"{self.store.uri(audio_key)} is missing")
+            raise Corrupt(f"{self.store.uri(audio_key)} is missing")
         check_agreement(audio, manifest)
         return audio, manifest
 
-    def _delete_verified(self, outcome: Outcome, keys: tuple[str, str], attempts: Attempts, deadline: float) -> None:
-        """Delete at SignalWire only when the archive is proven complete; record the evidence either way."""
-        try:
-            audio, manifest = self.evidence(*keys)
-            if outcome.bytes != audio.size or outcome.crc32c != audio.crc32c:
-                raise IntegrityError(f"{audio.uri}: stored bytes differ from what was streamed")
-        except IntegrityError as exc:
-            outcome.extra.update(deleted=False, delete_skipped=str(exc))
+    def _delete_verified(self, outcome: Outcome, keys: tuple[str, str], budget: Budget) -> None:
+        """Delete at SignalWire only when the archive is proven complete by SignalWire's own word on its size.
+
+        Both objects must agree, the audio must hold what this call streamed (when it streamed), and
+        its size must equal a size SignalWire announced: the Content-Length of this call's download, or
+        a fresh HEAD. A body without a length ends when the connection does, so a cut-off download
+        would otherwise prove itself complete.
+        """
+        audio, manifest = self.evidence(*keys)
+        if outcome.bytes != audio.size or outcome.crc32c != audio.crc32c:
+            raise Corrupt(f"{audio.uri}: stored bytes differ from what was streamed")
+        source = "archive" if outcome.announced_bytes is not None else "head"
+        announced = outcome.announced_bytes
+        if announced is None:
+            announced = self.client.media_size(outcome.recording_sid, budget)
+        if announced is None:
+            outcome.extra.update(deleted=False, delete_skipped="SignalWire announced no size for the audio")
             return
-        outcome.extra.update(
-            evidence={
-                "audio_uri": audio.uri,
-                "audio_generation": audio.generation,
-                "audio_bytes": audio.size,
-                "audio_crc32c": audio.crc32c,
-                "audio_sha256": audio.metadata.get("sha256"),
-                "metadata_uri": manifest.uri,
-                "metadata_generation": manifest.generation,
-            }
-        )
+        if announced != audio.size:
+            raise Corrupt(f"{audio.uri}: stored {audio.size} bytes, SignalWire announces {announced}")
+        outcome.extra["evidence"] = {
+            "audio_uri": audio.uri,
+            "audio_generation": audio.generation,
+            "audio_bytes": audio.size,
+            "announced_bytes": announced,
+            "announced_by": source,
+            "audio_crc32c": audio.crc32c,
+            "audio_sha256": audio.metadata.get("sha256"),
+            "metadata_uri": manifest.uri,
+            "metadata_generation": manifest.generation,
+        }
         try:
-            self.policy.run(
-                lambda: self.client.delete_recording(outcome.recording_sid, attempts),
-                budget_s=max(0.0, deadline - time.monotonic()),
+            status = self.policy.run(
+                lambda: self.client.delete_recording(outcome.recording_sid, budget), budget_s=budget.remaining()
             )
         except SignalWireError as exc:
             outcome.extra.update(deleted=False, delete_error=str(exc))
             return
-        outcome.extra["deleted"] = True
+        outcome.extra.update(deleted=status in DELETED_STATUSES, delete_status=status)
 
     @staticmethod
     def _describe(outcome: Outcome, audio: StoredObject) -> None:
@@ -268,22 +356,34 @@ class Archiver:
             "archiver-version": __version__,
         }
 
-    def _archive_audio(self, recording: Recording, key: str, attempts: Attempts) -> tuple[StoredObject, str]:
-        """One attempt: stream SignalWire's audio into a create-only object and verify it."""
+    def _archive_audio(self, recording: Recording, key: str, budget: Budget) -> tuple[StoredObject, str, int | None]:
+        """One attempt: stream SignalWire's audio into a create-only object and verify it.
+
+        Returns the stored object, its SHA-256, and the size SignalWire announced (None if it would not say).
+        """
         fmt = self.settings.recording_format
-        with self.client.open_media(recording.sid, attempts) as media:
-            reader = VerifyingReader(media, media.content_length)
+        limit = self.settings.max_recording_bytes
+        with self.client.open_media(recording.sid, budget) as media:
+            announced = media.content_length
+            if announced is None:
+                # A body without a length cannot show it was cut off; a HEAD may still say how long it is.
+                announced = self.client.media_size(recording.sid, budget)
+                if announced is not None and announced > limit:
+                    raise TooLarge(f"recording {recording.sid} audio: {announced} bytes, over MAX_RECORDING_MB")
+            reader = VerifyingReader(media, announced, limit)
             try:
                 stored = self.store.put(key, reader, CONTENT_TYPES[fmt], self._audio_metadata(recording))
             except AlreadyExists:
                 stored = self._adopt_existing(key, reader)
             except IntegrityError as exc:
                 raise TransientError(str(exc)) from exc
-        if stored.metadata.get("sha256") != reader.sha256:
-            # GCS fixes custom metadata when an upload starts; the digest exists only after the last byte.
+        retention = self.retention()
+        if stored.metadata.get("sha256") != reader.sha256 or (retention and stored.retained_until is None):
+            # GCS fixes custom metadata when an upload starts; the digest exists only after the last byte,
+            # and retention comes with it, so bytes that failed verification were never retained.
             wanted = {**self._audio_metadata(recording), "sha256": reader.sha256}
-            stored = self.store.set_metadata(key, stored.generation, {**stored.metadata, **wanted})
-        return stored, reader.sha256
+            stored = self.store.set_metadata(key, stored.generation, {**stored.metadata, **wanted}, retention)
+        return stored, reader.sha256, announced
 
     def _adopt_existing(self, key: str, reader: VerifyingReader) -> StoredObject:
         """Another attempt created the object first: keep it only if it holds exactly these bytes."""
@@ -300,25 +400,30 @@ class Archiver:
             raise TransientError(f"{existing.uri} held other bytes than SignalWire serves; removed for a retry")
         return existing
 
-    def _write_manifest(self, recording: Recording, key: str, audio: StoredObject) -> StoredObject:
+    def _write_manifest(self, recording: Recording, key: str, audio: StoredObject, size_verified: bool) -> StoredObject:
         """The metadata object goes last: its presence means the recording is completely archived."""
         metadata = {
             "recording-sid": recording.sid.lower(),
             "audio-object": audio.uri,
             "audio-generation": str(audio.generation),
             "audio-bytes": str(audio.size),
+            "audio-size-verified": "true" if size_verified else "false",
             "audio-crc32c": audio.crc32c,
             "audio-sha256": audio.metadata.get("sha256", ""),
             "archiver-version": __version__,
         }
+        retention = self.retention()
         try:
-            return self.store.put(key, VerifyingReader.of_bytes(recording.raw), "application/json", metadata)
+            written = self.store.put(key, VerifyingReader.of_bytes(recording.raw), "application/json", metadata)
         except AlreadyExists:
             existing = self.store.stat(key)
             if existing is None:
                 raise TransientError(f"{self.store.uri(key)} vanished after a create conflict") from None
             if any(existing.metadata.get(k) != v for k, v in metadata.items() if k.startswith("audio-")):
-                # The audio was written again (an earlier object was wrong): the JSON stays as first
-                # stored, its description of the audio follows the object now verified.
-                return self.store.set_metadata(key, existing.generation, {**existing.metadata, **metadata})
-            return existing
+                # The audio was written again (a repair, or a race): the JSON stays as first stored, its
+                # description of the audio follows the object now verified.
+                return self.store.set_metadata(key, existing.generation, {**existing.metadata, **metadata}, retention)
+            written = existing
+        if retention is not None and written.retained_until is None:
+            return self.store.set_metadata(key, written.generation, written.metadata, retention)
+        return written

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
+import socket
 import sys
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,14 +16,12 @@ from typing import Any, TextIO
 
 import structlog
 
-from archiver import config
+from archiver import config, signature
 from archiver.archive import Outcome
 from archiver.logging import audit, configure
-from archiver.reconcile import VERIFY_COLUMNS, SweepReport, parse_when, sweep, verify
+from archiver.reconcile import FAILING_RESULTS, VERIFY_COLUMNS, SweepReport, parse_when, sweep, verify
 from archiver.signalwire import FINAL_WITH_AUDIO
 from archiver.webhook import Service
-
-_FAILING = {"missing", "mismatch"}
 
 
 class CommandError(Exception):
@@ -68,6 +69,8 @@ def backfill(service: Service, args: argparse.Namespace) -> int:
         raise CommandError("--enqueue needs TASKS_QUEUE and TASKS_WORKER_URL (see docs/queued-mode.md)")
     if args.enqueue and args.delete_after_archive:
         raise CommandError("--enqueue: the worker deletes by its own DELETE_AFTER_ARCHIVE, not by this flag")
+    if args.enqueue and args.repair:
+        raise CommandError("--repair runs here, not through the queue: run it without --enqueue")
     show = sys.stderr.isatty() and not args.no_progress
     if show:
         structlog.configure(logger_factory=structlog.WriteLoggerFactory(file=_AboveTheBar()))  # type: ignore[arg-type]
@@ -96,6 +99,7 @@ def backfill(service: Service, args: argparse.Namespace) -> int:
             deadline_s=float("inf"),
             dry_run=args.dry_run,
             delete=args.delete_after_archive or None,
+            repair=args.repair,
             on_outcome=done,
             on_listed=listed,
             enqueue=service.queue.enqueue if args.enqueue and service.queue else None,
@@ -123,20 +127,39 @@ def _print_summary(report: SweepReport, dry_run: bool, out: TextIO, *, queued: b
     rows += [
         ("already archived", str(report.already_archived)),
         ("skipped (no audio / not final)", ", ".join(f"{k}: {v}" for k, v in sorted(report.skipped.items())) or "0"),
+        ("repaired", str(len(report.repaired))),
         ("deleted at SignalWire", str(report.deleted)),
-        ("audio transferred", f"{report.bytes / 1024 / 1024:.1f} MiB"),
+        ("audio transferred", _size(report.bytes)),
+        ("corrupt", str(len(report.corrupt))),
         ("failed", str(len(report.failed))),
     ]
     width = max(len(name) for name, _ in rows)
     print("", file=out)
     for name, value in rows:
         print(f"  {name.ljust(width)}  {value}", file=out)
+    for sid in report.repaired:
+        print(f"  REPAIRED {sid}", file=out)
+    for row in report.corrupt:
+        print(f"  CORRUPT {row['sid']}: {row['error']}", file=out)
     for failure in report.failed:
-        print(f"  FAILED {failure['sid']}: {failure['error']}", file=out)
+        print(f"  FAILED {failure['sid'] or '(the listing)'}: {failure['error']}", file=out)
+    if report.corrupt and not any("cannot repair" in row["error"] for row in report.corrupt):
+        print("  run the same command with --repair to archive the corrupt recordings again", file=out)
     if dry_run:
         print("  dry run: nothing was downloaded, written or deleted", file=out)
     if queued:
         print("  queued: Cloud Tasks workers archive them now; `verify` shows when they are done", file=out)
+
+
+def _tell_retry(seconds: float, error: BaseException) -> None:
+    from tqdm import tqdm
+
+    # Above any progress bar, on stderr: waiting should never look like hanging.
+    tqdm.write(f"retrying in {seconds:.1f}s: {error}", file=sys.stderr)
+
+
+def _size(count: int) -> str:
+    return f"{count / 1024 / 1024:.1f} MiB" if count >= 1024 * 1024 else f"{count / 1024:.1f} KiB"
 
 
 def verify_command(service: Service, args: argparse.Namespace) -> int:
@@ -147,11 +170,13 @@ def verify_command(service: Service, args: argparse.Namespace) -> int:
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["result"]] = counts.get(row["result"], 0) + 1
-    bad = [row for row in rows if row["result"] in _FAILING]
-    print(f"verified {len(rows)} recordings listed {since:%Y-%m-%d %H:%M} → {until:%Y-%m-%d %H:%M} UTC: ", end="")
+    bad = [row for row in rows if row["result"] in FAILING_RESULTS]
+    noun = "recording" if len(rows) == 1 else "recordings"
+    print(f"verified {len(rows)} {noun} listed {since:%Y-%m-%d %H:%M} → {until:%Y-%m-%d %H:%M} UTC: ", end="")
     print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "none listed")
-    for row in bad:
-        print(f"  {row['result'].upper()} {row['recording_sid']}: {row['detail']}")
+    for row in rows:
+        if row["result"] in FAILING_RESULTS or row["result"] == "unverified_size":
+            print(f"  {row['result'].upper()} {row['recording_sid']}: {row['detail']}")
     if args.output:
         print(f"report written to {args.output}")
     return 1 if bad else 0
@@ -168,11 +193,56 @@ def _write_report(rows: list[dict[str, Any]], path: Path) -> None:
         writer.writerows(rows)
 
 
+def serve(service: Service, args: argparse.Namespace) -> int:
+    """`make run`: the callback function on localhost, after checking what would otherwise fail obscurely."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", args.port))
+        except OSError:
+            raise CommandError(f"port {args.port} is taken by another server: make run PORT={args.port + 1}") from None
+    url = f"http://127.0.0.1:{args.port}/"
+    signed = service.settings.public_url or f"{url} as the request arrives (PUBLIC_URL is not set)"
+    for warning in config.warnings(service.settings):
+        print(f"WARNING: {warning}", file=sys.stderr)
+    print(f"listening on {url} — callbacks must be signed for {signed}; archive: {service.settings.archive_uri}")
+    sys.stdout.flush()
+    target = ["-m", "functions_framework", "--target", "archive_recording", "--host", "127.0.0.1"]
+    os.execv(sys.executable, [sys.executable, *target, "--port", str(args.port)])  # noqa: S606
+
+
+def send_callback(service: Service, args: argparse.Namespace) -> int:
+    """Sign and send a recording status callback as SignalWire would, to a function on this machine."""
+    import requests
+
+    settings = service.settings
+    if not settings.signing_key:
+        raise CommandError("SIGNALWIRE_SIGNING_KEY is not set: the callback cannot be signed")
+    if not config.is_sid(args.sid):
+        raise CommandError(f"not a recording SID: {args.sid!r}")
+    # The function checks the signature against PUBLIC_URL when it is set, whatever address it was reached on.
+    signed_for = settings.public_url or args.to
+    fields = {
+        "AccountSid": settings.project_id,
+        "CallSid": str(uuid.uuid4()),
+        "RecordingSid": args.sid,
+        "RecordingStatus": args.status,
+        "RecordingUrl": f"{settings.api_base}/Recordings/{args.sid}",
+        "RecordingSource": "DialVerb",
+    }
+    headers = {"X-SignalWire-Signature": signature.compute(settings.signing_key, signed_for, fields.items())}
+    try:
+        response = requests.post(args.to, data=fields, headers=headers, timeout=600)
+    except requests.ConnectionError:
+        raise CommandError(f"nothing answers at {args.to}: start the function with `make run`") from None
+    print(f"POST {args.to} ({args.status}, signed for {signed_for}) → {response.status_code} {response.text.strip()}")
+    return 0 if response.ok else 1
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m archiver",
         description="Archive SignalWire recordings into GCS, or verify the archive. "
-        "Configured by the same environment variables as the function (see README.md).",
+        "Configured by the same environment variables as the function (see docs/configuration.md).",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -195,6 +265,12 @@ def _parser() -> argparse.ArgumentParser:
         help="delete each recording at SignalWire once its archive is verified (also on by DELETE_AFTER_ARCHIVE)",
     )
     back.add_argument(
+        "--repair",
+        action="store_true",
+        help="archive again the recordings whose stored audio disagrees with its manifest (where the bucket's "
+        "retention allows removing the bad object)",
+    )
+    back.add_argument(
         "--enqueue",
         action="store_true",
         help="create a Cloud Task per missing recording (TASKS_QUEUE) instead of archiving here; "
@@ -207,8 +283,8 @@ def _parser() -> argparse.ArgumentParser:
         "verify",
         help="check every recording in a window against the archive",
         description="For every recording SignalWire lists in the window: is it archived, do the stored bytes "
-        "match the recorded size and checksums, is the metadata object present. Exit status 1 if anything "
-        "is missing or mismatched.",
+        "match the recorded size and checksums, is the metadata object present, did SignalWire announce the "
+        "size. Exit status 1 if anything is missing, corrupt or could not be checked.",
     )
     window(ver)
     ver.add_argument("--output", type=Path, help="write the report to FILE.csv or FILE.json")
@@ -218,6 +294,26 @@ def _parser() -> argparse.ArgumentParser:
         help="trust GCS's stored CRC32C instead of reading every byte back (faster, weaker)",
     )
     ver.set_defaults(run=verify_command)
+
+    run = commands.add_parser(
+        "serve",
+        help="run the callback function on localhost (what `make run` does)",
+        description="Check the configuration and the port, say where the function listens and which URL "
+        "callbacks must be signed for, then run it under functions-framework.",
+    )
+    run.add_argument("--port", type=_positive, default=8080, help="port on 127.0.0.1 (default 8080)")
+    run.set_defaults(run=serve)
+
+    send = commands.add_parser(
+        "send-callback",
+        help="sign and send a recording status callback to the function on this machine",
+        description="Send SID's recording status callback, signed with SIGNALWIRE_SIGNING_KEY over PUBLIC_URL "
+        "(or --to when PUBLIC_URL is unset), as SignalWire does: the local loop without an account or a tunnel.",
+    )
+    send.add_argument("sid", help="the recording's SID (a UUID)")
+    send.add_argument("--status", default="completed", help="RecordingStatus to send (default completed)")
+    send.add_argument("--to", default="http://127.0.0.1:8080/", help="where to POST (default http://127.0.0.1:8080/)")
+    send.set_defaults(run=send_callback)
     return parser
 
 
@@ -227,6 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = config.load()
         configure(settings.secrets)
         service = Service.from_settings(settings)
+        service.archiver.policy.on_retry = _tell_retry
         return int(args.run(service, args))
     except (config.ConfigError, CommandError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -11,7 +11,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
-SID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+SID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# RFC 1123 host names: what requests and urllib3 parse the same way (no backslash, no userinfo tricks).
+_HOSTNAME_RE = re.compile(
+    r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
+)
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
 _QUEUE_RE = re.compile(r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/locations/[a-z0-9-]+/queues/[A-Za-z0-9-]{1,100}$")
 _HOST_PORT_RE = re.compile(r"^[A-Za-z0-9.-]+:[0-9]{1,5}$")
@@ -30,7 +34,7 @@ class ConfigError(ValueError):
 
 def is_sid(value: str) -> bool:
     """SignalWire SIDs are UUIDs; anything else could smuggle a path into a URL or object name."""
-    return bool(SID_RE.match(value))
+    return bool(SID_RE.fullmatch(value))
 
 
 @dataclass(frozen=True)
@@ -44,10 +48,14 @@ class Settings:
     recording_format: RecordingFormat
     retry_budget_s: float
     chunk_size: int
+    max_recording_bytes: int
     delete_after_archive: bool
     reconcile_lookback_hours: float
     reconcile_concurrency: int
     reconcile_deadline_s: float
+    reconcile_max_window_days: float
+    object_retention_days: int = 0
+    object_retention_mode: str = "Unlocked"
     # Queued mode (TASKS_QUEUE set): callbacks, the sweep and `backfill --enqueue` create Cloud Tasks.
     tasks_queue: str | None = None
     tasks_worker_url: str | None = None
@@ -76,13 +84,30 @@ def _space_url(raw: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise ConfigError(f"SIGNALWIRE_SPACE_URL must be a space such as https://example.signalwire.com, got {raw!r}")
-    if parts.path or parts.query or parts.fragment or parts.username:
+    if parts.path or parts.query or parts.fragment or "@" in parts.netloc:
         raise ConfigError(f"SIGNALWIRE_SPACE_URL must be the space's origin only (no path), got {raw!r}")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    host = parts.hostname
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"SIGNALWIRE_SPACE_URL has an invalid port, got {raw!r}") from None
+    if not (_HOSTNAME_RE.fullmatch(host) or _is_ip(host)):
+        # requests would read `https://evil.com\.signalwire.com` as evil.com: only plain host names pass.
+        raise ConfigError(f"SIGNALWIRE_SPACE_URL must name a plain host such as example.signalwire.com, got {raw!r}")
+    if parts.scheme == "http" and not _is_loopback(host):
         raise ConfigError(
             "SIGNALWIRE_SPACE_URL may use http only for a loopback stand-in; credentials would travel in clear"
         )
-    return f"{parts.scheme}://{parts.netloc}"
+    netloc = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{netloc}" + (f":{port}" if port is not None else "")
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_loopback(host: str) -> bool:
@@ -192,14 +217,33 @@ def _invoker(env: Mapping[str, str], deployed: bool) -> tuple[str | None, str | 
 def _required(env: Mapping[str, str], name: str) -> str:
     value = env.get(name, "").strip()
     if not value:
-        raise ConfigError(f"{name} is not set (see the Configuration table in README.md)")
+        raise ConfigError(f"{name} is not set (see docs/configuration.md)")
     return value
+
+
+# .env.example's values: a .env copied but not filled in would otherwise fail on every request instead.
+_PLACEHOLDERS = {
+    "SIGNALWIRE_PROJECT_ID": "00000000-0000-0000-0000-000000000000",
+    "SIGNALWIRE_API_TOKEN": "PT_replace_me",
+    "SIGNALWIRE_SIGNING_KEY": "PSK_replace_me",
+}
+
+
+def warnings(settings: Settings) -> list[str]:
+    """Settings that start but will not work as the operator probably expects."""
+    found = []
+    if not settings.signing_key:
+        found.append("SIGNALWIRE_SIGNING_KEY is not set: every callback will be refused with 403")
+    return found
 
 
 def load(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every variable; raises ConfigError naming the first bad one."""
     env = os.environ if env is None else env
     on_cloud = bool(env.get("K_SERVICE"))
+    for name, placeholder in _PLACEHOLDERS.items():
+        if env.get(name, "").strip() == placeholder:
+            raise ConfigError(f"{name} still holds .env.example's placeholder: put your own value in .env")
     space_url = _space_url(_required(env, "SIGNALWIRE_SPACE_URL"))
     project_id = _required(env, "SIGNALWIRE_PROJECT_ID")
     if not is_sid(project_id):
@@ -208,6 +252,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     public_url = env.get("PUBLIC_URL", "").strip() or None
     if public_url and urlsplit(public_url).scheme not in ("http", "https"):
         raise ConfigError(f"PUBLIC_URL must be the full http(s) URL configured at SignalWire, got {public_url!r}")
+    if on_cloud and not public_url and env.get("FUNCTION_TARGET", "archive_recording") == "archive_recording":
+        # Behind Google's front end the forwarded host is Google's to set; only the configured URL is sure.
+        raise ConfigError("PUBLIC_URL must be set when deployed: the exact callback URL configured at SignalWire")
     fmt = env.get("RECORDING_FORMAT", "mp3").strip().lower() or "mp3"
     if fmt not in ("mp3", "wav"):
         raise ConfigError(f"RECORDING_FORMAT must be mp3 or wav, got {fmt!r}")
@@ -216,6 +263,10 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("UPLOAD_CHUNK_MIB must be a whole number of MiB")
     tasks_queue, worker_url, tasks_account, emulator = _tasks(env)
     audience, invoker_account = _invoker(env, on_cloud)
+    max_window_days = _number(env, "RECONCILE_MAX_WINDOW_DAYS", 31, 1, 3660)
+    lookback_hours = _number(env, "RECONCILE_LOOKBACK_HOURS", 48, 1, 24 * 365)
+    if lookback_hours > max_window_days * 24:
+        raise ConfigError("RECONCILE_LOOKBACK_HOURS must not exceed RECONCILE_MAX_WINDOW_DAYS")
     return Settings(
         space_url=space_url,
         project_id=project_id.lower(),
@@ -226,10 +277,14 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         recording_format="wav" if fmt == "wav" else "mp3",
         retry_budget_s=_number(env, "RETRY_BUDGET_SECONDS", 45, 1, 3600),
         chunk_size=int(chunk_mib) * 1024 * 1024,
+        max_recording_bytes=int(_number(env, "MAX_RECORDING_MB", 4096, 1, 1024 * 1024) * 1024 * 1024),
         delete_after_archive=_bool(env, "DELETE_AFTER_ARCHIVE", False),
-        reconcile_lookback_hours=_number(env, "RECONCILE_LOOKBACK_HOURS", 48, 1, 24 * 365),
+        reconcile_lookback_hours=lookback_hours,
         reconcile_concurrency=int(_number(env, "RECONCILE_CONCURRENCY", 4, 1, 64)),
         reconcile_deadline_s=_number(env, "RECONCILE_DEADLINE_SECONDS", 480, 10, 3600),
+        reconcile_max_window_days=max_window_days,
+        object_retention_days=int(_number(env, "OBJECT_RETENTION_DAYS", 0, 0, 36500)),
+        object_retention_mode=_retention_mode(env.get("OBJECT_RETENTION_MODE", "Unlocked")),
         tasks_queue=tasks_queue,
         tasks_worker_url=worker_url,
         tasks_service_account=tasks_account,
@@ -238,3 +293,10 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         invoker_audience=audience,
         invoker_service_account=invoker_account,
     )
+
+
+def _retention_mode(raw: str) -> str:
+    mode = raw.strip().capitalize() or "Unlocked"
+    if mode not in ("Unlocked", "Locked"):
+        raise ConfigError(f"OBJECT_RETENTION_MODE must be Unlocked or Locked, got {raw!r}")
+    return mode

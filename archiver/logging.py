@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 _SEVERITY = {"debug": "DEBUG", "info": "INFO", "warning": "WARNING", "error": "ERROR", "critical": "CRITICAL"}
 _TRACEPARENT_RE = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
-_CLOUD_TRACE_RE = re.compile(r"^([0-9a-fA-F]{32})(?:/(\d+))?(?:;o=(\d))?")
+_CLOUD_TRACE_RE = re.compile(r"^([0-9a-fA-F]{32})(?:/(\d{1,20}))?(?:;o=(\d))?")
 _REDACTED = "[REDACTED]"
 
 
@@ -90,7 +90,9 @@ def trace_fields(headers: Headers, project: str | None) -> dict[str, Any]:
         trace_id, span_id, sampled = match.group(1), match.group(2), int(match.group(3), 16) & 1 == 1
     elif match := _CLOUD_TRACE_RE.match((headers.get("X-Cloud-Trace-Context") or "").strip()):
         trace_id = match.group(1).lower()
-        span_id = format(int(match.group(2)), "016x") if match.group(2) else None
+        # A span id is an unsigned 64-bit number; anything larger is dropped, not allowed to break the request.
+        span = int(match.group(2)) if match.group(2) else 0
+        span_id = format(span, "016x") if 0 < span < 2**64 else None
         sampled = match.group(3) == "1"
     if not trace_id:
         return {}
@@ -119,5 +121,7 @@ def audit(outcome: Outcome, **extra: Any) -> None:
     fields = {**outcome.fields(), **extra}
     if outcome.ok:
         get_logger().info(f"recording {outcome.outcome.replace('_', ' ')}", **fields)
+    elif outcome.outcome == "corrupt":
+        get_logger().error("archived recording disagrees with its manifest", **fields)
     else:
         get_logger().error("recording archive failed", **fields)

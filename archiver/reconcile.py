@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from archiver.archive import Archiver, Outcome, check_agreement
+from archiver.archive import Archiver, Outcome, check_agreement, retained_until
 from archiver.config import is_sid
-from archiver.signalwire import FINAL_WITH_AUDIO, Attempts, SignalWireError
-from archiver.storage import IntegrityError, crc32c_of
+from archiver.errors import ArchiveError, Corrupt
+from archiver.signalwire import FINAL_WITH_AUDIO, NO_AUDIO
+from archiver.storage import crc32c_of
 
 
 @dataclass
@@ -30,13 +31,15 @@ class SweepReport:
     would_archive: list[str] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
     failed: list[dict[str, str]] = field(default_factory=list)
+    corrupt: list[dict[str, str]] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
     remaining: list[str] = field(default_factory=list)
     deleted: int = 0
     bytes: int = 0
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.corrupt
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -51,6 +54,8 @@ class SweepReport:
             "would_archive": self.would_archive,
             "skipped": dict(self.skipped),
             "failed": self.failed,
+            "corrupt": self.corrupt,
+            "repaired": self.repaired,
             "remaining": self.remaining,
             "deleted": self.deleted,
             "bytes": self.bytes,
@@ -73,7 +78,7 @@ def listed_recordings(
     archiver: Archiver, since: datetime, until: datetime, page_size: int = 1000
 ) -> Iterator[dict[str, Any]]:
     """The window's recordings, as SignalWire lists them, retried like any other request."""
-    return archiver.client.list_recordings(since, until, Attempts(), archiver.policy, page_size)
+    return archiver.client.list_recordings(since, until, archiver.policy, page_size)
 
 
 def sweep(
@@ -85,6 +90,7 @@ def sweep(
     deadline_s: float,
     dry_run: bool = False,
     delete: bool | None = None,
+    repair: bool = False,
     on_outcome: Callable[[Outcome], None] = lambda _outcome: None,
     on_listed: Callable[[dict[str, Any]], None] = lambda _recording: None,
     page_size: int = 1000,
@@ -93,6 +99,8 @@ def sweep(
 ) -> SweepReport:
     """Archive every final recording of the window not archived yet, without passing `deadline_s`.
 
+    A listed row that is not a recording (a malformed SID) is a failed row; the rest goes on.
+    `repair` rewrites archives that disagree with their manifests instead of only reporting them.
     New work stops once less than one retry budget is left before the deadline, so whatever is in
     flight can finish; the recordings not started are reported as `remaining`. With `enqueue`, what
     is missing becomes a Cloud Task instead of being archived here.
@@ -110,6 +118,10 @@ def sweep(
             if outcome.outcome == "archived":
                 report.archived.append(outcome.recording_sid)
                 report.bytes += outcome.bytes or 0
+                if "repaired" in outcome.extra:
+                    report.repaired.append(outcome.recording_sid)
+            elif outcome.outcome == "corrupt":
+                report.corrupt.append({"sid": outcome.recording_sid, "error": outcome.error or "corrupt"})
             elif outcome.outcome == "already_archived":
                 report.already_archived += 1
             elif outcome.outcome == "queued":
@@ -147,8 +159,8 @@ def sweep(
                 if enqueue is not None:
                     pending.add(pool.submit(_enqueue_missing, archiver, sid, recording, enqueue, source))
                     continue
-                pending.add(pool.submit(archiver.archive, sid, recording, delete=delete))
-        except SignalWireError as exc:
+                pending.add(pool.submit(archiver.archive, sid, recording, delete=delete, repair=repair))
+        except ArchiveError as exc:
             # What was listed before the failure is still archived; the failure itself is reported.
             report.failed.append({"sid": "", "error": f"listing recordings failed: {exc}"})
         while pending:
@@ -162,9 +174,9 @@ def _enqueue_missing(archiver: Archiver, sid: str, recording: dict[str, Any], en
     try:
         if archiver.check_archived(outcome, archiver.keys_of(sid, recording)):
             return outcome
-    # A bad listed date or a storage error fails this recording only, as an inline archive would.
+    # A bad listed date, a corrupt archive or a storage error ends this recording only, as inline.
     except Exception as exc:
-        outcome.error = f"{type(exc).__name__}: {exc}"
+        outcome.fail(exc)
         return outcome
     return enqueue(sid, source=source, date_created=str(recording["date_created"]))
 
@@ -177,6 +189,8 @@ def _plan(archiver: Archiver, sid: str, recording: dict[str, Any], report: Sweep
             report.already_archived += 1
         else:
             report.would_archive.append(sid)
+    except Corrupt as exc:
+        report.corrupt.append({"sid": sid, "error": str(exc)})
     except ValueError as exc:
         report.failed.append({"sid": sid, "error": f"ValueError: {exc}"})
 
@@ -190,25 +204,46 @@ VERIFY_COLUMNS = [
     "audio_uri",
     "audio_bytes",
     "recorded_bytes",
+    "size_verified",
     "audio_crc32c",
     "recorded_crc32c",
     "recorded_sha256",
     "computed_sha256",
     "metadata_uri",
     "metadata_present",
+    "retained_until",
 ]
+# Results that make `verify` exit 1; `unverified_size` is reported, and DELETE_AFTER_ARCHIVE never deletes it.
+FAILING_RESULTS = frozenset({"missing", "corrupt", "failed"})
 
 
 def verify_one(archiver: Archiver, recording: dict[str, Any], *, read_bytes: bool) -> dict[str, Any]:
-    """One row of the verification report: `ok`, `missing`, `mismatch`, `no_audio` or `not_final`."""
-    sid = str(recording.get("sid") or "")
-    status = str(recording.get("status") or "").lower()
+    """One row of the report: `ok`, `unverified_size`, `not_retained`, `missing`, `corrupt`, `no_audio`,
+    `not_final` or `failed`.
+
+    A row that cannot be checked (a malformed SID or date, a storage error) is `failed`; the rest goes on.
+    """
+    sid = str(recording.get("sid") or "")[:64]
+    status = str(recording.get("status") or "").lower()[:32]
     row: dict[str, Any] = {c: "" for c in VERIFY_COLUMNS}
-    row.update(recording_sid=sid, date_created=recording.get("date_created") or "", status=status)
+    row.update(recording_sid=sid, date_created=str(recording.get("date_created") or "")[:64], status=status)
     if status not in FINAL_WITH_AUDIO:
-        row["result"] = "no_audio" if status in ("absent", "failed") else "not_final"
+        row["result"] = "no_audio" if status in NO_AUDIO else "not_final"
         return row
-    audio_key, meta_key = archiver.keys_of(sid, recording)
+    if not is_sid(sid):
+        row.update(result="failed", detail="the listing returned a malformed SID")
+        return row
+    try:
+        _check_row(archiver, row, recording, read_bytes)
+    except Corrupt as exc:
+        row.update(result="corrupt", detail=str(exc))
+    except Exception as exc:
+        row.update(result="failed", detail=f"{type(exc).__name__}: {exc}")
+    return row
+
+
+def _check_row(archiver: Archiver, row: dict[str, Any], recording: dict[str, Any], read_bytes: bool) -> None:
+    audio_key, meta_key = archiver.keys_of(row["recording_sid"], recording)
     row["audio_uri"] = archiver.store.uri(audio_key)
     row["metadata_uri"] = archiver.store.uri(meta_key)
     manifest = archiver.store.stat(meta_key)
@@ -216,29 +251,33 @@ def verify_one(archiver: Archiver, recording: dict[str, Any], *, read_bytes: boo
     row["metadata_present"] = manifest is not None
     if audio is not None:
         row.update(audio_bytes=audio.size, audio_crc32c=audio.crc32c)
-    if manifest is not None:
-        recorded = manifest.metadata
-        row.update(
-            recorded_bytes=recorded.get("audio-bytes", ""),
-            recorded_crc32c=recorded.get("audio-crc32c", ""),
-            recorded_sha256=recorded.get("audio-sha256", ""),
-        )
-    if manifest is None or audio is None:
-        missing = [uri for uri, obj in ((row["audio_uri"], audio), (row["metadata_uri"], manifest)) if obj is None]
-        row.update(result="missing", detail="not archived: " + ", ".join(missing))
-        return row
-    try:
-        check_agreement(audio, manifest)
-        if read_bytes:
-            size, crc, sha = crc32c_of(archiver.store.iter_bytes(audio_key))
-            row["computed_sha256"] = sha
-            if (str(size), crc, sha) != (row["recorded_bytes"], row["recorded_crc32c"], row["recorded_sha256"]):
-                raise IntegrityError(f"stored bytes read back as {size} bytes sha256 {sha}")
-    except IntegrityError as exc:
-        row.update(result="mismatch", detail=str(exc))
-        return row
+    if manifest is None:
+        # No manifest means never completed: whatever audio is there is an unfinished attempt.
+        row.update(result="missing", detail=f"not archived: {row['metadata_uri']}")
+        return
+    recorded = manifest.metadata
+    row.update(
+        recorded_bytes=int(recorded["audio-bytes"]) if recorded.get("audio-bytes", "").isdigit() else "",
+        size_verified=recorded.get("audio-size-verified") == "true",
+        recorded_crc32c=recorded.get("audio-crc32c", ""),
+        recorded_sha256=recorded.get("audio-sha256", ""),
+    )
+    if audio is None:
+        raise Corrupt(f"{row['audio_uri']} is missing, though its manifest records it as archived")
+    check_agreement(audio, manifest)
+    if read_bytes:
+        size, crc, sha = crc32c_of(archiver.store.iter_bytes(audio_key))
+        row["computed_sha256"] = sha
+        if (size, crc, sha) != (row["recorded_bytes"], row["recorded_crc32c"], row["recorded_sha256"]):
+            raise Corrupt(f"stored bytes read back as {size} bytes sha256 {sha}")
+    row["retained_until"] = retained_until(audio, manifest) or ""
+    if not row["size_verified"]:
+        row.update(result="unverified_size", detail="SignalWire announced no size when it was archived")
+        return
+    if archiver.settings.object_retention_days and not row["retained_until"]:
+        row.update(result="not_retained", detail="verified, but not under retention yet: the next sweep sets it")
+        return
     row["result"] = "ok"
-    return row
 
 
 def verify(

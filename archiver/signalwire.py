@@ -1,7 +1,8 @@
-"""SignalWire REST client for recordings: metadata, media streams, listing and delete, with retries."""
+"""SignalWire REST client for recordings: metadata, media streams, listing and delete, every byte bounded."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import random
@@ -11,33 +12,31 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any, TypeVar
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import tenacity
+from urllib3.exceptions import NameResolutionError
 
-from archiver import __version__
+from archiver import __version__, deadline
 from archiver.config import Settings, is_sid
+from archiver.errors import SignalWireError, TooLarge, TransientError, Unreachable
 
 FINAL_WITH_AUDIO = frozenset({"completed", "stopped"})
 NO_AUDIO = frozenset({"absent", "failed"})
 NOT_FINAL = frozenset({"in-progress", "paused", "resumed", "queued", "processing"})
+METADATA_MAX_BYTES = 1024 * 1024
+PAGE_MAX_BYTES = 16 * 1024 * 1024
 _CONNECT_TIMEOUT_S = 5
 _READ_TIMEOUT_S = 30
+# Even a request made on the last second of a budget gets this long, so it can succeed at all.
+_MIN_ALLOWANCE_S = 5.0
 _MAX_RETRY_AFTER_S = 60.0
+_READ_BLOCK = 64 * 1024
+_RETRY_STATUSES = frozenset({404, 408, 409, 425, 429})
+_IDENTITY = {"Accept-Encoding": "identity"}
 
 T = TypeVar("T")
-
-
-class SignalWireError(Exception):
-    """A request to SignalWire failed in a way retrying will not fix."""
-
-
-class TransientError(SignalWireError):
-    """Worth another try: not yet available, rate limited, a 5xx, a cut connection."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -60,16 +59,19 @@ def parse_date(value: Any) -> datetime:
     """RFC 2822 (as SignalWire sends) or ISO 8601, returned in UTC; ValueError otherwise."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"no date in {value!r}")
-    text = value.strip()
+    text = value.strip()[:64]
     # SignalWire's own docs show "Sept"; RFC 2822 only knows "Sep".
     text = text.replace(" Sept ", " Sep ")
     try:
-        parsed = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+        try:
+            parsed = parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"date out of range: {text!r}") from None
 
 
 def rfc2822(moment: datetime) -> str:
@@ -77,10 +79,18 @@ def rfc2822(moment: datetime) -> str:
 
 
 @dataclass
-class Attempts:
-    """Counts every HTTP attempt made to SignalWire for one recording."""
+class Budget:
+    """One piece of work's allowance at SignalWire: a monotonic deadline, and the requests it has made."""
 
-    count: int = 0
+    deadline: float
+    requests: int = 0
+
+    @classmethod
+    def of(cls, seconds: float) -> Budget:
+        return cls(time.monotonic() + seconds)
+
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
 
 
 class _WaitHonouringRetryAfter(tenacity.wait.wait_base):
@@ -106,6 +116,8 @@ class RetryPolicy:
     initial_s: float = 0.5
     cap_s: float = 8.0
     sleep: Callable[[float], None] = field(default=time.sleep)
+    # Told before each wait: the seconds it will last and the error that caused it (the CLI shows them).
+    on_retry: Callable[[float, BaseException], None] | None = None
 
     def run(self, fn: Callable[[], T], *, budget_s: float | None = None) -> T:
         retrying = tenacity.Retrying(
@@ -113,9 +125,15 @@ class RetryPolicy:
             wait=_WaitHonouringRetryAfter(self.initial_s, self.cap_s),
             stop=tenacity.stop_before_delay(self.budget_s if budget_s is None else budget_s),
             sleep=self.sleep,
+            before_sleep=self._tell if self.on_retry else None,
             reraise=True,
         )
         return retrying(fn)
+
+    def _tell(self, state: tenacity.RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        if self.on_retry is not None and error is not None and state.next_action is not None:
+            self.on_retry(state.next_action.sleep, error)
 
 
 def _retry_after(response: requests.Response) -> float | None:
@@ -137,7 +155,7 @@ def _check(response: requests.Response, what: str) -> None:
         return
     status = response.status_code
     response.close()
-    if status in (404, 408, 409, 425, 429) or status >= 500:
+    if status in _RETRY_STATUSES or status >= 500:
         raise TransientError(f"{what}: HTTP {status}", _retry_after(response))
     if status in (401, 403):
         raise SignalWireError(
@@ -146,24 +164,56 @@ def _check(response: requests.Response, what: str) -> None:
     raise SignalWireError(f"{what}: HTTP {status}")
 
 
-class MediaStream:
-    """An open media response: `read(n)` returns up to n bytes; headers already checked."""
+def _unreachable(exc: BaseException) -> str | None:
+    """Why a host cannot be reached at all (unresolvable, refused), from the exception's chain; None otherwise."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return None
+        if isinstance(seen, NameResolutionError):
+            return "the host name does not resolve"
+        if isinstance(seen, ConnectionRefusedError):
+            return "the connection was refused"
+        reason = getattr(seen, "reason", None)
+        nested = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None
+        seen = reason if isinstance(reason, BaseException) else nested or seen.__cause__ or seen.__context__
+    return None
 
-    def __init__(self, response: requests.Response) -> None:
+
+def _announced_length(response: requests.Response) -> int | None:
+    length = response.headers.get("Content-Length", "").strip()
+    return int(length) if length.isdigit() and len(length) < 20 else None
+
+
+class MediaStream:
+    """An open media response: `read(n)` returns up to n bytes; headers already checked.
+
+    `content_length` is the size SignalWire announced, or None for a body that ends when the
+    connection closes (a cut-off body then looks complete: see Archiver for what follows from that).
+    """
+
+    def __init__(self, response: requests.Response, exchange: deadline.Exchange, closer: contextlib.ExitStack) -> None:
         self._response = response
+        self._exchange = exchange
+        self._closer = closer
         self.content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        length = response.headers.get("Content-Length")
-        self.content_length = int(length) if length and length.isdigit() else None
+        self.content_length = _announced_length(response)
 
     def read(self, size: int) -> bytes:
         try:
-            return self._response.raw.read(size)
+            chunk: bytes = self._response.raw.read(size)
         # urllib3 raises its own ProtocolError/IncompleteRead (not OSError) when a body is cut off.
         except Exception as exc:
-            raise TransientError(f"media stream broke: {type(exc).__name__}") from exc
+            reason = "deadline passed" if self._exchange.expired else type(exc).__name__
+            raise TransientError(f"media stream broke: {reason}") from exc
+        if self._exchange.expired:
+            # The watchdog's cut can look like a clean end of a body without a length.
+            raise TransientError("media stream too slow: deadline passed")
+        self._exchange.received += len(chunk)
+        return chunk
 
     def close(self) -> None:
-        self._response.close()
+        self._closer.close()
 
     def __enter__(self) -> MediaStream:
         return self
@@ -178,66 +228,122 @@ class SignalWireClient:
     def __init__(self, settings: Settings, session: requests.Session | None = None) -> None:
         self._settings = settings
         self._session = session or requests.Session()
+        self._session.mount("https://", deadline.DeadlineAdapter())
+        self._session.mount("http://", deadline.DeadlineAdapter())
         self._session.auth = (settings.project_id, settings.api_token)
         self._session.headers["User-Agent"] = f"signalwire-gcs-archiver/{__version__}"
+        self._session.headers.update(_IDENTITY)
+        self._list_prefix = urlsplit(settings.api_base).path + "/"
 
     def _url(self, suffix: str) -> str:
         return f"{self._settings.api_base}/{suffix}"
 
-    def _get(self, url: str, attempts: Attempts, **kwargs: Any) -> requests.Response:
-        attempts.count += 1
-        try:
-            return self._session.get(url, timeout=(_CONNECT_TIMEOUT_S, _READ_TIMEOUT_S), **kwargs)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise TransientError(f"GET {url.rsplit('/', 1)[-1]}: {type(exc).__name__}") from exc
+    @contextlib.contextmanager
+    def _exchange(
+        self, method: str, url: str, budget: Budget, what: str, **kwargs: Any
+    ) -> Iterator[tuple[requests.Response, deadline.Exchange]]:
+        """One request under a wall-clock deadline covering connect, headers and the whole body."""
+        budget.requests += 1
+        with deadline.limit(max(budget.remaining(), _MIN_ALLOWANCE_S)) as exchange:
+            try:
+                response = self._session.request(
+                    method, url, timeout=(_CONNECT_TIMEOUT_S, _READ_TIMEOUT_S), stream=True, **kwargs
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                host = urlsplit(url).netloc
+                if not exchange.expired and (why := _unreachable(exc)):
+                    raise Unreachable(f"cannot reach {host}: {why}; check SIGNALWIRE_SPACE_URL") from exc
+                reason = "deadline passed" if exchange.expired else type(exc).__name__
+                raise TransientError(f"{method} {what} at {host}: {reason}") from exc
+            with response:
+                yield response, exchange
 
-    def _json(self, response: requests.Response, what: str) -> tuple[bytes, dict[str, Any]]:
+    @staticmethod
+    def _read_bounded(response: requests.Response, exchange: deadline.Exchange, limit: int, what: str) -> bytes:
+        """The whole body, refused once it passes `limit` bytes, announced or not."""
+        announced = _announced_length(response)
+        if announced is not None and announced > limit:
+            raise TooLarge(f"{what}: {announced} bytes announced, over the {limit}-byte limit")
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            try:
+                chunk: bytes = response.raw.read(_READ_BLOCK, decode_content=True)
+            except Exception as exc:
+                reason = "deadline passed" if exchange.expired else type(exc).__name__
+                raise TransientError(f"{what}: body broke ({reason})") from exc
+            if exchange.expired:
+                raise TransientError(f"{what}: deadline passed")
+            if not chunk:
+                return b"".join(parts)
+            total += len(chunk)
+            exchange.received += len(chunk)
+            if total > limit:
+                raise TooLarge(f"{what}: body over the {limit}-byte limit; refused")
+            parts.append(chunk)
+
+    def _json(self, method: str, url: str, budget: Budget, what: str, limit: int, **kwargs: Any) -> tuple[bytes, Any]:
+        with self._exchange(method, url, budget, what, **kwargs) as (response, exchange):
+            _check(response, what)
+            raw = self._read_bounded(response, exchange, limit, what)
         try:
-            raw = response.content
             data = json.loads(raw)
-        except (requests.RequestException, ValueError) as exc:
+        except ValueError as exc:
             raise TransientError(f"{what}: unreadable JSON ({type(exc).__name__})") from exc
         if not isinstance(data, dict):
             raise TransientError(f"{what}: JSON is not an object")
         return raw, data
 
-    def recording(self, sid: str, attempts: Attempts) -> Recording:
+    def recording(self, sid: str, budget: Budget) -> Recording:
         """GET …/Recordings/{sid}.json once; the caller decides about retries."""
         if not is_sid(sid):
-            raise SignalWireError(f"not a recording SID: {sid!r}")
+            raise SignalWireError(f"not a recording SID: {sid[:64]!r}")
         what = f"recording {sid} metadata"
-        response = self._get(self._url(f"Recordings/{sid}.json"), attempts)
-        _check(response, what)
-        raw, data = self._json(response, what)
+        raw, data = self._json("GET", self._url(f"Recordings/{sid}.json"), budget, what, METADATA_MAX_BYTES)
         if str(data.get("sid", "")).lower() != sid.lower():
-            raise SignalWireError(f"{what}: response is for another recording ({data.get('sid')!r})")
+            raise SignalWireError(f"{what}: response is for another recording ({str(data.get('sid'))[:64]!r})")
         account = str(data.get("account_sid") or self._settings.project_id).lower()
         if account != self._settings.project_id:
             raise SignalWireError(f"{what}: recording belongs to another account")
         return Recording(raw=raw, data=data)
 
-    def open_media(self, sid: str, attempts: Attempts) -> MediaStream:
-        """Open the audio stream; the body is read by the caller, chunk by chunk."""
-        fmt = self._settings.recording_format
-        response = self._get(
-            self._url(f"Recordings/{sid}.{fmt}"),
-            attempts,
-            stream=True,
+    def _media_url(self, sid: str) -> str:
+        return self._url(f"Recordings/{sid}.{self._settings.recording_format}")
+
+    def open_media(self, sid: str, budget: Budget) -> MediaStream:
+        """Open the audio stream; the body is read by the caller, chunk by chunk, under the same deadline."""
+        what = f"recording {sid} audio"
+        closer = contextlib.ExitStack()
+        try:
             # Content-Length must count the audio bytes themselves, not a compressed form.
-            headers={"Accept-Encoding": "identity", "Accept": "audio/*"},
-        )
-        _check(response, f"recording {sid} audio")
-        media = MediaStream(response)
-        if not media.content_type.startswith("audio/"):
-            media.close()
-            # An error page answered with 200 must never be stored as audio.
-            raise TransientError(f"recording {sid} audio: unexpected Content-Type {media.content_type or 'none'!r}")
+            response, exchange = closer.enter_context(
+                self._exchange("GET", self._media_url(sid), budget, what, headers={"Accept": "audio/*"})
+            )
+            _check(response, what)
+            media = MediaStream(response, exchange, closer)
+            if not media.content_type.startswith("audio/"):
+                # An error page answered with 200 must never be stored as audio.
+                raise TransientError(f"{what}: unexpected Content-Type {media.content_type[:64] or 'none'!r}")
+            limit = self._settings.max_recording_bytes
+            if media.content_length is not None and media.content_length > limit:
+                raise TooLarge(f"{what}: {media.content_length} bytes announced, over MAX_RECORDING_MB")
+        except BaseException:
+            closer.close()
+            raise
         return media
 
+    def media_size(self, sid: str, budget: Budget) -> int | None:
+        """The audio's size as SignalWire announces it to a HEAD request; None when it will not say."""
+        try:
+            with self._exchange("HEAD", self._media_url(sid), budget, f"recording {sid} audio size") as (response, _):
+                return _announced_length(response) if response.status_code == 200 else None
+        except SignalWireError:
+            return None
+
     def list_recordings(
-        self, since: datetime, until: datetime, attempts: Attempts, policy: RetryPolicy, page_size: int = 1000
+        self, since: datetime, until: datetime, policy: RetryPolicy, page_size: int = 1000
     ) -> Iterator[dict[str, Any]]:
-        """Every recording created in (since, until), newest first, following `next_page_uri`."""
+        """Every recording created in (since, until), newest first, following `next_page_uri` within the space."""
         url: str | None = self._url("Recordings.json")
         params: dict[str, Any] | None = {
             "PageSize": page_size,
@@ -245,29 +351,47 @@ class SignalWireClient:
             "DateCreated<": rfc2822(until),
         }
         while url:
-            page = policy.run(functools.partial(self._page, url, params, attempts))
+            page = policy.run(functools.partial(self._page, url, params))
             recordings = page.get("recordings") or []
             if not isinstance(recordings, list):
                 raise SignalWireError("recordings list: 'recordings' is not a list")
             yield from (r for r in recordings if isinstance(r, dict))
             next_uri = page.get("next_page_uri")
-            url = f"{self._settings.space_url}{next_uri}" if isinstance(next_uri, str) and next_uri else None
+            url = self._next_page(next_uri) if isinstance(next_uri, str) and next_uri else None
             params = None
 
-    def _page(self, url: str, params: dict[str, Any] | None, attempts: Attempts) -> dict[str, Any]:
-        response = self._get(url, attempts, params=params)
-        _check(response, "recordings list")
-        return self._json(response, "recordings list")[1]
-
-    def delete_recording(self, sid: str, attempts: Attempts) -> None:
-        """DELETE …/Recordings/{sid}; a 404 means it is already gone."""
-        attempts.count += 1
+    def _next_page(self, next_uri: str) -> str:
+        """The next page's URL, only if it stays on the space and under this project's API."""
+        space = urlsplit(self._settings.space_url)
         try:
-            response = self._session.delete(
-                self._url(f"Recordings/{sid}"), timeout=(_CONNECT_TIMEOUT_S, _READ_TIMEOUT_S)
+            target = urlsplit(urljoin(self._settings.space_url + "/", next_uri))
+            same_origin = (target.scheme, target.hostname, target.port) == (space.scheme, space.hostname, space.port)
+        except ValueError:
+            same_origin = False
+        if not same_origin or target.username or target.password or not target.path.startswith(self._list_prefix):
+            raise SignalWireError(
+                f"recordings list: next_page_uri {next_uri[:120]!r} leaves the project's API; refused"
             )
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise TransientError(f"DELETE recording {sid}: {type(exc).__name__}") from exc
-        if response.status_code == 404:
-            return
-        _check(response, f"DELETE recording {sid}")
+        return target.geturl()
+
+    def _page(self, url: str, params: dict[str, Any] | None) -> dict[str, Any]:
+        budget = Budget.of(_MIN_ALLOWANCE_S + _READ_TIMEOUT_S)
+        data: dict[str, Any] = self._json("GET", url, budget, "recordings list", PAGE_MAX_BYTES, params=params)[1]
+        return data
+
+    def delete_recording(self, sid: str, budget: Budget) -> int:
+        """DELETE …/Recordings/{sid}, never following a redirect; returns SignalWire's status.
+
+        200/204 mean deleted and 404 already gone; TransientError for answers worth retrying. Any
+        other status (a redirect included: it would send the delete somewhere else) is returned as
+        it is, for the caller to record as not deleted.
+        """
+        what = f"DELETE recording {sid}"
+        with self._exchange("DELETE", self._url(f"Recordings/{sid}"), budget, what, allow_redirects=False) as (
+            response,
+            _,
+        ):
+            status = response.status_code
+        if status in (408, 409, 425, 429) or status >= 500:
+            raise TransientError(f"{what}: HTTP {status}", _retry_after(response))
+        return status

@@ -27,16 +27,22 @@ def candidate_urls(url: str) -> list[str]:
     bases = [url, url.split("#", 1)[0]] if "#" in url else [url]
     out: list[str] = []
     for base in bases:
-        parts = urlsplit(base)
+        try:
+            parts = urlsplit(base)
+            port = parts.port
+        except ValueError:
+            # Not a URL anyone could have signed (a bad port, an unclosed IPv6 bracket): no spellings to add.
+            out.append(base)
+            continue
         default = _DEFAULT_PORTS.get(parts.scheme)
         host = parts.hostname or ""
         if ":" in host:
             host = f"[{host}]"
         userinfo = parts.netloc.rpartition("@")[0]
         prefix = f"{userinfo}@" if userinfo else ""
-        if parts.port is None and default:
+        if port is None and default:
             toggled = urlunsplit(parts._replace(netloc=f"{prefix}{host}:{default}"))
-        elif parts.port == default:
+        elif port == default:
             toggled = urlunsplit(parts._replace(netloc=f"{prefix}{host}"))
         else:
             toggled = base

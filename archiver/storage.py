@@ -11,24 +11,20 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import google_crc32c
+
+from archiver.config import ConfigError
+from archiver.errors import AlreadyExists, DeleteForbidden, IntegrityError, TooLarge
 
 if TYPE_CHECKING:
     from google.cloud.storage import Blob, Bucket
 
 # google-cloud-storage reads a multipart upload whole into memory; only small bodies go that way.
 _MULTIPART_MAX = 8 * 1024 * 1024
-
-
-class AlreadyExists(Exception):
-    """The object name is taken: another attempt created it first."""
-
-
-class IntegrityError(Exception):
-    """The bytes read or stored are not the bytes expected."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +36,18 @@ class StoredObject:
     generation: int
     content_type: str
     metadata: dict[str, str] = field(default_factory=dict)
+    retained_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Object retention, set only once an object is verified: GCS's mode (Unlocked or Locked) and its end.
+
+    Unverified bytes stay deletable, so a failed attempt never blocks the name it was written under.
+    """
+
+    mode: str
+    until: datetime
 
 
 class Source(Protocol):
@@ -47,15 +55,16 @@ class Source(Protocol):
 
 
 class VerifyingReader:
-    """A file-like view of a source that hashes as it goes and refuses a short or long body.
+    """A file-like view of a source that hashes as it goes and refuses a short, long or oversized body.
 
     `read(n)` always returns n bytes until the end: resumable uploads take a short read as the
     last chunk, so a source that merely paused must never look finished.
     """
 
-    def __init__(self, source: Source, expected_size: int | None) -> None:
+    def __init__(self, source: Source, expected_size: int | None, max_size: int | None = None) -> None:
         self._source = source
         self.expected_size = expected_size
+        self.max_size = max_size
         self.size = 0
         self._sha256 = hashlib.sha256()
         self._crc = google_crc32c.Checksum()
@@ -98,6 +107,8 @@ class VerifyingReader:
         self.size += len(data)
         if self.expected_size is not None and self.size > self.expected_size:
             raise IntegrityError(f"source sent more than the announced {self.expected_size} bytes")
+        if self.max_size is not None and self.size > self.max_size:
+            raise TooLarge(f"source sent more than {self.max_size} bytes (MAX_RECORDING_MB); aborted")
         self._sha256.update(data)
         self._crc.update(data)
 
@@ -136,7 +147,9 @@ class Store(Protocol):
     def read_bytes(self, key: str) -> bytes: ...
     def iter_bytes(self, key: str) -> Iterator[bytes]: ...
     def put(self, key: str, reader: VerifyingReader, content_type: str, metadata: dict[str, str]) -> StoredObject: ...
-    def set_metadata(self, key: str, generation: int, metadata: dict[str, str]) -> StoredObject: ...
+    def set_metadata(
+        self, key: str, generation: int, metadata: dict[str, str], retention: Retention | None = None
+    ) -> StoredObject: ...
     def delete(self, key: str, generation: int) -> None: ...
 
 
@@ -174,6 +187,7 @@ class GcsStore:
             generation=int(blob.generation or 0),
             content_type=blob.content_type or "",
             metadata=dict(blob.metadata or {}),
+            retained_until=blob.retention.retain_until_time,
         )
 
     def stat(self, key: str) -> StoredObject | None:
@@ -212,18 +226,52 @@ class GcsStore:
             raise
         return stored
 
-    def set_metadata(self, key: str, generation: int, metadata: dict[str, str]) -> StoredObject:
+    def set_metadata(
+        self, key: str, generation: int, metadata: dict[str, str], retention: Retention | None = None
+    ) -> StoredObject:
         blob = self._bucket.blob(self._name(key))
         blob.metadata = metadata
+        if retention is not None:
+            # One PATCH: the SHA-256 that marks the object verified and the retention that freezes it.
+            blob.retention.mode = retention.mode
+            blob.retention.retain_until_time = retention.until
         blob.patch(if_generation_match=generation)
         return self._to_stored(key, blob)
 
     def delete(self, key: str, generation: int) -> None:
-        from google.api_core.exceptions import NotFound, PreconditionFailed
+        from google.api_core.exceptions import Forbidden, NotFound, PreconditionFailed
 
-        # Gone already, or replaced by a newer generation that is not ours to remove.
-        with contextlib.suppress(NotFound, PreconditionFailed):
+        try:
             self._bucket.blob(self._name(key)).delete(if_generation_match=generation)
+        # Gone already, or replaced by a newer generation that is not ours to remove.
+        except (NotFound, PreconditionFailed):
+            return
+        except Forbidden as exc:
+            # A retention policy, an object retention or a hold: GCS answers 403 for all of them.
+            raise DeleteForbidden(f"{self.uri(key)}: {exc.message}") from None
+
+
+_FILE_MODE = 0o640
+_DIR_MODE = 0o750
+
+
+def _makedirs(path: Path) -> None:
+    """Create `path` and any missing parents as 0750: recordings are not for every local user."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(directory, _DIR_MODE)
+            os.chmod(directory, _DIR_MODE)
+
+
+def _create(path: Path) -> io.BufferedWriter:
+    """A new file, 0640 whatever the umask, refusing an existing name."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+    os.fchmod(fd, _FILE_MODE)
+    return os.fdopen(fd, "wb")
 
 
 class LocalStore:
@@ -234,10 +282,14 @@ class LocalStore:
         self._chunk_size = chunk_size
 
     def _path(self, key: str) -> Path:
-        return self.root / key
+        parts = key.split("/")
+        if key.startswith("/") or any(part in ("", ".", "..") or "\\" in part for part in parts):
+            # Keys come from SIDs and dates that were checked; this is the last line against a path escape.
+            raise ValueError(f"not an archive key: {key[:120]!r}")
+        return self.root.joinpath(*parts)
 
     def _meta_path(self, key: str) -> Path:
-        return self.root / ".meta" / f"{key}.json"
+        return self.root / ".meta" / f"{self._path(key).relative_to(self.root)}.json"
 
     def uri(self, key: str) -> str:
         return self._path(key).as_uri()
@@ -263,6 +315,7 @@ class LocalStore:
             generation=st.st_mtime_ns,
             content_type=attrs.get("content_type", ""),
             metadata=dict(attrs.get("metadata", {})),
+            retained_until=datetime.fromisoformat(attrs["retain_until"]) if attrs.get("retain_until") else None,
         )
 
     def read_bytes(self, key: str) -> bytes:
@@ -273,17 +326,18 @@ class LocalStore:
 
     def _write_attrs(self, key: str, attrs: dict[str, Any]) -> None:
         path = self._meta_path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _makedirs(path.parent)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
-        tmp.write_text(json.dumps(attrs, sort_keys=True))
+        with _create(tmp) as handle:
+            handle.write(json.dumps(attrs, sort_keys=True).encode())
         os.replace(tmp, path)
 
     def put(self, key: str, reader: VerifyingReader, content_type: str, metadata: dict[str, str]) -> StoredObject:
         final = self._path(key)
-        final.parent.mkdir(parents=True, exist_ok=True)
+        _makedirs(final.parent)
         tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.partial")
         try:
-            with tmp.open("xb") as handle:
+            with _create(tmp) as handle:
                 while chunk := reader.read(self._chunk_size):
                     handle.write(chunk)
                 handle.flush()
@@ -309,11 +363,14 @@ class LocalStore:
             while chunk := handle.read(self._chunk_size):
                 yield chunk
 
-    def set_metadata(self, key: str, generation: int, metadata: dict[str, str]) -> StoredObject:
+    def set_metadata(
+        self, key: str, generation: int, metadata: dict[str, str], retention: Retention | None = None
+    ) -> StoredObject:
         current = self.stat(key)
         if current is None or current.generation != generation:
             raise IntegrityError(f"{self.uri(key)} changed under us")
         merged = {**current.metadata, **metadata}
+        until = retention.until if retention is not None else current.retained_until
         self._write_attrs(
             key,
             {
@@ -321,20 +378,42 @@ class LocalStore:
                 "metadata": merged,
                 "crc32c": current.crc32c,
                 "generation": generation,
+                "retain_until": until.isoformat() if until else None,
             },
         )
-        return StoredObject(key, current.uri, current.size, current.crc32c, generation, current.content_type, merged)
+        return StoredObject(
+            key, current.uri, current.size, current.crc32c, generation, current.content_type, merged, until
+        )
 
     def delete(self, key: str, generation: int) -> None:
         current = self.stat(key)
-        if current is not None and current.generation == generation:
+        if current is None or current.generation != generation:
+            return
+        if current.retained_until is not None and current.retained_until > datetime.now(UTC):
+            # What GCS does for an object under retention, so the local archive behaves the same.
+            raise DeleteForbidden(f"{self.uri(key)} is retained until {current.retained_until:%Y-%m-%d %H:%M} UTC")
+        try:
             self._path(key).unlink(missing_ok=True)
-            self._meta_path(key).unlink(missing_ok=True)
+        except PermissionError as exc:
+            # An immutable file or a read-only directory: the local stand-in for a retention policy.
+            raise DeleteForbidden(f"{self.uri(key)}: {exc.strerror}") from None
+        self._meta_path(key).unlink(missing_ok=True)
 
 
 def open_store(archive_uri: str, chunk_size: int) -> Store:
-    """`gs://bucket[/prefix]` or an absolute directory, as config.load() normalised it."""
+    """`gs://bucket[/prefix]` or an absolute directory, as config.load() normalised it.
+
+    Raises ConfigError when a bucket is named but no Google credentials can be found.
+    """
     if archive_uri.startswith("gs://"):
+        from google.auth.exceptions import DefaultCredentialsError
+
         bucket, _, prefix = archive_uri[len("gs://") :].partition("/")
-        return GcsStore(bucket, prefix, chunk_size)
+        try:
+            return GcsStore(bucket, prefix, chunk_size)
+        except DefaultCredentialsError:
+            raise ConfigError(
+                f"ARCHIVE_URI={archive_uri} needs Google credentials: run `gcloud auth application-default login`, "
+                "or set STORAGE_EMULATOR_HOST to use fake-gcs-server"
+            ) from None
     return LocalStore(archive_uri, chunk_size)

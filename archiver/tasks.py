@@ -153,4 +153,5 @@ class TaskQueue:
         # Whatever stopped the enqueue (unreachable, refused, a deadline), the caller answers 503.
         except Exception as exc:
             outcome.error = f"enqueue failed: {type(exc).__name__}: {exc}"[:500]
+            outcome.error_code = "enqueue_failed"
         return outcome

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
@@ -19,8 +20,13 @@ from archiver.storage import open_store
 from archiver.tasks import TaskBody, TaskQueue
 
 MAX_BODY = 64 * 1024
+MAX_FIELDS = 256
 IGNORED = frozenset({"in-progress", "paused", "resumed", "queued"})
 _FORM = "application/x-www-form-urlencoded"
+# host[:port] as a proxy may forward it: a DNS name or IPv4 address, or a bracketed IPv6 address.
+_HOST_RE = re.compile(
+    r"(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::(?:6553[0-5]|655[0-2]\d|65[0-4]\d{2}|6[0-4]\d{3}|[1-5]\d{4}|[1-9]\d{0,3}))?"
+)
 
 
 @dataclass
@@ -65,13 +71,19 @@ def _first(value: str | None) -> str:
     return (value or "").split(",")[0].strip()
 
 
-def public_url(settings: Settings, request_url: str, headers: Headers) -> str:
-    """The URL SignalWire signed: PUBLIC_URL verbatim, else the request URL as the proxy saw it."""
+def public_url(settings: Settings, request_url: str, headers: Headers) -> str | None:
+    """The URL SignalWire signed: PUBLIC_URL verbatim, else the request URL as the proxy saw it.
+
+    The fallback trusts X-Forwarded-* headers, which only a proxy of your own (a local tunnel) makes
+    trustworthy; deployed, PUBLIC_URL is required. None when the forwarded host is not a host at all.
+    """
     if settings.public_url:
         return settings.public_url
     parts = urlsplit(request_url)
     scheme = _first(headers.get("X-Forwarded-Proto")) or parts.scheme
     host = _first(headers.get("X-Forwarded-Host")) or parts.netloc
+    if scheme not in ("http", "https") or not _HOST_RE.fullmatch(host):
+        return None
     return urlunsplit((scheme, host, parts.path, parts.query, ""))
 
 
@@ -92,9 +104,13 @@ def _read_form(headers: Headers, body: IO[bytes]) -> list[tuple[str, str]]:
         raise Rejected(415, f"expected {_FORM}, got {content_type or 'no Content-Type'}")
     raw = _read_body(headers, body)
     try:
-        return parse_qsl(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=256)
-    except (UnicodeDecodeError, ValueError):
-        raise Rejected(400, "form body is not valid UTF-8 form encoding") from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Rejected(400, "form body is not valid UTF-8") from None
+    try:
+        return parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS)
+    except ValueError:
+        raise Rejected(400, f"more than {MAX_FIELDS} form fields") from None
 
 
 def _validate(settings: Settings, form: dict[str, str]) -> None:
@@ -124,7 +140,8 @@ def handle_callback(service: Service, method: str, url: str, headers: Headers, b
         sig = headers.get("X-SignalWire-Signature") or headers.get("X-Twilio-Signature")
         if not settings.signing_key:
             raise Rejected(403, "SIGNALWIRE_SIGNING_KEY is not set: every callback is refused")
-        if not signature.is_valid(settings.signing_key, public_url(settings, url, headers), pairs, sig):
+        signed_url = public_url(settings, url, headers)
+        if signed_url is None or not signature.is_valid(settings.signing_key, signed_url, pairs, sig):
             raise Rejected(403, "signature missing or invalid (is PUBLIC_URL the exact URL set at SignalWire?)")
         _validate(settings, form)
     except Rejected as exc:
@@ -150,9 +167,17 @@ def handle_callback(service: Service, method: str, url: str, headers: Headers, b
     outcome.call_sid = outcome.call_sid or form.get("CallSid") or None
     http_status = 200 if outcome.ok else 503
     audit(outcome, http_status=http_status, callback_status=status)
+    return Reply(http_status, reply_body(outcome))
+
+
+def reply_body(outcome: Outcome) -> dict[str, Any]:
+    """What a caller is told: the outcome and where it is, a short error code; the detail is in the audit line."""
     fields = outcome.fields()
-    keys = ("outcome", "recording_sid", "audio_uri", "metadata_uri", "error", "deleted")
-    return Reply(http_status, {k: fields[k] for k in keys if k in fields})
+    keys = ("outcome", "recording_sid", "audio_uri", "metadata_uri", "deleted")
+    body = {k: fields[k] for k in keys if k in fields}
+    if outcome.error_code:
+        body["error"] = outcome.error_code
+    return body
 
 
 def _window(settings: Settings, body: bytes) -> tuple[datetime, datetime]:
@@ -166,10 +191,14 @@ def _window(settings: Settings, body: bytes) -> tuple[datetime, datetime]:
             raise ValueError("expected a JSON object")
         since = parse_when(data["since"]) if data.get("since") else default_since
         until = parse_when(data["until"]) if data.get("until") else now
-    except (ValueError, TypeError, AttributeError) as exc:
-        raise Rejected(400, f'body must be {{"since": ISO 8601, "until": ISO 8601}}: {exc}') from None
+    except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+        raise Rejected(400, f'body must be {{"since": ISO 8601, "until": ISO 8601}}: {str(exc)[:120]}') from None
     if since >= until:
         raise Rejected(400, "since must be before until")
+    if until - since > timedelta(days=settings.reconcile_max_window_days):
+        raise Rejected(
+            400, f"window over RECONCILE_MAX_WINDOW_DAYS ({settings.reconcile_max_window_days:g}): use backfill"
+        )
     return since, until
 
 
@@ -222,9 +251,10 @@ def handle_task(service: Service, method: str, headers: Headers, body: IO[bytes]
         source=task.source,
         task_retry_count=int(retries[:6]) if retries[:6].isdigit() else None,
     )
-    fields = outcome.fields()
-    keys = ("outcome", "recording_sid", "audio_uri", "metadata_uri", "error", "retryable")
-    return Reply(http_status, {k: fields[k] for k in keys if k in fields})
+    reply = reply_body(outcome)
+    if not outcome.ok:
+        reply["retryable"] = outcome.retryable
+    return Reply(http_status, reply)
 
 
 def handle_sweep(service: Service, method: str, headers: Headers, body: IO[bytes]) -> Reply:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from tests.servers import ROOT, create_tasks_queue, start_function, start_tasks_emulator, tasks_client
+from localspace.processes import ROOT, create_tasks_queue, start_function, start_tasks_emulator, tasks_client
 
 if TYPE_CHECKING:
     from bench.run import Bench
@@ -218,7 +218,7 @@ def targets(queued: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
             " / ".join(f"{s:.3f}" for s in p99) + " s",
             max(p99) <= 0.3,
         ),
-        ("inline callback answer by size", "(today)", " / ".join(f"{a['inline_s']:.2f}" for a in answers) + " s", None),
+        ("inline callback answer by size", "(shown)", " / ".join(f"{a['inline_s']:.2f}" for a in answers) + " s", None),
         (
             f"{delivery['queued']['bytes'] / MB:.0f} MB delivery, queued: downloads / attempts",
             "1 / 1",
@@ -227,7 +227,7 @@ def targets(queued: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
         ),
         (
             f"{delivery['inline']['bytes'] / MB:.0f} MB delivery, inline: downloads / attempts",
-            "(today)",
+            "(shown)",
             f"{delivery['inline']['downloads']} / {delivery['inline']['attempts']}",
             None,
         ),

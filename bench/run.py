@@ -27,7 +27,7 @@ from google.cloud import storage
 
 from archiver import signature
 from bench import queued
-from tests.servers import ROOT, free_port, start_fake_gcs, start_function, stop, wait_for
+from localspace.processes import ROOT, free_port, start_fake_gcs, start_function, stop, wait_for
 
 HERE = Path(__file__).resolve().parent
 KEY = "PSK_bench_signing_key"
@@ -117,7 +117,7 @@ class Bench:
         os.environ["STORAGE_EMULATOR_HOST"] = self.gcs_url
         storage.Client(project="bench", credentials=AnonymousCredentials()).create_bucket(self.bucket)
         port = free_port()
-        args = [sys.executable, "-m", "tests.standin", "--port", str(port), "--project", self.project]
+        args = [sys.executable, "-m", "localspace", "--port", str(port), "--project", self.project]
         args += ["--token", TOKEN]
         for sid, size in self.recordings.items():
             args += ["--recording", f"{sid}={size}"]
@@ -325,7 +325,9 @@ def run(plan: dict[str, Any], work: Path, only_queued: bool = False) -> dict[str
     return results
 
 
-def targets(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
+def targets(results: dict[str, Any], quick: bool) -> list[tuple[str, str, str, bool | None]]:
+    """Each measure against its target; None where the run's sizes say nothing about it (smoke runs)
+    or where a row only shows a figure (target "(shown)")."""
     cold = results["cold_start"]
     rows: list[tuple[str, str, str, bool | None]] = [
         (
@@ -342,11 +344,11 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
         ),
     ]
     if "memory" in results:
-        rows = inline_targets(results) + rows
+        rows = inline_targets(results, quick) + rows
     return rows + queued.targets(results["queued"])
 
 
-def inline_targets(results: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
+def inline_targets(results: dict[str, Any], quick: bool) -> list[tuple[str, str, str, bool | None]]:
     memory = results["memory"]
     growths = [m["growth_mib"] for m in memory]
     economy = results["economy"]
@@ -362,7 +364,8 @@ def inline_targets(results: dict[str, Any]) -> list[tuple[str, str, str, bool | 
             "throughput vs plain copy",
             "≤ 1.10",
             f"{results['throughput']['ratio_median']:.3f}",
-            results["throughput"]["ratio_median"] <= 1.10,
+            # Tens of MB are dominated by start-up costs, not by the copy the ratio is about.
+            None if quick else results["throughput"]["ratio_median"] <= 1.10,
         ),
         (
             "new recording: SignalWire / GCS requests",
@@ -408,6 +411,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
     left.set_xscale("log")
     left.set_xlabel("recording size (MiB)")
     left.set_ylabel("worker peak RSS growth (MiB)")
+    left.set_ylim(bottom=0)
     left.set_title("Memory vs recording size")
     left.legend()
     throughput = results["throughput"]
@@ -415,6 +419,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
     right.bar(range(1, len(ratios) + 1), ratios)
     right.axhline(1.10, color="red", linestyle="--", label="target ≤ 1.10")
     right.set_xlabel("round")
+    right.set_xticks(range(1, len(ratios) + 1))
     right.set_ylabel("function time / plain copy time")
     right.set_title(f"Throughput, {throughput['bytes'] / MB:.0f} MB recording")
     right.legend()
@@ -453,11 +458,14 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results["wall_s"] = time.perf_counter() - started
-    rows = targets(results)
+    rows = targets(results, args.quick)
     width = max(len(r[0]) for r in rows)
     print(f"\n{'measure'.ljust(width)}  target            measured    met")
     for name, target, measured, met in rows:
-        verdict = "—" if met is None else "yes" if met else "NO"
+        if met is None:
+            verdict = "" if target == "(shown)" else "not judged at smoke sizes"
+        else:
+            verdict = "yes" if met else "NO"
         print(f"{name.ljust(width)}  {target.ljust(16)}  {measured.ljust(10)}  {verdict}")
     print(f"\nfirst response after process start: {results['first_response_s']:.2f}s; total {results['wall_s']:.0f}s")
     if args.quick:

@@ -27,8 +27,8 @@ from google.auth import crypt, jwt
 
 from archiver.auth import CertsUnavailable, InvokerCheck, Unauthorized
 from archiver.webhook import handle_sweep, handle_task
+from localspace.processes import ROOT
 from tests.conftest import Harness, audit_lines
-from tests.servers import ROOT
 
 AUDIENCE = "https://region-test-project.cloudfunctions.net/archive-task"
 CALLER = "tasks-invoker@test-project.iam.gserviceaccount.com"

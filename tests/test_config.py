@@ -39,6 +39,8 @@ def test_minimal_local_defaults() -> None:
         ("example.signalwire.com", "https://example.signalwire.com"),
         ("http://127.0.0.1:8089", "http://127.0.0.1:8089"),
         ("http://localhost:9", "http://localhost:9"),
+        ("HTTPS://Example.SignalWire.com:443", "https://example.signalwire.com:443"),
+        ("http://[::1]:8089", "http://[::1]:8089"),
     ],
 )
 def test_space_url_spellings(raw: str, expected: str) -> None:
@@ -74,6 +76,12 @@ def test_secrets_are_not_in_repr() -> None:
         ({"SIGNALWIRE_SPACE_URL": "ftp://x"}, "SIGNALWIRE_SPACE_URL"),
         ({"SIGNALWIRE_SPACE_URL": "https://x.signalwire.com/api"}, "SIGNALWIRE_SPACE_URL"),
         ({"SIGNALWIRE_SPACE_URL": "http://example.signalwire.com"}, "SIGNALWIRE_SPACE_URL"),
+        # requests would send the credentials to evil.com for each of these.
+        ({"SIGNALWIRE_SPACE_URL": "https://evil.com\\.signalwire.com"}, "SIGNALWIRE_SPACE_URL"),
+        ({"SIGNALWIRE_SPACE_URL": "https://evil.com%2f.signalwire.com"}, "SIGNALWIRE_SPACE_URL"),
+        ({"SIGNALWIRE_SPACE_URL": "https://x@evil.com"}, "SIGNALWIRE_SPACE_URL"),
+        ({"SIGNALWIRE_SPACE_URL": "https://example.signalwire.com:99999"}, "SIGNALWIRE_SPACE_URL"),
+        ({"SIGNALWIRE_SPACE_URL": "https://exa mple.signalwire.com"}, "SIGNALWIRE_SPACE_URL"),
         ({"SIGNALWIRE_PROJECT_ID": ""}, "SIGNALWIRE_PROJECT_ID"),
         ({"SIGNALWIRE_PROJECT_ID": "../../etc"}, "SIGNALWIRE_PROJECT_ID"),
         ({"SIGNALWIRE_API_TOKEN": " "}, "SIGNALWIRE_API_TOKEN"),
@@ -86,6 +94,11 @@ def test_secrets_are_not_in_repr() -> None:
         ({"RETRY_BUDGET_SECONDS": "0"}, "RETRY_BUDGET_SECONDS"),
         ({"UPLOAD_CHUNK_MIB": "1.5"}, "UPLOAD_CHUNK_MIB"),
         ({"DELETE_AFTER_ARCHIVE": "maybe"}, "DELETE_AFTER_ARCHIVE"),
+        ({"MAX_RECORDING_MB": "0"}, "MAX_RECORDING_MB"),
+        ({"OBJECT_RETENTION_MODE": "forever"}, "OBJECT_RETENTION_MODE"),
+        ({"OBJECT_RETENTION_DAYS": "-1"}, "OBJECT_RETENTION_DAYS"),
+        ({"RECONCILE_MAX_WINDOW_DAYS": "many"}, "RECONCILE_MAX_WINDOW_DAYS"),
+        ({"RECONCILE_LOOKBACK_HOURS": "800", "RECONCILE_MAX_WINDOW_DAYS": "31"}, "RECONCILE_LOOKBACK_HOURS"),
     ],
 )
 def test_bad_values_name_the_variable(overrides: dict[str, str], variable: str) -> None:
@@ -93,12 +106,26 @@ def test_bad_values_name_the_variable(overrides: dict[str, str], variable: str) 
         load({**BASE, **overrides})
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SIGNALWIRE_PROJECT_ID", "00000000-0000-0000-0000-000000000000"),
+        ("SIGNALWIRE_API_TOKEN", "PT_replace_me"),
+        ("SIGNALWIRE_SIGNING_KEY", "PSK_replace_me"),
+    ],
+)
+def test_env_example_placeholders_are_refused(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=f"{name} still holds .env.example's placeholder"):
+        load({**BASE, name: value})
+
+
 def test_cloud_functions_requires_a_bucket() -> None:
+    deployed = {**BASE, "K_SERVICE": "archive-recording", "PUBLIC_URL": "https://fn.example.com/"}
     with pytest.raises(ConfigError, match="ARCHIVE_URI"):
-        load({**BASE, "K_SERVICE": "archive-recording"})
+        load(deployed)
     with pytest.raises(ConfigError, match="ARCHIVE_URI"):
-        load({**BASE, "K_SERVICE": "archive-recording", "ARCHIVE_URI": "/tmp/x"})
-    assert load({**BASE, "K_SERVICE": "x", "ARCHIVE_URI": "gs://b-1"}).archive_uri == "gs://b-1"
+        load({**deployed, "ARCHIVE_URI": "/tmp/x"})
+    assert load({**deployed, "ARCHIVE_URI": "gs://b-1"}).archive_uri == "gs://b-1"
 
 
 @pytest.mark.parametrize(
@@ -177,5 +204,6 @@ def test_deployed_private_entry_points_need_their_caller_named(target: str) -> N
     settings = load({**deployed, "INVOKER_AUDIENCE": WORKER, "INVOKER_SERVICE_ACCOUNT": ACCOUNT})
     assert (settings.deployed, settings.invoker_audience, settings.invoker_service_account) == (True, WORKER, ACCOUNT)
     # The public callback shares main.py and needs no invoker; locally nothing is required.
-    assert load({**deployed, "FUNCTION_TARGET": "archive_recording"}).invoker_audience is None
+    public = {**deployed, "FUNCTION_TARGET": "archive_recording", "PUBLIC_URL": "https://hooks.example.com/"}
+    assert load(public).invoker_audience is None
     assert load({**BASE, "FUNCTION_TARGET": target}).deployed is False

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from archiver.storage import AlreadyExists, IntegrityError, LocalStore, VerifyingReader
+from archiver.errors import AlreadyExists, IntegrityError
+from archiver.storage import LocalStore, VerifyingReader
+from localspace.space import Fault
 from tests.conftest import Harness
-from tests.standin import Fault
 
 
 def files(root: Path) -> dict[str, bytes]:

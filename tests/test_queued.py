@@ -25,9 +25,9 @@ from google.cloud import storage
 from archiver import cli
 from archiver.tasks import DISPATCH_DEADLINE_S, task_id
 from archiver.webhook import Reply, handle_sweep, handle_task
+from localspace.processes import ROOT, free_port, start_function, stop
+from localspace.space import Fault, Space
 from tests.conftest import TASKS_LOCATION, Harness, audit_lines, env_for
-from tests.servers import ROOT, free_port, start_function, stop
-from tests.standin import Fault, Space
 from tests.tasks_stub import NamingQueue
 from tests.test_function_process import callback, signed_post
 
@@ -181,7 +181,7 @@ def test_enqueue_failure_answers_503_with_an_error_line(
         rec = harness.space.add()
         reply = harness.post(harness.form(rec.sid))
         assert reply.status == 503
-        assert reply.body["outcome"] == "failed"
+        assert (reply.body["outcome"], reply.body["error"]) == ("failed", "enqueue_failed")
         [line] = audit_lines(capsys.readouterr().out)
         assert line["severity"] == "ERROR"
         assert line["outcome"] == "failed"
@@ -205,19 +205,19 @@ def test_worker_answers_2xx_when_done_503_when_a_retry_can_help_200_when_it_cann
     space.fault(refused.sid, "json", Fault(403))
     capsys.readouterr()
 
-    def answer(sid: str, **extra: str) -> tuple[int, str, bool | None]:
+    def answer(sid: str, **extra: str) -> tuple[int, str, bool | None, str | None]:
         reply = task_request(harness, {"recording_sid": sid, "source": "callback", **extra})
-        return reply.status, reply.body["outcome"], reply.body.get("retryable")
+        return reply.status, reply.body["outcome"], reply.body.get("retryable"), reply.body.get("error")
 
-    assert answer(rec.sid) == (200, "archived", None)
+    assert answer(rec.sid) == (200, "archived", None, None)
     audio_key = harness.archiver.keys_of(rec.sid, {"date_created": rec.metadata()["date_created"]})[0]
     assert b"".join(harness.store.iter_bytes(audio_key)) == rec.audio()
     asked = space.count()
-    assert answer(rec.sid, date_created=rec.metadata()["date_created"]) == (200, "already_archived", None)
+    assert answer(rec.sid, date_created=rec.metadata()["date_created"]) == (200, "already_archived", None, None)
     assert space.count() == asked  # the listed date found the archive: SignalWire not asked
-    assert answer(absent.sid) == (200, "no_audio", None)
-    assert answer(flaky.sid) == (503, "failed", True)
-    assert answer(refused.sid) == (200, "failed", False)
+    assert answer(absent.sid) == (200, "no_audio", None, None)
+    assert answer(flaky.sid) == (503, "failed", True, "signalwire_unavailable")
+    assert answer(refused.sid) == (200, "failed", False, "signalwire_refused")
 
     lines = [line for line in audit_lines(capsys.readouterr().out) if line.get("outcome")]
     assert [(line["outcome"], line["severity"], line["http_status"]) for line in lines] == [

@@ -18,8 +18,9 @@ from archiver.archive import Outcome
 from archiver.reconcile import sweep, verify
 from archiver.storage import GcsStore
 from archiver.webhook import handle_sweep
+from localspace.processes import free_port
+from localspace.space import FakeRecording, Fault
 from tests.conftest import Harness, audit_lines, env_for
-from tests.standin import FakeRecording, Fault
 
 WINDOW = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
 
@@ -164,9 +165,11 @@ def test_verify_catches_missing_and_corrupted_objects(harness: Harness, tmp_path
     rows = {row["recording_sid"]: row for row in verify(harness.archiver, *WINDOW, page_size=2)}
     assert rows[good.sid]["result"] == "ok"
     assert rows[good.sid]["computed_sha256"] == good.sha256()
-    assert rows[gone.sid]["result"] == "missing"
-    assert gone.sid in rows[gone.sid]["detail"]
-    assert rows[bad.sid]["result"] == "mismatch"
+    assert rows[good.sid]["size_verified"] is True
+    # The manifest is written last: an audio object gone after it is a corrupt archive, not a missing one.
+    assert rows[gone.sid]["result"] == "corrupt"
+    assert gone.sid in rows[gone.sid]["detail"] and "missing" in rows[gone.sid]["detail"]
+    assert rows[bad.sid]["result"] == "corrupt"
     assert rows[absent.sid]["result"] == "no_audio"
 
 
@@ -236,9 +239,7 @@ def test_backfill_archives_then_resumes_and_exits_1_on_failure(
 def test_cli_errors_are_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("SIGNALWIRE_SPACE_URL", raising=False)
     assert cli.main(["verify", "--since", "2026-11-01"]) == 2
-    assert (
-        capsys.readouterr().err == "error: SIGNALWIRE_SPACE_URL is not set (see the Configuration table in README.md)\n"
-    )
+    assert capsys.readouterr().err == "error: SIGNALWIRE_SPACE_URL is not set (see docs/configuration.md)\n"
     with pytest.raises(SystemExit):
         cli.main(["backfill", "--since", "last tuesday"])
     assert "not an ISO 8601 date" in capsys.readouterr().err
@@ -305,17 +306,20 @@ def test_no_delete_when_the_stored_object_is_wrong(deleting: Harness) -> None:
     assert deleting.archiver.archive(rec.sid, delete=False).outcome == "archived"
     tamper(deleting, rec.sid, b"\1" * 50_000)
     report = sweep(deleting.archiver, *WINDOW, concurrency=1, deadline_s=60)
-    assert report.already_archived == 1
+    assert report.already_archived == 0
+    assert [row["sid"] for row in report.corrupt] == [rec.sid]
+    assert not report.ok
     assert report.deleted == 0
     assert deleting.space.count("delete") == 0
     verdict = deleting.archiver.archive(rec.sid, {"date_created": rec.metadata()["date_created"]})
-    assert verdict.extra["deleted"] is False
-    assert "recorded" in verdict.extra["delete_skipped"]
+    assert verdict.outcome == "corrupt"
+    assert "recorded" in (verdict.error or "")
+    assert "deleted" not in verdict.extra
     assert rec.sid in deleting.space.recordings
 
 
-def test_wrong_unmarked_audio_is_rewritten_and_then_deleted(deleting: Harness) -> None:
-    """An audio object without the verification marker is re-streamed, verified, and only then deleted."""
+def test_corrupt_audio_is_reported_then_repaired_and_only_then_deleted(deleting: Harness) -> None:
+    """An archived audio object replaced behind our back: the sweep says so; --repair rewrites it, then deletes."""
     rec = deleting.space.add(size=50_000, created=at(3))
     deleting.archiver.archive(rec.sid, delete=False)
     store = deleting.store
@@ -323,7 +327,11 @@ def test_wrong_unmarked_audio_is_rewritten_and_then_deleted(deleting: Harness) -
     name = next(b.name for b in store._bucket.list_blobs() if b.name.endswith(".mp3"))
     store._bucket.blob(name).upload_from_string(b"half", content_type="audio/mpeg")
     report = sweep(deleting.archiver, *WINDOW, concurrency=1, deadline_s=60)
+    assert [row["sid"] for row in report.corrupt] == [rec.sid]
+    assert deleting.space.deleted == []
+    report = sweep(deleting.archiver, *WINDOW, concurrency=1, deadline_s=60, repair=True)
     assert report.archived == [rec.sid]
+    assert report.repaired == [rec.sid]
     assert store._bucket.blob(name).download_as_bytes() == rec.audio()
     assert deleting.space.deleted == [rec.sid]
     audio, _manifest = deleting.archiver.evidence(*deleting.archiver.keys_of(rec.sid, rec.metadata()))
@@ -348,3 +356,27 @@ def test_delete_failure_keeps_the_archive_and_says_so(deleting: Harness) -> None
     assert reply.body["outcome"] == "archived"
     assert reply.body["deleted"] is False
     assert rec.sid in deleting.space.recordings
+
+
+def test_unreachable_space_fails_fast_naming_the_host(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    cli_env(monkeypatch, harness, SIGNALWIRE_SPACE_URL=closed, RETRY_BUDGET_SECONDS="30")
+    started = time.monotonic()
+    assert cli.main(["verify", "--since", "2026-11-01", "--until", "2026-11-30"]) == 2
+    assert time.monotonic() - started < 5  # not 30 s of retries: a refused host is a configuration error
+    (line,) = capsys.readouterr().err.splitlines()
+    host = closed.removeprefix("http://")
+    assert line == f"error: Unreachable: cannot reach {host}: the connection was refused; check SIGNALWIRE_SPACE_URL"
+
+
+def test_the_command_line_shows_that_it_is_retrying(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    harness.space.fault("*", "list", Fault(503), Fault(429, retry_after="1"))
+    cli_env(monkeypatch, harness, RETRY_BUDGET_SECONDS="30")
+    assert cli.main(["verify", "--since", "2026-11-01", "--until", "2026-11-30"]) == 0
+    retries = [line for line in capsys.readouterr().err.splitlines() if line.startswith("retrying in ")]
+    assert len(retries) == 2
+    assert "recordings list: HTTP 503" in retries[0] and "HTTP 429" in retries[1]

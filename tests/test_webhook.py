@@ -16,11 +16,11 @@ import pytest
 
 from archiver import signature
 from archiver.logging import get_logger, trace_fields
-from archiver.signalwire import Attempts
+from archiver.signalwire import Budget
 from archiver.storage import GcsStore, VerifyingReader
 from archiver.webhook import handle_callback
+from localspace.space import Fault
 from tests.conftest import CALLBACK_URL, SIGNING_KEY, TOKEN, Harness, audit_lines
-from tests.standin import Fault
 
 
 def stored(harness: Harness) -> dict[str, bytes]:
@@ -133,6 +133,7 @@ def test_url_rebuilt_from_forwarded_headers_when_public_url_unset(make_harness: 
         ({"RecordingSid": "6bfbbe86-a901-4197-8759-2a0de1fa319d.mp3"}, "RecordingSid"),
         ({"RecordingSid": "6bfbbe86 a901 4197 8759 2a0de1fa319d"}, "RecordingSid"),
         ({"RecordingSid": ""}, "RecordingSid"),
+        ({"RecordingSid": "6bfbbe86-a901-4197-8759-2a0de1fa319d\n"}, "RecordingSid"),
         ({"CallSid": "CA/../../x"}, "CallSid"),
         ({"RecordingStatus": "exploded"}, "RecordingStatus"),
         ({"RecordingStatus": ""}, "RecordingStatus"),
@@ -223,7 +224,8 @@ def test_completed_callback_archives_exact_audio_and_metadata(
     assert line["outcome"] == "archived" and line["severity"] == "INFO"
     assert line["bytes"] == rec.size and line["sha256"] == rec.sha256()
     assert line["audio_uri"] == f"gs://{audio.bucket.name}/{base}.mp3"
-    assert line["attempts"] == 2 and line["elapsed_ms"] >= 0
+    assert line["requests"] == 2 and line["elapsed_ms"] >= 0
+    assert line["size_verified"] is True and line["announced_bytes"] == rec.size
 
 
 def test_stopped_recording_is_archived_with_json_exactly_as_served(harness: Harness) -> None:
@@ -301,7 +303,7 @@ def test_concurrent_duplicates_leave_one_correct_pair(harness: Harness, size: in
 def test_existing_identical_audio_without_manifest_is_adopted(harness: Harness) -> None:
     """A crash between the audio and the manifest: the create conflict is verified, not overwritten."""
     rec = harness.space.add(size=200_000)
-    audio_key, meta_key = harness.archiver.keys(harness.archiver.client.recording(rec.sid, Attempts()))
+    audio_key, meta_key = harness.archiver.keys(harness.archiver.client.recording(rec.sid, Budget.of(10)))
     harness.store.put(audio_key, VerifyingReader.of_bytes(rec.audio()), "audio/mpeg", {"written-by": "first"})
     reply = harness.post(harness.form(rec.sid))
     assert reply.status == 200
@@ -318,7 +320,7 @@ def test_existing_identical_audio_without_manifest_is_adopted(harness: Harness) 
 
 def test_existing_wrong_audio_is_replaced_by_the_right_bytes(harness: Harness) -> None:
     rec = harness.space.add(size=200_000)
-    audio_key, meta_key = harness.archiver.keys(harness.archiver.client.recording(rec.sid, Attempts()))
+    audio_key, meta_key = harness.archiver.keys(harness.archiver.client.recording(rec.sid, Budget.of(10)))
     harness.store.put(audio_key, VerifyingReader.of_bytes(b"half a recording"), "audio/mpeg", {})
     reply = harness.post(harness.form(rec.sid))
     assert reply.status == 200, reply.body
@@ -326,14 +328,31 @@ def test_existing_wrong_audio_is_replaced_by_the_right_bytes(harness: Harness) -
     assert harness.store.stat(meta_key) is not None
 
 
-def test_manifest_without_verified_audio_is_completed(harness: Harness) -> None:
+def test_manifest_without_its_audio_is_corrupt_and_repair_completes_it(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A manifest is written last, so one without its audio means the audio was lost afterwards: loud."""
     rec = harness.space.add(size=50_000)
-    meta = harness.archiver.client.recording(rec.sid, Attempts())
+    meta = harness.archiver.client.recording(rec.sid, Budget.of(10))
     audio_key, meta_key = harness.archiver.keys(meta)
     harness.store.put(meta_key, VerifyingReader.of_bytes(meta.raw), "application/json", {})
+    capsys.readouterr()
     reply = harness.post(harness.form(rec.sid))
-    assert reply.body["outcome"] == "archived"
+    assert reply.status == 503
+    assert reply.body == {
+        "outcome": "corrupt",
+        "recording_sid": rec.sid,
+        "audio_uri": harness.store.uri(audio_key),
+        "metadata_uri": harness.store.uri(meta_key),
+        "error": "corrupt",
+    }
+    line = only_line(capsys)
+    assert line["severity"] == "ERROR" and "missing" in line["error"]
+    assert harness.space.count("media") == 0
+    repaired = harness.archiver.archive(rec.sid, repair=True)
+    assert repaired.outcome == "archived" and "repaired" in repaired.extra
     assert harness.store.read_bytes(audio_key) == rec.audio()
+    assert harness.post(harness.form(rec.sid)).body["outcome"] == "already_archived"
 
 
 # --- faults at SignalWire --------------------------------------------------------------------
@@ -352,11 +371,12 @@ def test_metadata_never_final_is_503(harness: Harness, capsys: pytest.CaptureFix
     harness.space.fault(rec.sid, "json", *[Fault(not_final=True)] * 500)
     reply = harness.post(harness.form(rec.sid))
     assert reply.status == 503
-    assert "not final" in reply.body["error"]
+    assert reply.body["error"] == "not_final"
     assert harness.space.count("media") == 0
     assert stored(harness) == {}
     line = only_line(capsys)
     assert line["outcome"] == "failed"
+    assert "not final" in line["error"]
     assert line["severity"] == "ERROR"
 
 
@@ -414,12 +434,15 @@ def test_persistent_media_fault_is_503_with_nothing_under_final_names(harness: H
     assert stored(harness) == {}
 
 
-def test_bad_credentials_fail_without_retrying(make_harness: Callable[..., Harness]) -> None:
+def test_bad_credentials_fail_without_retrying(
+    make_harness: Callable[..., Harness], capsys: pytest.CaptureFixture[str]
+) -> None:
     harness = make_harness(SIGNALWIRE_API_TOKEN="PT_wrong")
     rec = harness.space.add()
     reply = harness.post(harness.form(rec.sid))
     assert reply.status == 503
-    assert "401" in reply.body["error"]
+    assert reply.body["error"] == "signalwire_refused"
+    assert "HTTP 401" in only_line(capsys)["error"]
     assert harness.space.count("json") == 1
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import random
 import threading
+import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Iterator
@@ -16,18 +18,26 @@ from typing import Any
 from urllib.parse import urlencode
 
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from archiver.signalwire import parse_date
 
 API = "/api/laml/2010-04-01/Accounts/<account>"
 _BLOCK = 64 * 1024
+# A response header the handler swallows: it makes the body end when the connection closes.
+_CLOSE_DELIMITED = "X-Standin-Close-Delimited"
 
 
 @dataclass
 class Fault:
-    """One scripted misbehaviour, used once, for the next matching request."""
+    """One scripted misbehaviour, used once, for the next matching request.
+
+    `no_length` sends the body without Content-Length or chunked framing, so it ends when the
+    connection closes (with `truncate_at`, a cut-off body that looks complete); `trickle_s` sends one
+    byte per that many seconds; `endless` streams audio forever; `json_bytes` pads a JSON answer to
+    that size; `next_page` replaces a list page's next_page_uri; `redirect` answers 302 to another host.
+    """
 
     status: int = 200
     retry_after: str | None = None
@@ -36,6 +46,38 @@ class Fault:
     not_final: bool = False
     redirect: bool = False
     body: bytes = b""
+    no_length: bool = False
+    trickle_s: float | None = None
+    endless: bool = False
+    json_bytes: int | None = None
+    next_page: str | None = None
+
+
+class _Handler(WSGIRequestHandler):
+    def send_header(self, keyword: str, value: str) -> None:
+        if keyword == _CLOSE_DELIMITED:
+            # werkzeug chunks a body without a length only on HTTP/1.1; as 1.0 it ends at close.
+            self.protocol_version = "HTTP/1.0"
+            return
+        super().send_header(keyword, value)
+
+
+def _padded_json(document: dict[str, Any], size: int) -> Iterator[bytes]:
+    """`document` with a padding member that brings it to about `size` bytes, generated as it is sent."""
+    head = json.dumps(document)[:-1].encode() + b', "padding": "'
+    remaining = max(0, size - len(head) - 2)
+    while remaining > 0:
+        piece = min(remaining, _BLOCK)
+        yield b"x" * piece
+        remaining -= piece
+    yield b'"}'
+
+
+def _trickle(chunks: Iterator[bytes], interval: float) -> Iterator[bytes]:
+    for chunk in chunks:
+        for offset in range(len(chunk)):
+            time.sleep(interval)
+            yield chunk[offset : offset + 1]
 
 
 @dataclass
@@ -49,6 +91,12 @@ class FakeRecording:
     content: bytes | None = None
     content_type: str = "audio/mpeg"
     seed: int = 0
+    # What the listing and metadata show as date_created, when it should not be the real date (a lie).
+    listed_date: str | None = None
+
+    def endless(self) -> Iterator[bytes]:
+        block = self.block()
+        return itertools.repeat(block)
 
     def block(self) -> bytes:
         return random.Random(self.seed or self.sid).randbytes(_BLOCK)
@@ -89,7 +137,7 @@ class FakeRecording:
             "call_sid": self.call_sid,
             "conference_sid": None,
             "channels": "1",
-            "date_created": stamp,
+            "date_created": self.listed_date or stamp,
             "date_updated": format_datetime(self.created + timedelta(seconds=4)),
             "start_time": stamp,
             "end_time": format_datetime(self.created + timedelta(seconds=4)),
@@ -147,7 +195,7 @@ class Space:
         return recording
 
     def fault(self, sid: str, kind: str, *faults: Fault) -> None:
-        """Queue faults for `kind` in json, media, delete, or list (sid '*')."""
+        """Queue faults for `kind` in json, media, head, delete, or list (sid '*')."""
         with self._lock:
             self.faults[(sid, kind)].extend(faults)
 
@@ -159,6 +207,8 @@ class Space:
                 return seen.path.endswith(".json") and "/Recordings/" in seen.path
             if kind == "media":
                 return seen.method == "GET" and not seen.path.endswith(".json")
+            if kind == "head":
+                return seen.method == "HEAD"
             if kind == "list":
                 return seen.path.endswith("/Recordings.json")
             if kind == "delete":
@@ -170,7 +220,7 @@ class Space:
     # --- serving ---------------------------------------------------------------------------
     def start(self, port: int = 0, host: str = "127.0.0.1") -> Space:
         for p in (port, 0):
-            server = make_server(host, p, self.wsgi, threaded=True)
+            server = make_server(host, p, self.wsgi, threaded=True, request_handler=_Handler)
             threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
             self._servers.append(server)
         return self
@@ -238,7 +288,7 @@ class Space:
         return self._apply(fault), fault
 
     def _list(self, request: Request, account: str) -> Response:
-        refused, _ = self._guard(request, account, "*", "list")
+        refused, fault = self._guard(request, account, "*", "list")
         if refused is not None:
             return refused
         size = min(int(request.args.get("PageSize", 50)), 1000)
@@ -260,9 +310,11 @@ class Space:
             "recordings": [r.metadata() for r in window],
             "page": page,
             "page_size": size,
-            "next_page_uri": next_uri,
+            "next_page_uri": fault.next_page if fault is not None and fault.next_page else next_uri,
             "uri": request.full_path,
         }
+        if fault is not None and fault.json_bytes:
+            return Response(_padded_json(body, fault.json_bytes), mimetype="application/json")
         return Response(json.dumps(body), mimetype="application/json")
 
     def _json(self, request: Request, account: str, sid: str) -> Response:
@@ -273,13 +325,19 @@ class Space:
         if recording is None:
             return self._error(404, "Not Found")
         status = "in-progress" if fault is not None and fault.not_final else None
-        return Response(json.dumps(recording.metadata(status), indent=2), mimetype="application/json")
+        if fault is not None and fault.json_bytes:
+            return Response(_padded_json(recording.metadata(status), fault.json_bytes), mimetype="application/json")
+        document = json.dumps(recording.metadata(status), indent=2).encode()
+        if fault is not None and fault.trickle_s:
+            return Response(_trickle(iter([document]), fault.trickle_s), mimetype="application/json")
+        return Response(document, mimetype="application/json")
 
     def _media(self, request: Request, account: str, sid: str, fmt: str, *, redirected: bool = False) -> Response:
         if account != self.project_id or fmt not in ("mp3", "wav"):
             return self._error(404, "Not Found")
         recording = self.recordings.get(sid)
-        fault = None if redirected else self._next_fault(sid, "media")
+        kind = "head" if request.method == "HEAD" else "media"
+        fault = None if redirected else self._next_fault(sid, kind)
         if (scripted := self._apply(fault)) is not None:
             return scripted
         if recording is None or recording.status not in ("completed", "stopped"):
@@ -293,8 +351,17 @@ class Space:
         if limit is not None:
             # Announce the whole length, send less, then hang up: what a cut connection looks like.
             headers["Connection"] = "close"
+        body: Iterator[bytes] = recording.chunks(limit)
+        if fault is not None and fault.endless:
+            del headers["Content-Length"]
+            body = recording.endless()
+        if fault is not None and fault.no_length:
+            del headers["Content-Length"]
+            headers[_CLOSE_DELIMITED] = "1"
+        if fault is not None and fault.trickle_s:
+            body = _trickle(body, fault.trickle_s)
         content_type = recording.content_type if fmt == "mp3" else "audio/x-wav"
-        return Response(recording.chunks(limit), headers=headers, content_type=content_type, direct_passthrough=True)
+        return Response(body, headers=headers, content_type=content_type, direct_passthrough=True)
 
     def _storage(self, request: Request, sid: str, fmt: str) -> Response:
         return self._media(request, request.args.get("a", ""), sid, fmt, redirected=True)
@@ -305,45 +372,12 @@ class Space:
         return Response(json.dumps(counts), mimetype="application/json")
 
     def _delete(self, request: Request, account: str, sid: str) -> Response:
-        refused, _ = self._guard(request, account, sid, "delete")
+        refused, fault = self._guard(request, account, sid, "delete")
         if refused is not None:
             return refused
+        if fault is not None and fault.redirect:
+            return Response(status=302, headers={"Location": f"{self.other_host_url}/storage/{sid}.mp3"})
         if self.recordings.pop(sid, None) is None:
             return self._error(404, "Not Found")
         self.deleted.append(sid)
         return Response(status=204)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Serve a stand-in space in its own process: `python -m tests.standin --recording SID=BYTES ...`."""
-    import argparse
-    import sys
-    import time
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--project", required=True)
-    parser.add_argument("--token", required=True)
-    parser.add_argument("--recording", action="append", default=[], metavar="SID=BYTES|SID=@FILE")
-    parser.add_argument("--created", action="append", default=[], metavar="SID=ISO8601", help="a recording's date")
-    args = parser.parse_args(argv)
-    space = Space(args.project, args.token)
-    created = {sid: datetime.fromisoformat(when) for sid, _, when in (spec.partition("=") for spec in args.created)}
-    for spec in args.recording:
-        sid, _, size = spec.partition("=")
-        if size.startswith("@"):
-            space.add(sid=sid, content=open(size[1:], "rb").read())  # noqa: SIM115
-        else:
-            space.add(sid=sid, size=int(size), **({"created": created[sid]} if sid in created else {}))
-    space.start(args.port)
-    print(space.url, flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        space.stop()
-        sys.exit(0)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,165 @@
+"""Wall-clock deadlines on HTTP exchanges: a watchdog cuts the connection of a request whose time is up.
+
+Socket timeouts only bound the gap between bytes, so a peer that trickles a byte now and then could
+hold a request forever. Here every exchange gets an allowance, extended by what it has received at
+`MIN_RATE`, and a single watchdog thread shuts down the sockets of any exchange past its deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+# A transfer must average this rate to earn time beyond its allowance; a 1 GiB recording earns 68 min.
+MIN_RATE = 256 * 1024
+_TICK_S = 0.1
+
+
+class Exchange:
+    """One request and its body: how long it may take, and the sockets it uses."""
+
+    def __init__(self, allowance_s: float) -> None:
+        self.started = time.monotonic()
+        self.allowance_s = allowance_s
+        self.received = 0
+        self.expired = False
+        self._done = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    @property
+    def deadline(self) -> float:
+        return self.started + self.allowance_s + self.received / MIN_RATE
+
+    def attach(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            expired = self.expired
+        if expired:
+            _cut(sock)
+
+    def expire(self) -> None:
+        with self._lock:
+            if self.expired or self._done:
+                return
+            self.expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _cut(sock)
+
+    def finish(self) -> None:
+        with self._lock:
+            self._done = True
+            self._sockets.clear()
+
+
+def _cut(sock: socket.socket) -> None:
+    # shutdown() wakes a thread blocked in recv() on this socket; close() alone would not.
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Watchdog:
+    def __init__(self) -> None:
+        self._active: set[Exchange] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def add(self, exchange: Exchange) -> None:
+        with self._lock:
+            self._active.add(exchange)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="deadline-watchdog", daemon=True)
+                self._thread.start()
+
+    def remove(self, exchange: Exchange) -> None:
+        with self._lock:
+            self._active.discard(exchange)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(_TICK_S)
+            now = time.monotonic()
+            with self._lock:
+                due = [exchange for exchange in self._active if now >= exchange.deadline]
+            for exchange in due:
+                exchange.expire()
+
+
+_watchdog = _Watchdog()
+_local = threading.local()
+
+
+def _stack() -> list[Exchange]:
+    if not hasattr(_local, "stack"):
+        _local.stack = []
+    stack: list[Exchange] = _local.stack
+    return stack
+
+
+@contextlib.contextmanager
+def limit(allowance_s: float) -> Iterator[Exchange]:
+    """Requests made by this thread inside the block are cut once the exchange passes its deadline."""
+    exchange = Exchange(allowance_s)
+    stack = _stack()
+    stack.append(exchange)
+    _watchdog.add(exchange)
+    try:
+        yield exchange
+    finally:
+        stack.remove(exchange)
+        _watchdog.remove(exchange)
+        exchange.finish()
+
+
+def _watch(sock: socket.socket | None) -> None:
+    stack = _stack()
+    if sock is not None and stack:
+        stack[-1].attach(sock)
+
+
+class _Watched:
+    """Registers a connection's socket with the current exchange: when it is made, and on every reuse."""
+
+    sock: socket.socket | None
+
+    def _new_conn(self) -> socket.socket:
+        sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+        _watch(sock)
+        return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _watch(self.sock)
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+class _HTTPConnection(_Watched, HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_Watched, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """A requests adapter whose connections answer to `limit()`."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}

@@ -1,0 +1,74 @@
+"""Exceptions shared by the modules, each saying whether trying again can help and how a reply names it."""
+
+from __future__ import annotations
+
+
+class ArchiveError(Exception):
+    """Base: `code` is the short name a 503 reply carries; the detail stays in the audit line."""
+
+    code = "internal"
+    retryable = True
+
+
+class SignalWireError(ArchiveError):
+    """A request to SignalWire failed in a way retrying will not fix."""
+
+    code = "signalwire_refused"
+    retryable = False
+
+
+class TransientError(SignalWireError):
+    """Worth another try: not yet available, rate limited, a 5xx, a cut connection, a passed deadline."""
+
+    code = "signalwire_unavailable"
+    retryable = True
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Unreachable(SignalWireError):
+    """The space's host does not resolve or refuses connections: a configuration error, not a bad minute."""
+
+    code = "signalwire_unreachable"
+
+
+class NotFinal(SignalWireError):
+    """SignalWire still reports the recording as not final; a later attempt may find it final."""
+
+    code = "not_final"
+    retryable = True
+
+
+class TooLarge(ArchiveError):
+    """A response is larger than its limit (metadata, a list page, or MAX_RECORDING_MB of audio)."""
+
+    code = "too_large"
+    retryable = False
+
+
+class IntegrityError(ArchiveError):
+    """The bytes read or stored are not the bytes expected."""
+
+    code = "integrity"
+
+
+class AlreadyExists(ArchiveError):
+    """The object name is taken: another attempt created it first."""
+
+    code = "conflict"
+
+
+class DeleteForbidden(ArchiveError):
+    """The store refuses to remove an object: a retention policy or hold protects it."""
+
+    code = "delete_forbidden"
+    retryable = False
+
+
+class Corrupt(ArchiveError):
+    """A stored object disagrees with what its manifest recorded, or with the size SignalWire announces."""
+
+    code = "corrupt"
+    retryable = False

@@ -1,0 +1,171 @@
+"""`make bench`, hostile part: the worker's memory and answer time while a space misbehaves on purpose.
+
+The SignalWire stand-in runs in this process and plays each attack; the function runs as a real
+functions-framework process whose gunicorn worker's peak RSS (VmHWM) is read before and after.
+Figures go to bench/hostile.json (full run only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
+
+from archiver import signature
+from bench.run import reset_peak, vm_hwm_kib, worker_pid
+from localspace.processes import start_fake_gcs, start_function, stop
+from localspace.space import Fault, Space
+
+HERE = Path(__file__).resolve().parent
+KEY = "PSK_bench_signing_key"
+TOKEN = "PT_bench_token"
+MB = 1_000_000
+BUDGET_S = 10.0
+FULL = {"json_bytes": 400 * MB, "max_recording_mb": 1024, "trickle_s": 20.0}
+QUICK = {"json_bytes": 20 * MB, "max_recording_mb": 16, "trickle_s": 2.0}
+GROWTH_TARGET_MIB = 32
+
+
+def log(message: str) -> None:
+    print(f"[bench-hostile] {message}", file=sys.stderr, flush=True)
+
+
+def run(plan: dict[str, Any], work: Path) -> list[dict[str, Any]]:
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the stand-in's request log
+    space = Space(token=TOKEN).start()
+    gcs, gcs_url = start_fake_gcs(work)
+    processes = [gcs]
+    os.environ["STORAGE_EMULATOR_HOST"] = gcs_url
+    bucket = f"hostile-{uuid.uuid4().hex[:10]}"
+    storage.Client(project="bench", credentials=AnonymousCredentials()).create_bucket(bucket)
+    env = {
+        "SIGNALWIRE_SPACE_URL": space.url,
+        "SIGNALWIRE_PROJECT_ID": space.project_id,
+        "SIGNALWIRE_API_TOKEN": TOKEN,
+        "SIGNALWIRE_SIGNING_KEY": KEY,
+        "STORAGE_EMULATOR_HOST": gcs_url,
+        "RETRY_BUDGET_SECONDS": str(BUDGET_S),
+        "MAX_RECORDING_MB": str(plan["max_recording_mb"]),
+    }
+    rows: list[dict[str, Any]] = []
+    try:
+        webhook, url = start_function(env | {"ARCHIVE_URI": f"gs://{bucket}"}, log_path=work / "webhook.log")
+        # The endless stream goes to a local archive: the original attack filled a temp file on disk.
+        local, local_url = start_function(env | {"ARCHIVE_URI": str(work / "archive")}, log_path=work / "local.log")
+        sweeper, sweep_url = start_function(
+            env | {"ARCHIVE_URI": f"gs://{bucket}"}, target="reconcile_recordings", log_path=work / "sweep.log"
+        )
+        processes += [webhook, local, sweeper]
+
+        def callback(target: str, sid: str) -> requests.Response:
+            fields = {"AccountSid": space.project_id, "RecordingSid": sid, "RecordingStatus": "completed"}
+            sig = signature.compute(KEY, target, fields.items())
+            headers = {"Content-Type": "application/x-www-form-urlencoded", "X-SignalWire-Signature": sig}
+            return requests.post(target, data=urlencode(fields), headers=headers, timeout=3600)
+
+        def measure(name: str, process: Any, send: Any) -> None:
+            worker = worker_pid(process.pid)
+            reset_peak(worker)
+            idle = vm_hwm_kib(worker)
+            started = time.perf_counter()
+            response = send()
+            seconds = time.perf_counter() - started
+            growth = (vm_hwm_kib(worker) - idle) / 1024
+            answer = response.json()
+            rows.append(
+                {
+                    "attack": name,
+                    "status": response.status_code,
+                    "answer": answer.get("error") or answer.get("outcome"),
+                    "seconds": round(seconds, 2),
+                    "growth_mib": round(growth, 1),
+                }
+            )
+            log(f"{name}: {response.status_code} {rows[-1]['answer']} in {seconds:.1f}s, worker +{growth:.1f} MiB")
+
+        big_json = space.add(size=10_000)
+        space.fault(big_json.sid, "json", Fault(json_bytes=plan["json_bytes"]))
+        measure(f"metadata JSON of {plan['json_bytes'] / MB:.0f} MB", webhook, lambda: callback(url, big_json.sid))
+
+        endless = space.add(size=10_000)
+        space.fault(endless.sid, "media", Fault(endless=True))
+        space.fault(endless.sid, "head", Fault(no_length=True))
+        measure(
+            f"endless audio stream (MAX_RECORDING_MB={plan['max_recording_mb']}), local archive",
+            local,
+            lambda: callback(local_url, endless.sid),
+        )
+        leftovers = [p for p in (work / "archive").rglob("*") if p.is_file()] if (work / "archive").exists() else []
+        rows[-1]["files_left"] = len(leftovers)
+
+        trickle = space.add(size=200_000)
+        space.fault(trickle.sid, "media", *[Fault(trickle_s=plan["trickle_s"])] * 100)
+        measure(f"audio trickled 1 byte / {plan['trickle_s']:g} s", webhook, lambda: callback(url, trickle.sid))
+
+        space.add(size=10_000, created=datetime(2026, 11, 20, tzinfo=UTC))
+        space.fault("*", "list", Fault(json_bytes=plan["json_bytes"]))
+        window = {"since": "2026-11-01T00:00:00Z", "until": "2026-11-28T00:00:00Z"}
+        measure(
+            f"list page of {plan['json_bytes'] / MB:.0f} MB (sweep)",
+            sweeper,
+            lambda: requests.post(sweep_url, json=window, timeout=3600),
+        )
+    finally:
+        for process in reversed(processes):
+            stop(process)
+        space.stop()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes for CI; figures not recorded")
+    args = parser.parse_args()
+    plan = QUICK if args.quick else FULL
+    work = HERE / "work-hostile"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        rows = run(plan, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    width = max(len(r["attack"]) for r in rows)
+    print(f"\n{'attack'.ljust(width)}  answer                    seconds  worker growth  within bounds")
+    failures = 0
+    for row in rows:
+        time_ok = row["seconds"] <= BUDGET_S + 6 or "stream" in row["attack"]
+        ok = row["status"] >= 500 and row["growth_mib"] <= GROWTH_TARGET_MIB and time_ok
+        ok = ok and row.get("files_left", 0) == 0
+        failures += not ok
+        answer = f"{row['status']} {row['answer']}"
+        print(
+            f"{row['attack'].ljust(width)}  {answer:<24}  {row['seconds']:>7.1f}  {row['growth_mib']:>8.1f} MiB  ",
+            end="",
+        )
+        print("yes" if ok else "NO")
+    print(
+        f"targets: worker growth <= {GROWTH_TARGET_MIB} MiB; answered within RETRY_BUDGET_SECONDS ({BUDGET_S:g}) + 6 s"
+    )
+    if not args.quick:
+        document = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "plan": plan, "rows": rows}
+        (HERE / "hostile.json").write_text(json.dumps(document, indent=2) + "\n")
+        print("wrote bench/hostile.json")
+    if failures:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
