@@ -398,6 +398,36 @@ def inline_targets(results: dict[str, Any], quick: bool) -> list[tuple[str, str,
     return rows
 
 
+def plot_answers(axes: Any, results: dict[str, Any]) -> None:
+    """Callback answer time against recording size, inline beside queued."""
+    rows = results["queued"]["answers"]
+    sizes = [a["bytes"] / MiB for a in rows]
+    axes.plot(sizes, [a["inline_s"] for a in rows], marker="o", label="inline")
+    axes.plot(sizes, [a["queued_p99_s"] for a in rows], marker="o", label="queued (p99)")
+    axes.axhline(5, color="grey", linestyle=":", label="SignalWire gives up (5 s)")
+    axes.axhline(0.3, color="red", linestyle="--", label="target ≤ 0.3 s queued")
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel("recording size (MiB)")
+    axes.set_ylabel("callback answer time (s)")
+    axes.set_title("Callback answer vs recording size")
+    axes.legend()
+
+
+def answer_chart(results: dict[str, Any], path: Path) -> None:
+    """The queued-mode run's own chart (`--queued-only`)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(figsize=(6, 4))
+    plot_answers(axes, results)
+    fig.suptitle(f"{results['date']} · {results['cores']} cores")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
 def chart(results: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -423,18 +453,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
     right.set_ylabel("function time / plain copy time")
     right.set_title(f"Throughput, {throughput['bytes'] / MB:.0f} MB recording")
     right.legend()
-    rows = results["queued"]["answers"]
-    sizes = [a["bytes"] / MiB for a in rows]
-    answers.plot(sizes, [a["inline_s"] for a in rows], marker="o", label="inline")
-    answers.plot(sizes, [a["queued_p99_s"] for a in rows], marker="o", label="queued (p99)")
-    answers.axhline(5, color="grey", linestyle=":", label="SignalWire gives up (5 s)")
-    answers.axhline(0.3, color="red", linestyle="--", label="target ≤ 0.3 s queued")
-    answers.set_xscale("log")
-    answers.set_yscale("log")
-    answers.set_xlabel("recording size (MiB)")
-    answers.set_ylabel("callback answer time (s)")
-    answers.set_title("Callback answer vs recording size")
-    answers.legend()
+    plot_answers(answers, results)
     fig.suptitle(f"{results['date']} · {results['cores']} cores")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -473,7 +492,8 @@ def main() -> None:
     results["targets"] = [{"measure": n, "target": t, "measured": m, "met": ok} for n, t, m, ok in rows]
     if args.queued_only:
         (HERE / "results-queued.json").write_text(json.dumps(results, indent=2) + "\n")
-        print("wrote bench/results-queued.json")
+        answer_chart(results, HERE / "results-queued.png")
+        print("wrote bench/results-queued.json and bench/results-queued.png")
     else:
         (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
         chart(results, HERE / "results.png")
