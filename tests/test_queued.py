@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from google.cloud import storage
 
 from archiver import cli
@@ -315,6 +316,37 @@ def test_sweep_enqueues_what_is_missing_instead_of_archiving(
 
     again = handle_sweep(harness.service, "POST", {}, io.BytesIO(window))
     assert (again.body["queued"], again.body["already_queued"]) == (0, 2)
+
+
+def test_sweep_process_enqueues_and_the_worker_archives(
+    space: Space,
+    gcs_url: str,
+    gcs_client: storage.Client,
+    tasks_emulator: str,
+    tasks_queue: str,
+    worker: Callable[[str], tuple[str, Path]],
+    tmp_path: Path,
+) -> None:
+    bucket = gcs_client.create_bucket(f"swept-{uuid.uuid4().hex[:12]}")
+    archive_uri = f"gs://{bucket.name}"
+    worker_url, worker_log = worker(archive_uri)
+    queued = {"TASKS_QUEUE": tasks_queue, "TASKS_WORKER_URL": worker_url, "CLOUD_TASKS_EMULATOR_HOST": tasks_emulator}
+    env = env_for(space, ARCHIVE_URI=archive_uri, STORAGE_EMULATOR_HOST=gcs_url, **queued)
+    process, url = start_function(env, target="reconcile_recordings", log_path=tmp_path / "sweep.log")
+    try:
+        recs = [space.add(size=25_000) for _ in range(3)]
+        window = {"since": "2026-11-01T00:00:00Z", "until": "2026-11-30T00:00:00Z"}
+        response = requests.post(url, json=window, timeout=60)
+        assert response.status_code == 200, response.text
+        assert (response.json()["queued"], response.json()["archived"]) == (3, 0)
+        wait_until(lambda: len(objects(bucket)) == 6)
+        assert {line["recording_sid"] for line in worked(worker_log)} == {rec.sid for rec in recs}
+        assert {line["source"] for line in worked(worker_log)} == {"sweep"}
+        again = requests.post(url, json=window, timeout=60).json()
+        assert (again["already_archived"], again["queued"]) == (3, 0)
+    finally:
+        stop(process)
+    assert space.count("media") == 3
 
 
 def test_backfill_enqueue_fans_out_and_resumes(
