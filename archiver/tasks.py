@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -140,6 +141,7 @@ class TaskQueue:
     def enqueue(self, sid: str, *, source: str, date_created: str | None = None) -> Outcome:
         """`queued`, `already_queued` (a task of that name exists or ran within the hour), or `failed`."""
         sid = sid.lower()
+        started = time.monotonic()
         outcome = Outcome("failed", recording_sid=sid, account_sid=self.settings.project_id)
         outcome.extra["task_id"] = task_id(sid)
         try:
@@ -154,4 +156,5 @@ class TaskQueue:
         except Exception as exc:
             outcome.error = f"enqueue failed: {type(exc).__name__}: {exc}"[:500]
             outcome.error_code = "enqueue_failed"
+        outcome.elapsed_ms = int((time.monotonic() - started) * 1000)
         return outcome
