@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from archiver.archive import Archiver, Outcome, check_agreement, retained_until
 from archiver.config import is_sid
@@ -26,6 +26,8 @@ class SweepReport:
     listed: int = 0
     archived: list[str] = field(default_factory=list)
     already_archived: int = 0
+    queued: list[str] = field(default_factory=list)
+    already_queued: int = 0
     would_archive: list[str] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
     failed: list[dict[str, str]] = field(default_factory=list)
@@ -47,6 +49,8 @@ class SweepReport:
             "archived": len(self.archived),
             "archived_sids": self.archived,
             "already_archived": self.already_archived,
+            "queued": len(self.queued),
+            "already_queued": self.already_queued,
             "would_archive": self.would_archive,
             "skipped": dict(self.skipped),
             "failed": self.failed,
@@ -56,6 +60,12 @@ class SweepReport:
             "deleted": self.deleted,
             "bytes": self.bytes,
         }
+
+
+class Enqueue(Protocol):
+    """Queued mode: hands one recording to Cloud Tasks (`TaskQueue.enqueue`)."""
+
+    def __call__(self, sid: str, *, source: str, date_created: str | None = None) -> Outcome: ...
 
 
 def parse_when(value: str) -> datetime:
@@ -84,13 +94,16 @@ def sweep(
     on_outcome: Callable[[Outcome], None] = lambda _outcome: None,
     on_listed: Callable[[dict[str, Any]], None] = lambda _recording: None,
     page_size: int = 1000,
+    enqueue: Enqueue | None = None,
+    source: str = "sweep",
 ) -> SweepReport:
     """Archive every final recording of the window not archived yet, without passing `deadline_s`.
 
     A listed row that is not a recording (a malformed SID) is a failed row; the rest goes on.
     `repair` rewrites archives that disagree with their manifests instead of only reporting them.
     New work stops once less than one retry budget is left before the deadline, so whatever is in
-    flight can finish; the recordings not started are reported as `remaining`.
+    flight can finish; the recordings not started are reported as `remaining`. With `enqueue`, what
+    is missing becomes a Cloud Task instead of being archived here.
     """
     started = time.monotonic()
     stop_at = started + max(0.0, deadline_s - archiver.settings.retry_budget_s)
@@ -111,6 +124,10 @@ def sweep(
                 report.corrupt.append({"sid": outcome.recording_sid, "error": outcome.error or "corrupt"})
             elif outcome.outcome == "already_archived":
                 report.already_archived += 1
+            elif outcome.outcome == "queued":
+                report.queued.append(outcome.recording_sid)
+            elif outcome.outcome == "already_queued":
+                report.already_queued += 1
             elif outcome.outcome == "no_audio":
                 report.skipped[outcome.recording_status or "no_audio"] += 1
             else:
@@ -139,6 +156,9 @@ def sweep(
                 if dry_run:
                     _plan(archiver, sid, recording, report)
                     continue
+                if enqueue is not None:
+                    pending.add(pool.submit(_enqueue_missing, archiver, sid, recording, enqueue, source))
+                    continue
                 pending.add(pool.submit(archiver.archive, sid, recording, delete=delete, repair=repair))
         except ArchiveError as exc:
             # What was listed before the failure is still archived; the failure itself is reported.
@@ -146,6 +166,19 @@ def sweep(
         while pending:
             collect(wait(pending, return_when=FIRST_COMPLETED).done)
     return report
+
+
+def _enqueue_missing(archiver: Archiver, sid: str, recording: dict[str, Any], enqueue: Enqueue, source: str) -> Outcome:
+    """Queued mode: look in the archive at the listed date; only a recording missing there becomes a task."""
+    outcome = Outcome("failed", recording_sid=sid.lower(), account_sid=archiver.settings.project_id)
+    try:
+        if archiver.check_archived(outcome, archiver.keys_of(sid, recording)):
+            return outcome
+    # A bad listed date, a corrupt archive or a storage error ends this recording only, as inline.
+    except Exception as exc:
+        outcome.fail(exc)
+        return outcome
+    return enqueue(sid, source=source, date_created=str(recording["date_created"]))
 
 
 def _plan(archiver: Archiver, sid: str, recording: dict[str, Any], report: SweepReport) -> None:
