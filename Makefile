@@ -10,6 +10,8 @@ DOTENV = $(if $(wildcard .env),$(VENV)/bin/dotenv -f .env run --no-override --)
 CHECKOV_VENV := .venv-checkov
 AUDIT_VENV := .venv-audit
 TFSCHEMA_VENV := .venv-tfschema
+# gcloud-tasks-emulator pins protobuf < 5: its own virtualenv too; tests and the bench start it from there.
+TASKS_VENV := .venv-tasks
 TF_DATA := $(CURDIR)/$(TFSCHEMA_VENV)/terraform
 # Every install is from a lock compiled by `make lock`: exact versions, each file checked against its hash,
 # wheels only so no build step fetches unhashed build tools, and no resolving (the lock is complete, and
@@ -32,6 +34,12 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 
 # The providers' schemas come from the pinned CDK for Terraform binding packages (npm), verified
 # against their recorded integrity; only the extracted schema is kept.
+$(TASKS_VENV)/.installed: requirements-tasks-emulator.txt
+	$(PYTHON) -m venv $(TASKS_VENV)
+	$(TASKS_VENV)/bin/python $(PIP_INSTALL) -r requirements-tasks-emulator.txt
+	$(TASKS_VENV)/bin/python -m pip check --quiet
+	touch $@
+
 $(TFSCHEMA_VENV)/.installed: requirements-tfschema.txt tools/tfschema/pins.py tools/tfschema/extract.py
 	$(PYTHON) -m venv $(TFSCHEMA_VENV)
 	$(TFSCHEMA_VENV)/bin/python $(PIP_INSTALL) -r requirements-tfschema.txt
@@ -99,8 +107,8 @@ tf-validate:
 typecheck: $(VENV)/.installed
 	$(PY) -m mypy archiver main.py tests bench demo tools localspace
 
-# The schema checker's test runs it from its own virtualenv.
-unit: $(VENV)/.installed $(TFSCHEMA_VENV)/.installed
+# The schema checker's test runs it from its own virtualenv; the queued-mode tests start the Cloud Tasks emulator.
+unit: $(VENV)/.installed $(TFSCHEMA_VENV)/.installed $(TASKS_VENV)/.installed
 	$(PY) -m pytest
 
 $(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt
@@ -110,16 +118,16 @@ $(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt
 
 ## make bench: memory, throughput, request economy, cold start, concurrency -> bench/results.{json,png};
 ## worker memory and answer time under a hostile space -> bench/hostile.json; the sweep's cost -> bench/sweep-results.json
-bench: $(VENV)/.bench-installed
+bench: $(VENV)/.bench-installed $(TASKS_VENV)/.installed
 	$(PY) -m bench.run
 	$(PY) -m bench.hostile
 	$(PY) -m bench.sweep
 
 ## make bench-smoke: the same run on small sizes, no figures recorded (CI)
-bench-smoke: $(VENV)/.installed
+bench-smoke: $(VENV)/.installed $(TASKS_VENV)/.installed
 	$(PY) -m bench.run --quick
 	$(PY) -m bench.hostile --quick
 	$(PY) -m bench.sweep --quick
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) $(AUDIT_VENV) $(TFSCHEMA_VENV) .mypy_cache .ruff_cache .pytest_cache infra/.build
+	rm -rf $(VENV) $(CHECKOV_VENV) $(AUDIT_VENV) $(TFSCHEMA_VENV) $(TASKS_VENV) .mypy_cache .ruff_cache .pytest_cache infra/.build

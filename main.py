@@ -39,3 +39,9 @@ def archive_recording(request: flask.Request) -> flask.Response:
 def reconcile_recordings(request: flask.Request) -> flask.Response:
     """Cloud Scheduler's sweep (private: invoked with an OIDC token)."""
     return _respond(webhook.handle_sweep(_service, request.method, request.headers, request.stream))
+
+
+@functions_framework.http
+def archive_task(request: flask.Request) -> flask.Response:
+    """Cloud Tasks' worker in queued mode (private: invoked with an OIDC token)."""
+    return _respond(webhook.handle_task(_service, request.method, request.headers, request.stream))

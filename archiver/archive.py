@@ -36,8 +36,8 @@ FINAL_WAIT_S = 10.0
 CONTENT_TYPES = {"mp3": "audio/mpeg", "wav": "audio/wav"}
 # SignalWire's answers to DELETE that mean the recording is gone there (404: gone already).
 DELETED_STATUSES = frozenset({200, 204, 404})
-# Outcomes after which SignalWire need not call again.
-OK_OUTCOMES = frozenset({"archived", "already_archived", "ignored", "no_audio"})
+# Outcomes after which SignalWire need not call again (queued: a Cloud Task will archive it).
+OK_OUTCOMES = frozenset({"archived", "already_archived", "ignored", "no_audio", "queued", "already_queued"})
 
 
 @dataclass

@@ -65,6 +65,12 @@ def backfill(service: Service, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     since, until = _window(args)
+    if args.enqueue and service.queue is None:
+        raise CommandError("--enqueue needs TASKS_QUEUE and TASKS_WORKER_URL (see docs/queued-mode.md)")
+    if args.enqueue and args.delete_after_archive:
+        raise CommandError("--enqueue: the worker deletes by its own DELETE_AFTER_ARCHIVE, not by this flag")
+    if args.enqueue and args.repair:
+        raise CommandError("--repair runs here, not through the queue: run it without --enqueue")
     show = sys.stderr.isatty() and not args.no_progress
     if show:
         structlog.configure(logger_factory=structlog.WriteLoggerFactory(file=_AboveTheBar()))  # type: ignore[arg-type]
@@ -81,7 +87,7 @@ def backfill(service: Service, args: argparse.Namespace) -> int:
     def done(outcome: Outcome) -> None:
         recordings.update(1)
         transferred.update((outcome.bytes or 0) if outcome.outcome == "archived" else 0)
-        if outcome.outcome != "already_archived" or "deleted" in outcome.extra:
+        if outcome.outcome not in ("already_archived", "queued", "already_queued") or "deleted" in outcome.extra:
             audit(outcome, source="backfill")
 
     try:
@@ -96,19 +102,29 @@ def backfill(service: Service, args: argparse.Namespace) -> int:
             repair=args.repair,
             on_outcome=done,
             on_listed=listed,
+            enqueue=service.queue.enqueue if args.enqueue and service.queue else None,
+            source="backfill",
         )
     finally:
         recordings.close()
         transferred.close()
-    _print_summary(report, args.dry_run, sys.stdout)
+    _print_summary(report, args.dry_run, sys.stdout, queued=bool(args.enqueue and not args.dry_run))
     return 0 if report.ok else 1
 
 
-def _print_summary(report: SweepReport, dry_run: bool, out: TextIO) -> None:
+def _print_summary(report: SweepReport, dry_run: bool, out: TextIO, *, queued: bool = False) -> None:
     rows = [
         ("window", f"{report.since:%Y-%m-%d %H:%M:%S} → {report.until:%Y-%m-%d %H:%M:%S} UTC"),
         ("listed", str(report.listed)),
-        ("would archive" if dry_run else "archived", str(len(report.would_archive if dry_run else report.archived))),
+    ]
+    if queued:
+        # Queued: the workers archive (and delete) later; this run only created the tasks.
+        rows += [("queued", str(len(report.queued))), ("already queued", str(report.already_queued))]
+    else:
+        rows += [
+            ("would archive" if dry_run else "archived", str(len(report.would_archive if dry_run else report.archived)))
+        ]
+    rows += [
         ("already archived", str(report.already_archived)),
         ("skipped (no audio / not final)", ", ".join(f"{k}: {v}" for k, v in sorted(report.skipped.items())) or "0"),
         ("repaired", str(len(report.repaired))),
@@ -131,6 +147,8 @@ def _print_summary(report: SweepReport, dry_run: bool, out: TextIO) -> None:
         print("  run the same command with --repair to archive the corrupt recordings again", file=out)
     if dry_run:
         print("  dry run: nothing was downloaded, written or deleted", file=out)
+    if queued:
+        print("  queued: Cloud Tasks workers archive them now; `verify` shows when they are done", file=out)
 
 
 def _tell_retry(seconds: float, error: BaseException) -> None:
@@ -251,6 +269,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="archive again the recordings whose stored audio disagrees with its manifest (where the bucket's "
         "retention allows removing the bad object)",
+    )
+    back.add_argument(
+        "--enqueue",
+        action="store_true",
+        help="create a Cloud Task per missing recording (TASKS_QUEUE) instead of archiving here; "
+        "the queue's workers archive them",
     )
     back.add_argument("--no-progress", action="store_true", help="no progress bars")
     back.set_defaults(run=backfill)

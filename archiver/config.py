@@ -17,6 +17,11 @@ _HOSTNAME_RE = re.compile(
     r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
 )
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
+_QUEUE_RE = re.compile(r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/locations/[a-z0-9-]+/queues/[A-Za-z0-9-]{1,100}$")
+_HOST_PORT_RE = re.compile(r"^[A-Za-z0-9.-]+:[0-9]{1,5}$")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[A-Za-z0-9.-]+$")
+# Entry points only Google's own callers may invoke; deployed, they verify an OIDC token.
+PRIVATE_TARGETS = frozenset({"reconcile_recordings", "archive_task"})
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -51,6 +56,15 @@ class Settings:
     reconcile_max_window_days: float
     object_retention_days: int = 0
     object_retention_mode: str = "Unlocked"
+    # Queued mode (TASKS_QUEUE set): callbacks, the sweep and `backfill --enqueue` create Cloud Tasks.
+    tasks_queue: str | None = None
+    tasks_worker_url: str | None = None
+    tasks_service_account: str | None = None
+    tasks_emulator_host: str | None = None
+    # Deployed (K_SERVICE set): who may call the private entry points.
+    deployed: bool = False
+    invoker_audience: str | None = None
+    invoker_service_account: str | None = None
 
     @property
     def api_base(self) -> str:
@@ -154,6 +168,52 @@ def _number(env: Mapping[str, str], name: str, default: float, minimum: float, m
     return value
 
 
+def _worker_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.username:
+        raise ConfigError(f"TASKS_WORKER_URL must be the worker function's https URL, got {raw!r}")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        # Cloud Tasks attaches OIDC tokens to https targets only.
+        raise ConfigError("TASKS_WORKER_URL may use http only for a loopback worker (tests, local runs)")
+    return raw
+
+
+def _email(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    if value and not _EMAIL_RE.fullmatch(value):
+        raise ConfigError(f"{name} must be a service account email, got {value!r}")
+    return value or None
+
+
+def _tasks(env: Mapping[str, str]) -> tuple[str | None, str | None, str | None, str | None]:
+    """TASKS_QUEUE, TASKS_WORKER_URL, TASKS_SERVICE_ACCOUNT, CLOUD_TASKS_EMULATOR_HOST."""
+    queue = env.get("TASKS_QUEUE", "").strip() or None
+    if queue and not _QUEUE_RE.fullmatch(queue):
+        raise ConfigError(f"TASKS_QUEUE must be projects/PROJECT/locations/LOCATION/queues/QUEUE, got {queue!r}")
+    worker_url = env.get("TASKS_WORKER_URL", "").strip() or None
+    if queue and not worker_url:
+        raise ConfigError("TASKS_WORKER_URL is not set: queued mode (TASKS_QUEUE) needs the worker's URL")
+    emulator = env.get("CLOUD_TASKS_EMULATOR_HOST", "").strip() or None
+    if emulator and not _HOST_PORT_RE.fullmatch(emulator):
+        raise ConfigError(f"CLOUD_TASKS_EMULATOR_HOST must be host:port, got {emulator!r}")
+    account = _email(env, "TASKS_SERVICE_ACCOUNT")
+    return queue, _worker_url(worker_url) if worker_url else None, account, emulator
+
+
+def _invoker(env: Mapping[str, str], deployed: bool) -> tuple[str | None, str | None]:
+    """INVOKER_AUDIENCE and INVOKER_SERVICE_ACCOUNT, required by a deployed private entry point."""
+    audience = env.get("INVOKER_AUDIENCE", "").strip() or None
+    if audience and urlsplit(audience).scheme != "https":
+        raise ConfigError(f"INVOKER_AUDIENCE must be this function's own https URL, got {audience!r}")
+    account = _email(env, "INVOKER_SERVICE_ACCOUNT")
+    # The public callback function shares this code, so only a private entry point needs its caller named.
+    if deployed and env.get("FUNCTION_TARGET", "").strip() in PRIVATE_TARGETS:
+        for name, value in (("INVOKER_AUDIENCE", audience), ("INVOKER_SERVICE_ACCOUNT", account)):
+            if not value:
+                raise ConfigError(f"{name} is not set: a deployed private entry point verifies its caller's token")
+    return audience, account
+
+
 def _required(env: Mapping[str, str], name: str) -> str:
     value = env.get(name, "").strip()
     if not value:
@@ -201,6 +261,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     chunk_mib = _number(env, "UPLOAD_CHUNK_MIB", 8, 1, 256)
     if chunk_mib != int(chunk_mib):
         raise ConfigError("UPLOAD_CHUNK_MIB must be a whole number of MiB")
+    tasks_queue, worker_url, tasks_account, emulator = _tasks(env)
+    audience, invoker_account = _invoker(env, on_cloud)
     max_window_days = _number(env, "RECONCILE_MAX_WINDOW_DAYS", 31, 1, 3660)
     lookback_hours = _number(env, "RECONCILE_LOOKBACK_HOURS", 48, 1, 24 * 365)
     if lookback_hours > max_window_days * 24:
@@ -223,6 +285,13 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         reconcile_max_window_days=max_window_days,
         object_retention_days=int(_number(env, "OBJECT_RETENTION_DAYS", 0, 0, 36500)),
         object_retention_mode=_retention_mode(env.get("OBJECT_RETENTION_MODE", "Unlocked")),
+        tasks_queue=tasks_queue,
+        tasks_worker_url=worker_url,
+        tasks_service_account=tasks_account,
+        tasks_emulator_host=emulator,
+        deployed=on_cloud,
+        invoker_audience=audience,
+        invoker_service_account=invoker_account,
     )
 
 

@@ -2,7 +2,9 @@
 
 Socket timeouts only bound the gap between bytes, so a peer that trickles a byte now and then could
 hold a request forever. Here every exchange gets an allowance, extended by what it has received at
-`MIN_RATE`, and a single watchdog thread shuts down the sockets of any exchange past its deadline.
+`MIN_RATE`; past the allowance it must also keep up `MIN_RATE` over every window, so a fast
+start cannot buy a long stall. A single watchdog thread shuts down the sockets of any exchange that
+falls behind. Connections are never reused across exchanges, so a cut can only land on its own.
 """
 
 from __future__ import annotations
@@ -14,12 +16,16 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from requests import PreparedRequest, Response
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 # A transfer must average this rate to earn time beyond its allowance; a 1 GiB recording earns 68 min.
 MIN_RATE = 256 * 1024
+# The window over which the rate is judged follows the allowance (the budget says how long a stall
+# may last), within these bounds.
+RATE_WINDOW_S = (5.0, 30.0)
 _TICK_S = 0.1
 
 
@@ -31,6 +37,8 @@ class Exchange:
         self.allowance_s = allowance_s
         self.received = 0
         self.expired = False
+        self._window: tuple[float, int] | None = None
+        self._window_s = min(max(allowance_s, RATE_WINDOW_S[0]), RATE_WINDOW_S[1])
         self._done = False
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
@@ -38,6 +46,21 @@ class Exchange:
     @property
     def deadline(self) -> float:
         return self.started + self.allowance_s + self.received / MIN_RATE
+
+    def overdue(self, now: float) -> bool:
+        """Past its deadline, or, once its allowance is spent, slower than MIN_RATE over the last window."""
+        if now >= self.deadline:
+            return True
+        if now < self.started + self.allowance_s:
+            return False
+        if self._window is None:
+            self._window = (now, self.received)
+            return False
+        since, received_then = self._window
+        if now - since < self._window_s:
+            return False
+        self._window = (now, self.received)
+        return self.received - received_then < MIN_RATE * self._window_s
 
     def attach(self, sock: socket.socket) -> None:
         with self._lock:
@@ -89,7 +112,7 @@ class _Watchdog:
             time.sleep(_TICK_S)
             now = time.monotonic()
             with self._lock:
-                due = [exchange for exchange in self._active if now >= exchange.deadline]
+                due = [exchange for exchange in self._active if exchange.overdue(now)]
             for exchange in due:
                 exchange.expire()
 
@@ -158,8 +181,16 @@ class _HTTPSPool(HTTPSConnectionPool):
 
 
 class DeadlineAdapter(HTTPAdapter):
-    """A requests adapter whose connections answer to `limit()`."""
+    """A requests adapter whose connections answer to `limit()`, one connection per request.
+
+    urllib3 returns a connection to its pool as soon as a body is read, before the exchange that
+    read it has finished; reused, a cut meant for the old exchange could truncate the next one.
+    """
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+    def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
+        request.headers["Connection"] = "close"
+        return super().send(request, *args, **kwargs)

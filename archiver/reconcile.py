@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from archiver.archive import Archiver, Outcome, check_agreement, retained_until
 from archiver.config import is_sid
@@ -36,6 +36,8 @@ class SweepReport:
     listed: int = 0
     archived: list[str] = field(default_factory=list)
     already_archived: int = 0
+    queued: list[str] = field(default_factory=list)
+    already_queued: int = 0
     would_archive: list[str] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
     failed: list[dict[str, str]] = field(default_factory=list)
@@ -61,6 +63,8 @@ class SweepReport:
             "archived": len(self.archived),
             "archived_sids": self.archived,
             "already_archived": self.already_archived,
+            "queued": len(self.queued),
+            "already_queued": self.already_queued,
             "would_archive": self.would_archive,
             "skipped": dict(self.skipped),
             "failed": self.failed,
@@ -74,6 +78,12 @@ class SweepReport:
             "archive_listings": self.archive_listings,
             "unlisted_days": self.unlisted_days,
         }
+
+
+class Enqueue(Protocol):
+    """Queued mode: hands one recording to Cloud Tasks (`TaskQueue.enqueue`)."""
+
+    def __call__(self, sid: str, *, source: str, date_created: str | None = None) -> Outcome: ...
 
 
 def parse_when(value: str) -> datetime:
@@ -103,7 +113,8 @@ class _Actions:
     """The one place the sweep acts on a recording, once the listings have said what needs acting on.
 
     `archive` receives every recording the archive's listings do not show complete and agreeing (and,
-    when deleting, every final one): today it archives inline, `concurrency` at a time.
+    inline, every final one when deleting, and every one not under retention yet when retention is
+    on): it archives inline, `concurrency` at a time, or in queued mode hands it to `enqueue`.
     """
 
     def __init__(
@@ -117,6 +128,8 @@ class _Actions:
         dry_run: bool,
         delete: bool | None,
         repair: bool,
+        enqueue: Enqueue | None,
+        source: str,
     ) -> None:
         self.archiver = archiver
         self.pool = pool
@@ -126,6 +139,8 @@ class _Actions:
         self.dry_run = dry_run
         self.delete = delete
         self.repair = repair
+        self.enqueue = enqueue
+        self.source = source
         self.pending: set[Future[Outcome]] = set()
 
     def record(self, outcome: Outcome) -> None:
@@ -140,6 +155,10 @@ class _Actions:
             report.corrupt.append({"sid": outcome.recording_sid, "error": outcome.error or "corrupt"})
         elif outcome.outcome == "already_archived":
             report.already_archived += 1
+        elif outcome.outcome == "queued":
+            report.queued.append(outcome.recording_sid)
+        elif outcome.outcome == "already_queued":
+            report.already_queued += 1
         elif outcome.outcome == "no_audio":
             report.skipped[outcome.recording_status or "no_audio"] += 1
         else:
@@ -180,6 +199,11 @@ class _Actions:
         if self.dry_run:
             _plan(self.archiver, sid, recording, self.report)
             return
+        if self.enqueue is not None:
+            self.pending.add(
+                self.pool.submit(_enqueue_missing, self.archiver, sid, recording, self.enqueue, self.source)
+            )
+            return
         self.pending.add(
             self.pool.submit(self.archiver.archive, sid, recording, delete=self.delete, repair=self.repair)
         )
@@ -218,6 +242,8 @@ def sweep(
     on_listed: Callable[[dict[str, Any]], None] = lambda _recording: None,
     page_size: int = 1000,
     resume: Window | None = None,
+    enqueue: Enqueue | None = None,
+    source: str = "sweep",
 ) -> SweepReport:
     """Archive every final recording of the window not archived yet, without passing `deadline_s`.
 
@@ -232,13 +258,17 @@ def sweep(
     than one retry budget is left before the deadline, so whatever is in flight can finish; the rest
     of the current page is reported as `remaining`, listing stops, and `resume_next` is the window
     the next run must sweep first: from the interrupted window's start to the newest recording not
-    started (SignalWire lists newest first, so everything older is in it).
+    started (SignalWire lists newest first, so everything older is in it). With `enqueue`, what is
+    missing becomes a Cloud Task instead of being archived here.
     """
     stop_at = time.monotonic() + max(0.0, deadline_s - archiver.settings.retry_budget_s)
     report = SweepReport(since, until, resumed=resume)
     settings = archiver.settings
     inventory = Inventory(archiver.store, settings.project_id, settings.recording_format)
-    wants_delete = settings.delete_after_archive if delete is None else delete
+    # Queued mode hands over only what is missing (_enqueue_missing): deleting and completing retention
+    # of archived recordings is work the inline mode does.
+    wants_delete = (settings.delete_after_archive if delete is None else delete) and enqueue is None
+    wants_retention = bool(settings.object_retention_days) and enqueue is None
     windows = _windows(since, until, resume)
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="sweep") as pool:
         actions = _Actions(
@@ -250,6 +280,8 @@ def sweep(
             dry_run=dry_run,
             delete=delete,
             repair=repair,
+            enqueue=enqueue,
+            source=source,
         )
         for index, window in enumerate(windows):
             left_until = _sweep_window(
@@ -259,7 +291,7 @@ def sweep(
                 actions,
                 stop_at,
                 wants_delete=wants_delete,
-                wants_retention=bool(settings.object_retention_days),
+                wants_retention=wants_retention,
                 on_listed=on_listed,
                 page_size=page_size,
             )
@@ -329,6 +361,19 @@ def _sweep_window(
         report.failed.append({"sid": "", "error": f"listing recordings failed: {exc}"})
         return oldest + _SECOND if oldest else window.until
     return None
+
+
+def _enqueue_missing(archiver: Archiver, sid: str, recording: dict[str, Any], enqueue: Enqueue, source: str) -> Outcome:
+    """Queued mode: look in the archive at the listed date; only a recording missing there becomes a task."""
+    outcome = Outcome("failed", recording_sid=sid.lower(), account_sid=archiver.settings.project_id)
+    try:
+        if archiver.check_archived(outcome, archiver.keys_of(sid, recording)):
+            return outcome
+    # A bad listed date, a corrupt archive or a storage error ends this recording only, as inline.
+    except Exception as exc:
+        outcome.fail(exc)
+        return outcome
+    return enqueue(sid, source=source, date_created=str(recording["date_created"]))
 
 
 def _plan(archiver: Archiver, sid: str, recording: dict[str, Any], report: SweepReport) -> None:

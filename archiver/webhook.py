@@ -11,11 +11,13 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from archiver import progress, signature
 from archiver.archive import Archiver, Outcome
+from archiver.auth import CertsUnavailable, InvokerCheck, Unauthorized
 from archiver.config import Settings, is_sid
 from archiver.logging import Headers, audit, bind_request, get_logger
 from archiver.reconcile import parse_when, sweep
 from archiver.signalwire import FINAL_WITH_AUDIO, NO_AUDIO, RetryPolicy, SignalWireClient
 from archiver.storage import open_store
+from archiver.tasks import TaskBody, TaskQueue
 
 MAX_BODY = 64 * 1024
 MAX_FIELDS = 256
@@ -48,12 +50,21 @@ class Service:
 
     settings: Settings
     archiver: Archiver
+    # Queued mode: callbacks and the sweep create tasks instead of archiving inline.
+    queue: TaskQueue | None = None
+    # Deployed: who may call the private entry points.
+    invoker: InvokerCheck | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Service:
         store = open_store(settings.archive_uri, settings.chunk_size)
         client = SignalWireClient(settings)
-        return cls(settings, Archiver(settings, store, client, RetryPolicy(settings.retry_budget_s)))
+        archiver = Archiver(settings, store, client, RetryPolicy(settings.retry_budget_s))
+        queue = TaskQueue(settings) if settings.tasks_queue else None
+        invoker = None
+        if settings.invoker_audience and settings.invoker_service_account:
+            invoker = InvokerCheck(settings.invoker_audience, settings.invoker_service_account)
+        return cls(settings, archiver, queue, invoker)
 
 
 def _first(value: str | None) -> str:
@@ -149,6 +160,8 @@ def handle_callback(service: Service, method: str, url: str, headers: Headers, b
         outcome = Outcome("ignored", recording_sid=sid, account_sid=settings.project_id, recording_status=status)
     elif status in NO_AUDIO:
         outcome = Outcome("no_audio", recording_sid=sid, account_sid=settings.project_id, recording_status=status)
+    elif service.queue is not None:
+        outcome = service.queue.enqueue(sid, source="callback")
     else:
         outcome = service.archiver.archive(sid)
     outcome.call_sid = outcome.call_sid or form.get("CallSid") or None
@@ -189,16 +202,72 @@ def _window(settings: Settings, body: bytes) -> tuple[datetime, datetime]:
     return since, until
 
 
+def check_caller(service: Service, headers: Headers) -> None:
+    """Deployed, a private entry point serves only its one caller's Google-signed OIDC token."""
+    if not service.settings.deployed:
+        return
+    if service.invoker is None:
+        raise Rejected(403, "INVOKER_AUDIENCE and INVOKER_SERVICE_ACCOUNT are not set: every caller is refused")
+    try:
+        service.invoker.verify(headers.get("Authorization"))
+    except Unauthorized as exc:
+        raise Rejected(403, f"caller not authorized: {str(exc)[:200]}") from None
+    except CertsUnavailable as exc:
+        raise Rejected(503, str(exc)[:200]) from None
+
+
+def _log_rejected(what: str, exc: Rejected) -> None:
+    log = get_logger()
+    report = log.error if exc.status >= 500 else log.warning
+    report(f"{what} rejected", outcome="rejected", http_status=exc.status, reason=exc.reason)
+
+
+def handle_task(service: Service, method: str, headers: Headers, body: IO[bytes]) -> Reply:
+    """Cloud Tasks' delivery of one recording: 2xx once retrying cannot change the result, 503 to be retried.
+
+    A permanent failure (SignalWire refused the recording for good) answers 200 so the queue stops,
+    and logs at ERROR like any failure; the recording stays missing, so the sweep keeps reporting it.
+    """
+    bind_request(headers)
+    try:
+        check_caller(service, headers)
+        if method != "POST":
+            raise Rejected(405, "only POST delivers a task", {"Allow": "POST"})
+        try:
+            task = TaskBody.parse(_read_body(headers, body))
+        except ValueError as exc:
+            raise Rejected(400, str(exc)) from None
+    except Rejected as exc:
+        _log_rejected("task", exc)
+        return Reply(exc.status, {"outcome": "rejected", "reason": exc.reason}, exc.headers)
+
+    listed = {"date_created": task.date_created} if task.date_created else None
+    outcome = service.archiver.archive(task.recording_sid, listed)
+    http_status = 200 if outcome.ok or not outcome.retryable else 503
+    retries = headers.get("X-CloudTasks-TaskRetryCount") or ""
+    audit(
+        outcome,
+        http_status=http_status,
+        source=task.source,
+        task_retry_count=int(retries[:6]) if retries[:6].isdigit() else None,
+    )
+    reply = reply_body(outcome)
+    if not outcome.ok:
+        reply["retryable"] = outcome.retryable
+    return Reply(http_status, reply)
+
+
 def handle_sweep(service: Service, method: str, headers: Headers, body: IO[bytes]) -> Reply:
     """Cloud Scheduler's hourly call: archive what callbacks missed, answer a summary, 500 if any failed."""
     bind_request(headers)
     log = get_logger()
     try:
+        check_caller(service, headers)
         if method != "POST":
             raise Rejected(405, "only POST starts a sweep", {"Allow": "POST"})
         since, until = _window(service.settings, _read_body(headers, body))
     except Rejected as exc:
-        log.warning("sweep rejected", outcome="rejected", http_status=exc.status, reason=exc.reason)
+        _log_rejected("sweep", exc)
         return Reply(exc.status, {"outcome": "rejected", "reason": exc.reason}, exc.headers)
 
     def acted_on(outcome: Outcome) -> None:
@@ -224,6 +293,7 @@ def handle_sweep(service: Service, method: str, headers: Headers, body: IO[bytes
         deadline_s=settings.reconcile_deadline_s,
         on_outcome=acted_on,
         resume=resume,
+        enqueue=service.queue.enqueue if service.queue else None,
     )
     if report.resume_next != resume:
         try:
@@ -235,7 +305,7 @@ def handle_sweep(service: Service, method: str, headers: Headers, body: IO[bytes
     http_status = 200 if report.ok else 500
     summary["outcome"] = "sweep_failed" if not report.ok else ("sweep_incomplete" if report.remaining else "sweep_ok")
     # `missed_by_callbacks` feeds the alert on recordings that only the sweep caught.
-    fields = {**summary, "http_status": http_status, "missed_by_callbacks": len(report.archived)}
+    fields = {**summary, "http_status": http_status, "missed_by_callbacks": len(report.archived) + len(report.queued)}
     if not report.ok:
         log.error("sweep finished with failures", **fields)
     elif report.remaining:

@@ -24,7 +24,7 @@ SIGNING_KEY = "PSK_local_space_signing_key"
 DEMO_SID = "5c0ffee0-1ab5-4c4e-8a1e-0000000000d0"
 
 
-def _recordings(space: Space, specs: list[str]) -> None:
+def _recordings(space: Space, specs: list[str], created: dict[str, datetime]) -> None:
     if not specs:
         now = datetime.now(UTC)
         space.add(sid=DEMO_SID, content=DEMO_AUDIO.read_bytes(), created=now - timedelta(minutes=30))
@@ -40,7 +40,7 @@ def _recordings(space: Space, specs: list[str]) -> None:
         if value.startswith("@"):
             space.add(sid=sid, content=Path(value[1:]).read_bytes())
         else:
-            space.add(sid=sid, size=int(value))
+            space.add(sid=sid, size=int(value), **({"created": created[sid]} if sid in created else {}))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -56,9 +56,17 @@ def main(argv: list[str] | None = None) -> None:
         metavar="SID=BYTES|SID=@FILE",
         help="serve this recording (repeatable); default: the demo MP3 and two generated ones",
     )
+    parser.add_argument(
+        "--created",
+        action="append",
+        default=[],
+        metavar="SID=ISO8601",
+        help="the date a --recording was created (repeatable; default: the stand-in's fixed date)",
+    )
     args = parser.parse_args(argv)
     space = Space(args.project, args.token)
-    _recordings(space, args.recording)
+    created = {sid: datetime.fromisoformat(when) for sid, _, when in (spec.partition("=") for spec in args.created)}
+    _recordings(space, args.recording, created)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     space.start(args.port)
     print(space.url, flush=True)

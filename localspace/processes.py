@@ -1,4 +1,4 @@
-"""Start and stop the real processes tests talk to: fake-gcs-server and the function itself."""
+"""Start and stop the real processes tests talk to: fake-gcs-server, the Cloud Tasks emulator, the function."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import time
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 # The wrapper package ships the Go binary; its own launcher pipes stderr without reading it, which
 # stalls the server once enough requests have been logged, so the binary is started here instead.
@@ -111,3 +112,57 @@ def start_function(
     url = f"http://127.0.0.1:{port}/"
     wait_for(url, process)
     return process, url
+
+
+TASKS_EMULATOR = ROOT / ".venv-tasks" / "bin" / "gcloud-tasks-emulator"
+
+
+def wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """For servers that speak no HTTP/1 (the Cloud Tasks emulator is gRPC): wait until the port accepts."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{host}:{port}: process exited with {process.returncode}")
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{host}:{port} did not accept connections within {timeout:.0f}s")
+
+
+def start_tasks_emulator(log_path: Path, max_retries: int = 5) -> tuple[subprocess.Popen[bytes], str]:
+    """gcloud-tasks-emulator from `.venv-tasks` (built by `make test`) on a free port; returns (process, host:port).
+
+    It dispatches each HTTP task to the task's URL, one at a time per queue, and re-dispatches a task
+    answered outside 2xx at once, at most `max_retries` times.
+    """
+    if not TASKS_EMULATOR.exists():
+        raise RuntimeError(f"{TASKS_EMULATOR} is missing: `make test` builds .venv-tasks")
+    port = free_port()
+    out = log_path.open("wb")
+    process = subprocess.Popen(
+        [str(TASKS_EMULATOR), "start", "--port", str(port), "--max-retries", str(max_retries)],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONWARNINGS": "ignore::FutureWarning"},
+    )
+    wait_for_port("127.0.0.1", port, process)
+    return process, f"127.0.0.1:{port}"
+
+
+def tasks_client(host: str) -> Any:
+    """The real Cloud Tasks client on an insecure channel to the emulator, as the archiver builds it."""
+    import grpc
+    from google.cloud import tasks_v2
+    from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
+
+    return tasks_v2.CloudTasksClient(transport=CloudTasksGrpcTransport(channel=grpc.insecure_channel(host)))
+
+
+def create_tasks_queue(host: str, name: str) -> str:
+    """A queue `projects/P/locations/L/queues/Q` on the emulator; returns its name."""
+    from google.cloud import tasks_v2
+
+    tasks_client(host).create_queue(parent=name.rsplit("/queues/", 1)[0], queue=tasks_v2.Queue(name=name))
+    return name

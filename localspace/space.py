@@ -35,8 +35,9 @@ class Fault:
 
     `no_length` sends the body without Content-Length or chunked framing, so it ends when the
     connection closes (with `truncate_at`, a cut-off body that looks complete); `trickle_s` sends one
-    byte per that many seconds; `endless` streams audio forever; `json_bytes` pads a JSON answer to
-    that size; `next_page` replaces a list page's next_page_uri; `redirect` answers 302 to another host.
+    byte per that many seconds, after `trickle_after` bytes at full speed; `endless` streams audio
+    forever; `json_bytes` pads a JSON answer to that size; `next_page` replaces a list page's
+    next_page_uri; `redirect` answers 302 to another host.
     """
 
     status: int = 200
@@ -48,6 +49,7 @@ class Fault:
     body: bytes = b""
     no_length: bool = False
     trickle_s: float | None = None
+    trickle_after: int = 0
     endless: bool = False
     json_bytes: int | None = None
     next_page: str | None = None
@@ -73,10 +75,18 @@ def _padded_json(document: dict[str, Any], size: int) -> Iterator[bytes]:
     yield b'"}'
 
 
-def _trickle(chunks: Iterator[bytes], interval: float) -> Iterator[bytes]:
+def _trickle(chunks: Iterator[bytes], interval: float, after: int = 0) -> Iterator[bytes]:
+    """The first `after` bytes at full speed, then one byte per `interval` seconds."""
+    sent = 0
     for chunk in chunks:
+        if sent + len(chunk) <= after:
+            sent += len(chunk)
+            yield chunk
+            continue
         for offset in range(len(chunk)):
-            time.sleep(interval)
+            if sent >= after:
+                time.sleep(interval)
+            sent += 1
             yield chunk[offset : offset + 1]
 
 
@@ -359,7 +369,7 @@ class Space:
             del headers["Content-Length"]
             headers[_CLOSE_DELIMITED] = "1"
         if fault is not None and fault.trickle_s:
-            body = _trickle(body, fault.trickle_s)
+            body = _trickle(body, fault.trickle_s, fault.trickle_after)
         content_type = recording.content_type if fmt == "mp3" else "audio/x-wav"
         return Response(body, headers=headers, content_type=content_type, direct_passthrough=True)
 

@@ -22,8 +22,9 @@ from archiver.archive import Archiver
 from archiver.logging import configure
 from archiver.signalwire import RetryPolicy, SignalWireClient
 from archiver.storage import GcsStore, LocalStore, Store
+from archiver.tasks import TaskQueue
 from archiver.webhook import Reply, Service, handle_callback
-from localspace.processes import ROOT, free_port, start_fake_gcs, stop
+from localspace.processes import ROOT, create_tasks_queue, free_port, start_fake_gcs, start_tasks_emulator, stop
 from localspace.space import Space
 
 # No test may reach Google: google-auth must not probe the metadata server, and if it did, find nothing.
@@ -33,6 +34,7 @@ os.environ["GCE_METADATA_HOST"] = os.environ["GCE_METADATA_IP"] = f"127.0.0.1:{f
 SIGNING_KEY = "PSK_test_signing_key_0123456789"
 TOKEN = "PT_secret_api_token_abcdef"
 CALLBACK_URL = "https://archiver.example.com/archive_recording"
+TASKS_LOCATION = "projects/test-project/locations/here"
 
 
 @pytest.fixture(scope="session")
@@ -93,7 +95,8 @@ class Harness:
         self.sleeps: list[float] = []
         policy = RetryPolicy(settings.retry_budget_s, initial_s=0.01, cap_s=0.05, sleep=self._sleep)
         self.archiver = Archiver(settings, store, SignalWireClient(settings), policy, final_wait_s=0.5)
-        self.service = Service(settings, self.archiver)
+        queue = TaskQueue(settings) if settings.tasks_queue else None
+        self.service = Service(settings, self.archiver, queue)
 
     def _sleep(self, seconds: float) -> None:
         # Record what the policy asked for, but do not make the suite wait out a Retry-After.
@@ -168,6 +171,20 @@ def import_main(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=False,
     )
+
+
+@pytest.fixture(scope="session")
+def tasks_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """gcloud-tasks-emulator's host:port; it retries a failing task 5 times, then drops it."""
+    process, host = start_tasks_emulator(tmp_path_factory.mktemp("tasks") / "emulator.log")
+    yield host
+    stop(process)
+
+
+@pytest.fixture
+def tasks_queue(tasks_emulator: str) -> str:
+    """A queue of its own for each test, created through the real client."""
+    return create_tasks_queue(tasks_emulator, f"{TASKS_LOCATION}/queues/q-{uuid.uuid4().hex[:12]}")
 
 
 def audit_lines(text: str) -> list[dict[str, Any]]:

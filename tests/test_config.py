@@ -152,3 +152,58 @@ def test_object_keys_use_utc_creation_day_not_call_sid() -> None:
     audio, meta = object_keys(PROJECT, "19e436af-5688-4307-b03b-bdb2b42b8142", created, "mp3")
     assert audio == f"{PROJECT}/2018/09/25/19e436af-5688-4307-b03b-bdb2b42b8142.mp3"
     assert meta == f"{PROJECT}/2018/09/25/19e436af-5688-4307-b03b-bdb2b42b8142.json"
+
+
+QUEUE = "projects/my-project/locations/us-central1/queues/archive"
+WORKER = "https://us-central1-my-project.cloudfunctions.net/archive-task"
+ACCOUNT = "tasks-invoker@my-project.iam.gserviceaccount.com"
+
+
+def test_queued_mode_settings() -> None:
+    assert load(BASE).tasks_queue is None  # inline mode by default
+    settings = load(
+        {
+            **BASE,
+            "TASKS_QUEUE": QUEUE,
+            "TASKS_WORKER_URL": WORKER,
+            "TASKS_SERVICE_ACCOUNT": ACCOUNT,
+            "CLOUD_TASKS_EMULATOR_HOST": "localhost:9022",
+        }
+    )
+    assert (settings.tasks_queue, settings.tasks_worker_url) == (QUEUE, WORKER)
+    assert (settings.tasks_service_account, settings.tasks_emulator_host) == (ACCOUNT, "localhost:9022")
+    assert load({**BASE, "TASKS_QUEUE": QUEUE, "TASKS_WORKER_URL": "http://127.0.0.1:8081/"}).tasks_worker_url
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"TASKS_QUEUE": "archive"}, "TASKS_QUEUE must be projects/PROJECT/locations/LOCATION/queues/QUEUE"),
+        ({"TASKS_QUEUE": QUEUE + "/tasks/x"}, "TASKS_QUEUE must be"),
+        ({"TASKS_QUEUE": QUEUE}, "TASKS_WORKER_URL is not set"),
+        ({"TASKS_QUEUE": QUEUE, "TASKS_WORKER_URL": "worker"}, "TASKS_WORKER_URL must be"),
+        ({"TASKS_QUEUE": QUEUE, "TASKS_WORKER_URL": "http://worker.example.com/"}, "TASKS_WORKER_URL may use http"),
+        ({"TASKS_QUEUE": QUEUE, "TASKS_WORKER_URL": WORKER, "TASKS_SERVICE_ACCOUNT": "me"}, "TASKS_SERVICE_ACCOUNT"),
+        ({"CLOUD_TASKS_EMULATOR_HOST": "http://localhost:9022"}, "CLOUD_TASKS_EMULATOR_HOST must be host:port"),
+        ({"INVOKER_AUDIENCE": "archive-task"}, "INVOKER_AUDIENCE must be this function's own https URL"),
+        ({"INVOKER_SERVICE_ACCOUNT": "scheduler"}, "INVOKER_SERVICE_ACCOUNT must be a service account email"),
+    ],
+)
+def test_queued_mode_and_invoker_errors_name_the_variable(overrides: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        load({**BASE, **overrides})
+
+
+@pytest.mark.parametrize("target", ["archive_task", "reconcile_recordings"])
+def test_deployed_private_entry_points_need_their_caller_named(target: str) -> None:
+    deployed = {**BASE, "ARCHIVE_URI": "gs://my-bucket", "K_SERVICE": "svc", "FUNCTION_TARGET": target}
+    with pytest.raises(ConfigError, match="INVOKER_AUDIENCE is not set"):
+        load(deployed)
+    with pytest.raises(ConfigError, match="INVOKER_SERVICE_ACCOUNT is not set"):
+        load({**deployed, "INVOKER_AUDIENCE": WORKER})
+    settings = load({**deployed, "INVOKER_AUDIENCE": WORKER, "INVOKER_SERVICE_ACCOUNT": ACCOUNT})
+    assert (settings.deployed, settings.invoker_audience, settings.invoker_service_account) == (True, WORKER, ACCOUNT)
+    # The public callback shares main.py and needs no invoker; locally nothing is required.
+    public = {**deployed, "FUNCTION_TARGET": "archive_recording", "PUBLIC_URL": "https://hooks.example.com/"}
+    assert load(public).invoker_audience is None
+    assert load({**BASE, "FUNCTION_TARGET": target}).deployed is False

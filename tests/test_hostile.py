@@ -383,6 +383,23 @@ def test_trickling_space_cannot_hold_a_callback(
     assert list(bucket.list_blobs()) == []
 
 
+def test_a_fast_start_cannot_buy_a_long_stall(
+    space: Space, run_function: Callable[..., tuple[str, storage.Bucket]]
+) -> None:
+    """20 MB at full speed earn 80 s at 256 KiB/s; the rate over the last window still has to hold."""
+    budget = 2.0
+    url, bucket = run_function(RETRY_BUDGET_SECONDS=str(budget))
+    rec = space.add(size=40_000_000)
+    space.fault(rec.sid, "media", *[Fault(trickle_s=1.0, trickle_after=20_000_000)] * MANY)
+    started = time.monotonic()
+    response = signed(url, form(space, rec.sid))
+    elapsed = time.monotonic() - started
+    assert response.status_code == 503
+    # The allowance (5 s at least), then one rate window of the same length, plus the watchdog's tick.
+    assert elapsed < 12, elapsed
+    assert list(bucket.list_blobs()) == []
+
+
 def test_hostile_requests_get_plain_answers_from_the_process(
     space: Space, run_function: Callable[..., tuple[str, storage.Bucket]]
 ) -> None:
