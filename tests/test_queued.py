@@ -31,6 +31,7 @@ from localspace.space import Fault, Space
 from tests.conftest import TASKS_LOCATION, Harness, audit_lines, env_for
 from tests.tasks_stub import NamingQueue
 from tests.test_function_process import callback, signed_post
+from tests.test_sweep_listing import ServerCounts, per_object
 
 WORKER_ACCOUNT = "tasks-invoker@test-project.iam.gserviceaccount.com"
 WINDOW = ["--since", "2026-11-01", "--until", "2026-11-30"]
@@ -316,6 +317,22 @@ def test_sweep_enqueues_what_is_missing_instead_of_archiving(
 
     again = handle_sweep(harness.service, "POST", {}, io.BytesIO(window))
     assert (again.body["queued"], again.body["already_queued"]) == (0, 2)
+
+
+def test_queued_sweep_reads_only_what_the_listing_shows_missing(
+    make_harness: Callable[..., Harness], naming_queue: NamingQueue, gcs_workdir: Path
+) -> None:
+    harness = stub_harness(make_harness, naming_queue)
+    done = harness.space.add(created=datetime(2026, 11, 2, 12, tzinfo=UTC))
+    missing = harness.space.add(created=datetime(2026, 11, 3, 12, tzinfo=UTC))
+    assert harness.archiver.archive(done.sid).outcome == "archived"
+    counts = ServerCounts(harness, gcs_workdir)
+    counts.start()
+    window = json.dumps({"since": "2026-11-01T00:00:00Z", "until": "2026-11-30T00:00:00Z"}).encode()
+    reply = handle_sweep(harness.service, "POST", {}, io.BytesIO(window))
+    assert (reply.body["queued"], reply.body["already_archived"]) == (1, 1)
+    looked_at = " ".join(per_object(counts.gcs(), counts.bucket))
+    assert missing.sid in looked_at and done.sid not in looked_at
 
 
 def test_sweep_process_enqueues_and_the_worker_archives(
