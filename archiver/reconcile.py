@@ -67,8 +67,9 @@ def parse_when(value: str) -> datetime:
 def listed_recordings(
     archiver: Archiver, since: datetime, until: datetime, page_size: int = 1000
 ) -> Iterator[dict[str, Any]]:
-    """The window's recordings, as SignalWire lists them, retried like any other request."""
-    return archiver.client.list_recordings(since, until, archiver.policy, page_size)
+    """The window's recordings as every configured API lists them (LaML, then RELAY), retried like any request."""
+    for source in archiver.sources.values():
+        yield from source.list_recordings(since, until, archiver.policy, page_size)
 
 
 def sweep(
@@ -212,6 +213,9 @@ def _check_row(archiver: Archiver, row: dict[str, Any], recording: dict[str, Any
     row["audio_uri"] = archiver.store.uri(audio_key)
     row["metadata_uri"] = archiver.store.uri(meta_key)
     manifest = archiver.store.stat(meta_key)
+    if manifest is not None:
+        audio_key = archiver.recorded_audio_key((audio_key, meta_key), manifest)
+        row["audio_uri"] = archiver.store.uri(audio_key)
     audio = archiver.store.stat(audio_key)
     row["metadata_present"] = manifest is not None
     if audio is not None:

@@ -18,9 +18,9 @@ from google.cloud import storage
 from archiver import config, signature
 from archiver.archive import Archiver
 from archiver.logging import configure
-from archiver.signalwire import RetryPolicy, SignalWireClient
+from archiver.signalwire import RetryPolicy
 from archiver.storage import GcsStore, LocalStore, Store
-from archiver.webhook import Reply, Service, handle_callback
+from archiver.webhook import Reply, Service, handle_callback, open_sources
 from tests.servers import start_fake_gcs, stop
 from tests.standin import Space
 
@@ -80,7 +80,7 @@ class Harness:
         self.settings = settings
         self.sleeps: list[float] = []
         policy = RetryPolicy(settings.retry_budget_s, initial_s=0.01, cap_s=0.05, sleep=self._sleep)
-        self.archiver = Archiver(settings, store, SignalWireClient(settings), policy, final_wait_s=0.5)
+        self.archiver = Archiver(settings, store, open_sources(settings), policy, final_wait_s=0.5)
         self.service = Service(settings, self.archiver)
 
     def _sleep(self, seconds: float) -> None:

@@ -26,7 +26,7 @@ def test_minimal_local_defaults() -> None:
     assert settings.api_base == f"https://example.signalwire.com/api/laml/2010-04-01/Accounts/{PROJECT}"
     assert settings.archive_uri == os.path.abspath("archive")
     assert settings.recording_format == "mp3"
-    assert settings.signing_key is None
+    assert settings.signing_keys == ()
     assert settings.chunk_size == 8 * 1024 * 1024
     assert settings.delete_after_archive is False
 

@@ -58,7 +58,7 @@ def test_signed_callback_archives_through_the_real_server(
     space: Space, function: tuple[str, storage.Bucket, Path]
 ) -> None:
     url, bucket, log = function
-    probes = len(log.read_text().splitlines())  # the readiness probe's GET was answered 405 already
+    probes = len(log.read_text().splitlines())  # the readiness probe's unsigned GET was answered 403 already
     rec = space.add(size=1_800_000)
     response = signed_post(url, callback(space, rec.sid))
     assert response.status_code == 200, response.text
@@ -69,7 +69,7 @@ def test_signed_callback_archives_through_the_real_server(
     assert blobs[f"{base}.mp3"].download_as_bytes() == rec.audio()
     assert signed_post(url, callback(space, rec.sid)).json()["outcome"] == "already_archived"
 
-    assert requests.get(url, timeout=10).status_code == 405
+    assert requests.get(url, timeout=10).status_code == 403  # an unsigned GET
     assert signed_post(url, callback(space, rec.sid), key="PSK_wrong").status_code == 403
     big = callback(space, rec.sid) | {"Pad": "x" * 70_000}
     assert signed_post(url, big).status_code == 413

@@ -303,7 +303,7 @@ def test_concurrent_duplicates_leave_one_correct_pair(harness: Harness, size: in
 def test_existing_identical_audio_without_manifest_is_adopted(harness: Harness) -> None:
     """A crash between the audio and the manifest: the create conflict is verified, not overwritten."""
     rec = harness.space.add(size=200_000)
-    audio_key, meta_key = harness.archiver.keys(harness.archiver.client.recording(rec.sid, Budget.of(10)))
+    audio_key, meta_key = harness.archiver.keys(harness.archiver.sources["laml"].recording(rec.sid, Budget.of(10)))
     harness.store.put(audio_key, VerifyingReader.of_bytes(rec.audio()), "audio/mpeg", {"written-by": "first"})
     reply = harness.post(harness.form(rec.sid))
     assert reply.status == 200
@@ -320,7 +320,7 @@ def test_existing_identical_audio_without_manifest_is_adopted(harness: Harness) 
 
 def test_existing_wrong_audio_is_replaced_by_the_right_bytes(harness: Harness) -> None:
     rec = harness.space.add(size=200_000)
-    audio_key, meta_key = harness.archiver.keys(harness.archiver.client.recording(rec.sid, Budget.of(10)))
+    audio_key, meta_key = harness.archiver.keys(harness.archiver.sources["laml"].recording(rec.sid, Budget.of(10)))
     harness.store.put(audio_key, VerifyingReader.of_bytes(b"half a recording"), "audio/mpeg", {})
     reply = harness.post(harness.form(rec.sid))
     assert reply.status == 200, reply.body
@@ -333,7 +333,7 @@ def test_manifest_without_its_audio_is_corrupt_and_repair_completes_it(
 ) -> None:
     """A manifest is written last, so one without its audio means the audio was lost afterwards: loud."""
     rec = harness.space.add(size=50_000)
-    meta = harness.archiver.client.recording(rec.sid, Budget.of(10))
+    meta = harness.archiver.sources["laml"].recording(rec.sid, Budget.of(10))
     audio_key, meta_key = harness.archiver.keys(meta)
     harness.store.put(meta_key, VerifyingReader.of_bytes(meta.raw), "application/json", {})
     capsys.readouterr()
