@@ -105,15 +105,15 @@ def _content_type(headers: Headers) -> str:
     return (headers.get("Content-Type") or "").split(";")[0].strip().lower()
 
 
-def _fields(text: bytes | str) -> list[tuple[str, str]]:
+def _fields(text: bytes | str, where: str) -> list[tuple[str, str]]:
     try:
         decoded = text.decode("utf-8") if isinstance(text, bytes) else text
     except UnicodeDecodeError:
-        raise Rejected(400, "form body is not valid UTF-8") from None
+        raise Rejected(400, f"{where} body is not valid UTF-8") from None
     try:
         return parse_qsl(decoded, keep_blank_values=True, max_num_fields=MAX_FIELDS)
     except ValueError:
-        raise Rejected(400, f"more than {MAX_FIELDS} fields") from None
+        raise Rejected(400, f"more than {MAX_FIELDS} {where} fields") from None
 
 
 def _token_matches(settings: Settings, url: str) -> bool:
@@ -137,7 +137,7 @@ def read_callback(settings: Settings, method: str, url: str, headers: Headers, b
     sig = headers.get("X-SignalWire-Signature") or headers.get("X-Twilio-Signature")
     shape: callbacks.Shape
     if method == "GET":
-        shape, raw, pairs = "query", b"", _fields(urlsplit(url).query)
+        shape, raw, pairs = "query", b"", _fields(urlsplit(url).query, "query")
         # The fields are in the signed URL already: nothing is appended.
         signed_fields: list[tuple[str, str]] | None = []
     else:
@@ -146,7 +146,7 @@ def read_callback(settings: Settings, method: str, url: str, headers: Headers, b
             raise Rejected(415, f"expected {_FORM} or {_JSON}, got {content_type or 'no Content-Type'}")
         raw = _read_body(headers, body)
         shape = "form" if content_type == _FORM else "event"
-        pairs = _fields(raw) if shape == "form" else []
+        pairs = _fields(raw, "form") if shape == "form" else []
         signed_fields = pairs if shape == "form" else None
     position = None
     if signed_url is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import time
 import uuid
@@ -119,6 +120,29 @@ class Harness:
         all_headers.update(headers or {})
         return handle_callback(self.service, method, url, all_headers, io.BytesIO(body))
 
+    def post_event(
+        self,
+        event: dict[str, Any],
+        *,
+        url: str = CALLBACK_URL,
+        key: str | None = SIGNING_KEY,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        """A JSON status event as SignalWire POSTs it, signed hex over URL + raw body (unsigned when key is None)."""
+        raw = json.dumps(event).encode() if body is None else body
+        all_headers = {"Content-Type": "application/json", "Content-Length": str(len(raw))}
+        if key is not None:
+            all_headers["X-SignalWire-Signature"] = signature.compute_hex(key, url, raw)
+        all_headers.update(headers or {})
+        return handle_callback(self.service, "POST", url, all_headers, io.BytesIO(raw))
+
+    def get(self, fields: dict[str, str], *, base: str = CALLBACK_URL, key: str | None = SIGNING_KEY) -> Reply:
+        """A GET callback: the fields in the query string, signed over the full URL with nothing appended."""
+        url = f"{base}{'&' if '?' in base else '?'}{urlencode(fields)}"
+        headers = {} if key is None else {"X-SignalWire-Signature": signature.compute(key, url, ())}
+        return handle_callback(self.service, "GET", url, headers, io.BytesIO(b""))
+
 
 @pytest.fixture
 def make_harness(space: Space, tmp_path: Path, gcs_client: storage.Client) -> Callable[..., Harness]:
@@ -146,6 +170,4 @@ def harness(make_harness: Callable[..., Harness]) -> Harness:
 
 
 def audit_lines(text: str) -> list[dict[str, Any]]:
-    import json
-
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]

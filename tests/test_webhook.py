@@ -39,11 +39,12 @@ def only_line(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
 # --- refused before anything is fetched -----------------------------------------------------
 
 
-def test_get_is_405_and_touches_nothing(harness: Harness) -> None:
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
+def test_other_methods_are_405_and_touch_nothing(harness: Harness, method: str) -> None:
     rec = harness.space.add()
-    reply = harness.post(harness.form(rec.sid), method="GET")
+    reply = harness.post(harness.form(rec.sid), method=method)
     assert reply.status == 405
-    assert reply.headers["Allow"] == "POST"
+    assert reply.headers["Allow"] == "GET, POST"
     assert harness.space.count() == 0
     assert stored(harness) == {}
 
@@ -59,9 +60,10 @@ def test_body_over_64_kib_is_413(harness: Harness) -> None:
     assert harness.space.count() == 0
 
 
-def test_non_form_body_is_415(harness: Harness) -> None:
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", ""])
+def test_body_neither_form_nor_json_is_415(harness: Harness, content_type: str) -> None:
     rec = harness.space.add()
-    reply = harness.post(harness.form(rec.sid), headers={"Content-Type": "application/json"})
+    reply = harness.post(harness.form(rec.sid), headers={"Content-Type": content_type})
     assert reply.status == 415
     assert harness.space.count() == 0
 
