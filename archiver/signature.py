@@ -63,15 +63,15 @@ def candidate_urls(url: str) -> list[str]:
     return out
 
 
-def _body_hash_matches(url: str, body: bytes) -> bool:
-    """True only when the URL carries `bodySHA256` and it is the raw body's SHA-256."""
+def _body_hash(url: str, body: bytes) -> bool | None:
+    """None when the URL carries no `bodySHA256`; else whether it is the raw body's SHA-256."""
     try:
         query = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
     except ValueError:
         return False
     claimed = query.get("bodySHA256")
-    if not claimed:
-        return False
+    if claimed is None:
+        return None
     return hmac.compare_digest(hashlib.sha256(body).hexdigest().encode(), claimed.strip().lower().encode())
 
 
@@ -84,11 +84,13 @@ def expected_signatures(key: str, url: str, body: bytes, fields: Sequence[tuple[
     - the form scheme over the URL alone, only when the URL's `bodySHA256` is the raw body's SHA-256.
       SignalWire's own validator also takes that bare-URL signature without `bodySHA256`, which would let
       one signed URL vouch for any body: it is not accepted here.
+    A URL whose `bodySHA256` is not the body's hash admits no form-scheme signature at all.
     """
     expected = [compute_hex(key, candidate, body) for candidate in without_fragment(url)]
-    if fields is not None:
+    body_hash = _body_hash(url, body)
+    if fields is not None and body_hash is not False:
         expected += [compute(key, candidate, fields) for candidate in candidate_urls(url)]
-    if _body_hash_matches(url, body):
+    if body_hash:
         expected += [compute(key, candidate, ()) for candidate in candidate_urls(url)]
     return expected
 
