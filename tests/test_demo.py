@@ -20,7 +20,8 @@ def test_demo_runs_clean() -> None:
     out = result.stdout
     for answer in ("→ 200 ignored", "→ 200 archived", "→ 200 already_archived", "→ 403 rejected"):
         assert answer in out
-    assert "OK: the archived MP3 is byte-identical" in out
+    assert re.search(r"SWML record_call finished \(JSON event\) +→ 200 archived", out)
+    assert "OK: both archived MP3s (cXML and SWML) are byte-identical" in out
     # Both servers the demo started (it prints their URLs) are gone once it has exited.
     for url in re.findall(r"http://127\.0\.0\.1:\d+", out.split("callbacks sent")[0]):
         with pytest.raises(requests.ConnectionError):
