@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import flask
 import functions_framework
 
@@ -10,12 +12,14 @@ from archiver.logging import configure
 
 try:
     _settings = config.load()
+    _service = webhook.Service.from_settings(_settings)
 except config.ConfigError as exc:
     # One clear line at startup instead of a traceback, and never a 500 per request.
     raise SystemExit(f"configuration error: {exc}") from None
 
 configure(_settings.secrets)
-_service = webhook.Service.from_settings(_settings)
+for _warning in config.warnings(_settings):
+    print(f"WARNING: {_warning}", file=sys.stderr, flush=True)
 
 
 def _respond(reply: webhook.Reply) -> flask.Response:

@@ -22,7 +22,7 @@ from archiver.errors import (
     TransientError,
 )
 from archiver.signalwire import FINAL_WITH_AUDIO, NO_AUDIO, Budget, Recording, RecordingSource, RetryPolicy, parse_date
-from archiver.storage import Store, StoredObject, VerifyingReader
+from archiver.storage import Retention, Store, StoredObject, VerifyingReader
 
 # How long a callback waits for a recording SignalWire still reports as not final.
 FINAL_WAIT_S = 10.0
@@ -57,6 +57,7 @@ class Outcome:
     crc32c: str | None = None
     sha256: str | None = None
     generation: int | None = None
+    retained_until: str | None = None
     requests: int = 0
     elapsed_ms: int = 0
     error: str | None = None
@@ -104,6 +105,12 @@ def check_agreement(audio: StoredObject, manifest: StoredObject) -> None:
     for name, (stored, expected) in checks.items():
         if not stored or stored != expected:
             raise Corrupt(f"{audio.uri}: stored {name} {stored!r}, recorded {expected!r}")
+
+
+def retained_until(*objects: StoredObject) -> str | None:
+    """When the first of these objects stops being retained; None when any of them is not retained."""
+    ends = [obj.retained_until for obj in objects]
+    return min(end for end in ends if end is not None).isoformat() if ends and None not in ends else None
 
 
 def _text(value: Any) -> str:
@@ -178,6 +185,8 @@ class Archiver:
             if wants_delete and not candidates:
                 candidates = self._recent_keys(sid)
             keys = next((k for k in candidates if self._look(outcome, k, repair)), None)
+            if keys is not None:
+                self._complete_retention(outcome, keys)
             if keys is None:
                 recording = self.fetch_final(sid, budget, api)
                 outcome.call_sid = recording.data.get("call_sid") or None
@@ -189,6 +198,8 @@ class Archiver:
                     # Looked at already when the listing or the recent dates named these same objects.
                     if keys in candidates or not self._look(outcome, keys, repair):
                         self._archive_final(recording, keys, outcome, budget)
+                    else:
+                        self._complete_retention(outcome, keys)
             if wants_delete and keys is not None and outcome.outcome in ("archived", "already_archived"):
                 self._delete_verified(outcome, keys, budget)
         # SignalWire, integrity, bad dates, and the storage client's own errors alike: one recording's
@@ -236,7 +247,31 @@ class Archiver:
         check_agreement(audio, manifest)
         outcome.outcome = "already_archived"
         outcome.size_verified = manifest.metadata.get("audio-size-verified") == "true"
+        outcome.retained_until = retained_until(audio, manifest)
         return True
+
+    def retention(self) -> Retention | None:
+        """The retention verified objects get (OBJECT_RETENTION_DAYS), or None when it is off."""
+        days = self.settings.object_retention_days
+        if not days:
+            return None
+        return Retention(self.settings.object_retention_mode, datetime.now(UTC) + timedelta(days=days))
+
+    def _complete_retention(self, outcome: Outcome, keys: tuple[str, str]) -> None:
+        """An archive verified before its retention was set (a crash, or retention switched on later): set it."""
+        retention = self.retention()
+        if retention is None or outcome.retained_until is not None:
+            return
+        audio, manifest = self.evidence(*keys)
+        if audio.retained_until is None:
+            # audio.key, not keys[0]: the manifest may name the audio under another extension.
+            audio = self.store.set_metadata(audio.key, audio.generation, audio.metadata, retention)
+        # A metadata patch may give the audio a new generation (fake-gcs-server does): the manifest follows it.
+        recorded = {**manifest.metadata, "audio-generation": str(audio.generation)}
+        manifest = self.store.set_metadata(manifest.key, manifest.generation, recorded, retention)
+        outcome.generation = audio.generation
+        outcome.retained_until = retention.until.isoformat()
+        outcome.extra["retention_completed"] = True
 
     def _look(self, outcome: Outcome, keys: tuple[str, str], repair: bool) -> bool:
         """check_archived, except that in repair mode a disagreeing audio object is removed for a rewrite."""
@@ -265,7 +300,8 @@ class Archiver:
         outcome.sha256 = sha256
         outcome.announced_bytes = announced
         outcome.size_verified = announced is not None
-        self._write_manifest(recording, meta_key, audio, outcome.size_verified)
+        manifest = self._write_manifest(recording, meta_key, audio, outcome.size_verified)
+        outcome.retained_until = retained_until(audio, manifest)
         outcome.outcome = "archived"
 
     def evidence(self, audio_key: str, meta_key: str) -> tuple[StoredObject, StoredObject]:
@@ -368,10 +404,12 @@ class Archiver:
                 stored = self._adopt_existing(key, reader)
             except IntegrityError as exc:
                 raise TransientError(str(exc)) from exc
-        if stored.metadata.get("sha256") != reader.sha256:
-            # GCS fixes custom metadata when an upload starts; the digest exists only after the last byte.
+        retention = self.retention()
+        if stored.metadata.get("sha256") != reader.sha256 or (retention and stored.retained_until is None):
+            # GCS fixes custom metadata when an upload starts; the digest exists only after the last byte,
+            # and retention comes with it, so bytes that failed verification were never retained.
             wanted = {**self._audio_metadata(recording), "sha256": reader.sha256}
-            stored = self.store.set_metadata(key, stored.generation, {**stored.metadata, **wanted})
+            stored = self.store.set_metadata(key, stored.generation, {**stored.metadata, **wanted}, retention)
         return stored, reader.sha256, announced
 
     def _adopt_existing(self, key: str, reader: VerifyingReader) -> StoredObject:
@@ -401,8 +439,9 @@ class Archiver:
             "audio-sha256": audio.metadata.get("sha256", ""),
             "archiver-version": __version__,
         }
+        retention = self.retention()
         try:
-            return self.store.put(key, VerifyingReader.of_bytes(recording.raw), "application/json", metadata)
+            written = self.store.put(key, VerifyingReader.of_bytes(recording.raw), "application/json", metadata)
         except AlreadyExists:
             existing = self.store.stat(key)
             if existing is None:
@@ -410,5 +449,8 @@ class Archiver:
             if any(existing.metadata.get(k) != v for k, v in metadata.items() if k.startswith("audio-")):
                 # The audio was written again (a repair, or a race): the JSON stays as first stored, its
                 # description of the audio follows the object now verified.
-                return self.store.set_metadata(key, existing.generation, {**existing.metadata, **metadata})
-            return existing
+                return self.store.set_metadata(key, existing.generation, {**existing.metadata, **metadata}, retention)
+            written = existing
+        if retention is not None and written.retained_until is None:
+            return self.store.set_metadata(key, written.generation, written.metadata, retention)
+        return written

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
+import socket
 import sys
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +16,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from archiver import config
+from archiver import config, signature
 from archiver.archive import Outcome
 from archiver.logging import audit, configure
 from archiver.reconcile import FAILING_RESULTS, VERIFY_COLUMNS, SweepReport, parse_when, sweep, verify
@@ -130,6 +133,13 @@ def _print_summary(report: SweepReport, dry_run: bool, out: TextIO) -> None:
         print("  dry run: nothing was downloaded, written or deleted", file=out)
 
 
+def _tell_retry(seconds: float, error: BaseException) -> None:
+    from tqdm import tqdm
+
+    # Above any progress bar, on stderr: waiting should never look like hanging.
+    tqdm.write(f"retrying in {seconds:.1f}s: {error}", file=sys.stderr)
+
+
 def _size(count: int) -> str:
     return f"{count / 1024 / 1024:.1f} MiB" if count >= 1024 * 1024 else f"{count / 1024:.1f} KiB"
 
@@ -165,11 +175,58 @@ def _write_report(rows: list[dict[str, Any]], path: Path) -> None:
         writer.writerows(rows)
 
 
+def serve(service: Service, args: argparse.Namespace) -> int:
+    """`make run`: the callback function on localhost, after checking what would otherwise fail obscurely."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", args.port))
+        except OSError:
+            raise CommandError(f"port {args.port} is taken by another server: make run PORT={args.port + 1}") from None
+    url = f"http://127.0.0.1:{args.port}/"
+    signed = service.settings.public_url or f"{url} as the request arrives (PUBLIC_URL is not set)"
+    for warning in config.warnings(service.settings):
+        print(f"WARNING: {warning}", file=sys.stderr)
+    print(f"listening on {url} — callbacks must be signed for {signed}; archive: {service.settings.archive_uri}")
+    sys.stdout.flush()
+    target = ["-m", "functions_framework", "--target", "archive_recording", "--host", "127.0.0.1"]
+    os.execv(sys.executable, [sys.executable, *target, "--port", str(args.port)])  # noqa: S606
+
+
+def send_callback(service: Service, args: argparse.Namespace) -> int:
+    """Sign and send a recording status callback as SignalWire would, to a function on this machine."""
+    import requests
+
+    settings = service.settings
+    if not settings.signing_keys:
+        raise CommandError("SIGNALWIRE_SIGNING_KEY is not set: the callback cannot be signed")
+    if not config.is_sid(args.sid):
+        raise CommandError(f"not a recording SID: {args.sid!r}")
+    # The function checks the signature against PUBLIC_URL when it is set, whatever address it was reached on.
+    signed_for = settings.public_url or args.to
+    fields = {
+        "AccountSid": settings.project_id,
+        "CallSid": str(uuid.uuid4()),
+        "RecordingSid": args.sid,
+        "RecordingStatus": args.status,
+        "RecordingUrl": f"{settings.api_base}/Recordings/{args.sid}",
+        "RecordingSource": "DialVerb",
+    }
+    # During a rotation the newest key is the last one, the one SignalWire signs with once reset.
+    key = settings.signing_keys[-1]
+    headers = {"X-SignalWire-Signature": signature.compute(key, signed_for, fields.items())}
+    try:
+        response = requests.post(args.to, data=fields, headers=headers, timeout=600)
+    except requests.ConnectionError:
+        raise CommandError(f"nothing answers at {args.to}: start the function with `make run`") from None
+    print(f"POST {args.to} ({args.status}, signed for {signed_for}) → {response.status_code} {response.text.strip()}")
+    return 0 if response.ok else 1
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m archiver",
         description="Archive SignalWire recordings into GCS, or verify the archive. "
-        "Configured by the same environment variables as the function (see README.md).",
+        "Configured by the same environment variables as the function (see docs/configuration.md).",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -215,6 +272,26 @@ def _parser() -> argparse.ArgumentParser:
         help="trust GCS's stored CRC32C instead of reading every byte back (faster, weaker)",
     )
     ver.set_defaults(run=verify_command)
+
+    run = commands.add_parser(
+        "serve",
+        help="run the callback function on localhost (what `make run` does)",
+        description="Check the configuration and the port, say where the function listens and which URL "
+        "callbacks must be signed for, then run it under functions-framework.",
+    )
+    run.add_argument("--port", type=_positive, default=8080, help="port on 127.0.0.1 (default 8080)")
+    run.set_defaults(run=serve)
+
+    send = commands.add_parser(
+        "send-callback",
+        help="sign and send a recording status callback to the function on this machine",
+        description="Send SID's recording status callback, signed with SIGNALWIRE_SIGNING_KEY over PUBLIC_URL "
+        "(or --to when PUBLIC_URL is unset), as SignalWire does: the local loop without an account or a tunnel.",
+    )
+    send.add_argument("sid", help="the recording's SID (a UUID)")
+    send.add_argument("--status", default="completed", help="RecordingStatus to send (default completed)")
+    send.add_argument("--to", default="http://127.0.0.1:8080/", help="where to POST (default http://127.0.0.1:8080/)")
+    send.set_defaults(run=send_callback)
     return parser
 
 
@@ -224,6 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = config.load()
         configure(settings.secrets)
         service = Service.from_settings(settings)
+        service.archiver.policy.on_retry = _tell_retry
         return int(args.run(service, args))
     except (config.ConfigError, CommandError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -52,6 +52,8 @@ class Settings:
     reconcile_concurrency: int
     reconcile_deadline_s: float
     reconcile_max_window_days: float
+    object_retention_days: int = 0
+    object_retention_mode: str = "Unlocked"
 
     @property
     def api_base(self) -> str:
@@ -158,7 +160,7 @@ def _number(env: Mapping[str, str], name: str, default: float, minimum: float, m
 def _required(env: Mapping[str, str], name: str) -> str:
     value = env.get(name, "").strip()
     if not value:
-        raise ConfigError(f"{name} is not set (see the Configuration table in README.md)")
+        raise ConfigError(f"{name} is not set (see docs/configuration.md)")
     return value
 
 
@@ -177,10 +179,29 @@ def _callback_token(raw: str) -> str | None:
     return token or None
 
 
+# .env.example's values: a .env copied but not filled in would otherwise fail on every request instead.
+_PLACEHOLDERS = {
+    "SIGNALWIRE_PROJECT_ID": "00000000-0000-0000-0000-000000000000",
+    "SIGNALWIRE_API_TOKEN": "PT_replace_me",
+    "SIGNALWIRE_SIGNING_KEY": "PSK_replace_me",
+}
+
+
+def warnings(settings: Settings) -> list[str]:
+    """Settings that start but will not work as the operator probably expects."""
+    found = []
+    if not settings.signing_keys and not settings.callback_token:
+        found.append("SIGNALWIRE_SIGNING_KEY is not set: every callback will be refused with 403")
+    return found
+
+
 def load(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every variable; raises ConfigError naming the first bad one."""
     env = os.environ if env is None else env
     on_cloud = bool(env.get("K_SERVICE"))
+    for name, placeholder in _PLACEHOLDERS.items():
+        if env.get(name, "").strip() == placeholder:
+            raise ConfigError(f"{name} still holds .env.example's placeholder: put your own value in .env")
     space_url = _space_url(_required(env, "SIGNALWIRE_SPACE_URL"))
     project_id = _required(env, "SIGNALWIRE_PROJECT_ID")
     if not is_sid(project_id):
@@ -219,4 +240,13 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         reconcile_concurrency=int(_number(env, "RECONCILE_CONCURRENCY", 4, 1, 64)),
         reconcile_deadline_s=_number(env, "RECONCILE_DEADLINE_SECONDS", 480, 10, 3600),
         reconcile_max_window_days=max_window_days,
+        object_retention_days=int(_number(env, "OBJECT_RETENTION_DAYS", 0, 0, 36500)),
+        object_retention_mode=_retention_mode(env.get("OBJECT_RETENTION_MODE", "Unlocked")),
     )
+
+
+def _retention_mode(raw: str) -> str:
+    mode = raw.strip().capitalize() or "Unlocked"
+    if mode not in ("Unlocked", "Locked"):
+        raise ConfigError(f"OBJECT_RETENTION_MODE must be Unlocked or Locked, got {raw!r}")
+    return mode

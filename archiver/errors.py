@@ -28,6 +28,12 @@ class TransientError(SignalWireError):
         self.retry_after = retry_after
 
 
+class Unreachable(SignalWireError):
+    """The space's host does not resolve or refuses connections: a configuration error, not a bad minute."""
+
+    code = "signalwire_unreachable"
+
+
 class NotFinal(SignalWireError):
     """SignalWire still reports the recording as not final; a later attempt may find it final."""
 

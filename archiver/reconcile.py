@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from archiver.archive import Archiver, Outcome, check_agreement
+from archiver.archive import Archiver, Outcome, check_agreement, retained_until
 from archiver.config import is_sid
 from archiver.errors import ArchiveError, Corrupt
 from archiver.signalwire import FINAL_WITH_AUDIO, NO_AUDIO
@@ -179,13 +179,15 @@ VERIFY_COLUMNS = [
     "computed_sha256",
     "metadata_uri",
     "metadata_present",
+    "retained_until",
 ]
 # Results that make `verify` exit 1; `unverified_size` is reported, and DELETE_AFTER_ARCHIVE never deletes it.
 FAILING_RESULTS = frozenset({"missing", "corrupt", "failed"})
 
 
 def verify_one(archiver: Archiver, recording: dict[str, Any], *, read_bytes: bool) -> dict[str, Any]:
-    """One row of the report: `ok`, `unverified_size`, `missing`, `corrupt`, `no_audio`, `not_final` or `failed`.
+    """One row of the report: `ok`, `unverified_size`, `not_retained`, `missing`, `corrupt`, `no_audio`,
+    `not_final` or `failed`.
 
     A row that cannot be checked (a malformed SID or date, a storage error) is `failed`; the rest goes on.
     """
@@ -239,8 +241,12 @@ def _check_row(archiver: Archiver, row: dict[str, Any], recording: dict[str, Any
         row["computed_sha256"] = sha
         if (size, crc, sha) != (row["recorded_bytes"], row["recorded_crc32c"], row["recorded_sha256"]):
             raise Corrupt(f"stored bytes read back as {size} bytes sha256 {sha}")
+    row["retained_until"] = retained_until(audio, manifest) or ""
     if not row["size_verified"]:
         row.update(result="unverified_size", detail="SignalWire announced no size when it was archived")
+        return
+    if archiver.settings.object_retention_days and not row["retained_until"]:
+        row.update(result="not_retained", detail="verified, but not under retention yet: the next sweep sets it")
         return
     row["result"] = "ok"
 

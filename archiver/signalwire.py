@@ -15,10 +15,11 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 import tenacity
+from urllib3.exceptions import NameResolutionError
 
 from archiver import __version__, deadline
 from archiver.config import Settings
-from archiver.errors import SignalWireError, TooLarge, TransientError
+from archiver.errors import SignalWireError, TooLarge, TransientError, Unreachable
 
 FINAL_WITH_AUDIO = frozenset({"completed", "stopped"})
 NO_AUDIO = frozenset({"absent", "failed"})
@@ -128,6 +129,8 @@ class RetryPolicy:
     initial_s: float = 0.5
     cap_s: float = 8.0
     sleep: Callable[[float], None] = field(default=time.sleep)
+    # Told before each wait: the seconds it will last and the error that caused it (the CLI shows them).
+    on_retry: Callable[[float, BaseException], None] | None = None
 
     def run(self, fn: Callable[[], T], *, budget_s: float | None = None) -> T:
         retrying = tenacity.Retrying(
@@ -135,9 +138,15 @@ class RetryPolicy:
             wait=_WaitHonouringRetryAfter(self.initial_s, self.cap_s),
             stop=tenacity.stop_before_delay(self.budget_s if budget_s is None else budget_s),
             sleep=self.sleep,
+            before_sleep=self._tell if self.on_retry else None,
             reraise=True,
         )
         return retrying(fn)
+
+    def _tell(self, state: tenacity.RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        if self.on_retry is not None and error is not None and state.next_action is not None:
+            self.on_retry(state.next_action.sleep, error)
 
 
 def _retry_after(response: requests.Response) -> float | None:
@@ -166,6 +175,22 @@ def _check(response: requests.Response, what: str) -> None:
             f"{what}: HTTP {status}; check SIGNALWIRE_PROJECT_ID and SIGNALWIRE_API_TOKEN (Voice scope)"
         )
     raise SignalWireError(f"{what}: HTTP {status}")
+
+
+def _unreachable(exc: BaseException) -> str | None:
+    """Why a host cannot be reached at all (unresolvable, refused), from the exception's chain; None otherwise."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return None
+        if isinstance(seen, NameResolutionError):
+            return "the host name does not resolve"
+        if isinstance(seen, ConnectionRefusedError):
+            return "the connection was refused"
+        reason = getattr(seen, "reason", None)
+        nested = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None
+        seen = reason if isinstance(reason, BaseException) else nested or seen.__cause__ or seen.__context__
+    return None
 
 
 def _announced_length(response: requests.Response) -> int | None:
@@ -234,8 +259,11 @@ class SpaceHttp:
                     method, url, timeout=(_CONNECT_TIMEOUT_S, _READ_TIMEOUT_S), stream=True, **kwargs
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
+                host = urlsplit(url).netloc
+                if not exchange.expired and (why := _unreachable(exc)):
+                    raise Unreachable(f"cannot reach {host}: {why}; check SIGNALWIRE_SPACE_URL") from exc
                 reason = "deadline passed" if exchange.expired else type(exc).__name__
-                raise TransientError(f"{method} {what}: {reason}") from exc
+                raise TransientError(f"{method} {what} at {host}: {reason}") from exc
             with response:
                 yield response, exchange
 

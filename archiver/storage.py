@@ -11,11 +11,13 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import google_crc32c
 
+from archiver.config import ConfigError
 from archiver.errors import AlreadyExists, DeleteForbidden, IntegrityError, TooLarge
 
 if TYPE_CHECKING:
@@ -34,6 +36,18 @@ class StoredObject:
     generation: int
     content_type: str
     metadata: dict[str, str] = field(default_factory=dict)
+    retained_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Object retention, set only once an object is verified: GCS's mode (Unlocked or Locked) and its end.
+
+    Unverified bytes stay deletable, so a failed attempt never blocks the name it was written under.
+    """
+
+    mode: str
+    until: datetime
 
 
 class Source(Protocol):
@@ -133,7 +147,9 @@ class Store(Protocol):
     def read_bytes(self, key: str) -> bytes: ...
     def iter_bytes(self, key: str) -> Iterator[bytes]: ...
     def put(self, key: str, reader: VerifyingReader, content_type: str, metadata: dict[str, str]) -> StoredObject: ...
-    def set_metadata(self, key: str, generation: int, metadata: dict[str, str]) -> StoredObject: ...
+    def set_metadata(
+        self, key: str, generation: int, metadata: dict[str, str], retention: Retention | None = None
+    ) -> StoredObject: ...
     def delete(self, key: str, generation: int) -> None: ...
 
 
@@ -171,6 +187,7 @@ class GcsStore:
             generation=int(blob.generation or 0),
             content_type=blob.content_type or "",
             metadata=dict(blob.metadata or {}),
+            retained_until=blob.retention.retain_until_time,
         )
 
     def stat(self, key: str) -> StoredObject | None:
@@ -209,9 +226,15 @@ class GcsStore:
             raise
         return stored
 
-    def set_metadata(self, key: str, generation: int, metadata: dict[str, str]) -> StoredObject:
+    def set_metadata(
+        self, key: str, generation: int, metadata: dict[str, str], retention: Retention | None = None
+    ) -> StoredObject:
         blob = self._bucket.blob(self._name(key))
         blob.metadata = metadata
+        if retention is not None:
+            # One PATCH: the SHA-256 that marks the object verified and the retention that freezes it.
+            blob.retention.mode = retention.mode
+            blob.retention.retain_until_time = retention.until
         blob.patch(if_generation_match=generation)
         return self._to_stored(key, blob)
 
@@ -292,6 +315,7 @@ class LocalStore:
             generation=st.st_mtime_ns,
             content_type=attrs.get("content_type", ""),
             metadata=dict(attrs.get("metadata", {})),
+            retained_until=datetime.fromisoformat(attrs["retain_until"]) if attrs.get("retain_until") else None,
         )
 
     def read_bytes(self, key: str) -> bytes:
@@ -339,11 +363,14 @@ class LocalStore:
             while chunk := handle.read(self._chunk_size):
                 yield chunk
 
-    def set_metadata(self, key: str, generation: int, metadata: dict[str, str]) -> StoredObject:
+    def set_metadata(
+        self, key: str, generation: int, metadata: dict[str, str], retention: Retention | None = None
+    ) -> StoredObject:
         current = self.stat(key)
         if current is None or current.generation != generation:
             raise IntegrityError(f"{self.uri(key)} changed under us")
         merged = {**current.metadata, **metadata}
+        until = retention.until if retention is not None else current.retained_until
         self._write_attrs(
             key,
             {
@@ -351,14 +378,20 @@ class LocalStore:
                 "metadata": merged,
                 "crc32c": current.crc32c,
                 "generation": generation,
+                "retain_until": until.isoformat() if until else None,
             },
         )
-        return StoredObject(key, current.uri, current.size, current.crc32c, generation, current.content_type, merged)
+        return StoredObject(
+            key, current.uri, current.size, current.crc32c, generation, current.content_type, merged, until
+        )
 
     def delete(self, key: str, generation: int) -> None:
         current = self.stat(key)
         if current is None or current.generation != generation:
             return
+        if current.retained_until is not None and current.retained_until > datetime.now(UTC):
+            # What GCS does for an object under retention, so the local archive behaves the same.
+            raise DeleteForbidden(f"{self.uri(key)} is retained until {current.retained_until:%Y-%m-%d %H:%M} UTC")
         try:
             self._path(key).unlink(missing_ok=True)
         except PermissionError as exc:
@@ -368,8 +401,19 @@ class LocalStore:
 
 
 def open_store(archive_uri: str, chunk_size: int) -> Store:
-    """`gs://bucket[/prefix]` or an absolute directory, as config.load() normalised it."""
+    """`gs://bucket[/prefix]` or an absolute directory, as config.load() normalised it.
+
+    Raises ConfigError when a bucket is named but no Google credentials can be found.
+    """
     if archive_uri.startswith("gs://"):
+        from google.auth.exceptions import DefaultCredentialsError
+
         bucket, _, prefix = archive_uri[len("gs://") :].partition("/")
-        return GcsStore(bucket, prefix, chunk_size)
+        try:
+            return GcsStore(bucket, prefix, chunk_size)
+        except DefaultCredentialsError:
+            raise ConfigError(
+                f"ARCHIVE_URI={archive_uri} needs Google credentials: run `gcloud auth application-default login`, "
+                "or set STORAGE_EMULATOR_HOST to use fake-gcs-server"
+            ) from None
     return LocalStore(archive_uri, chunk_size)

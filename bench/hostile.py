@@ -26,8 +26,8 @@ from google.cloud import storage
 
 from archiver import signature
 from bench.run import reset_peak, vm_hwm_kib, worker_pid
-from tests.servers import start_fake_gcs, start_function, stop
-from tests.standin import Fault, Space
+from localspace.processes import start_fake_gcs, start_function, stop
+from localspace.space import Fault, Space
 
 HERE = Path(__file__).resolve().parent
 KEY = "PSK_bench_signing_key"

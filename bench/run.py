@@ -26,7 +26,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
 from archiver import signature
-from tests.servers import ROOT, free_port, start_fake_gcs, start_function, stop, wait_for
+from localspace.processes import ROOT, free_port, start_fake_gcs, start_function, stop, wait_for
 
 HERE = Path(__file__).resolve().parent
 KEY = "PSK_bench_signing_key"
@@ -86,7 +86,7 @@ class Bench:
         os.environ["STORAGE_EMULATOR_HOST"] = self.gcs_url
         storage.Client(project="bench", credentials=AnonymousCredentials()).create_bucket(self.bucket)
         port = free_port()
-        args = [sys.executable, "-m", "tests.standin", "--port", str(port), "--project", self.project]
+        args = [sys.executable, "-m", "localspace", "--port", str(port), "--project", self.project]
         args += ["--token", TOKEN]
         for sid, size in self.recordings.items():
             args += ["--recording", f"{sid}={size}"]
@@ -270,11 +270,12 @@ def run(plan: dict[str, Any], work: Path) -> dict[str, Any]:
     return results
 
 
-def targets(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
+def targets(results: dict[str, Any], quick: bool) -> list[tuple[str, str, str, bool | None]]:
+    """Each measure against its target; None where the run's sizes say nothing about it (smoke runs)."""
     memory = results["memory"]
     growths = [m["growth_mib"] for m in memory]
     economy = results["economy"]
-    rows = [
+    rows: list[tuple[str, str, str, bool | None]] = [
         ("memory growth at largest size", "≤ 32 MiB", f"{growths[-1]:.1f} MiB", growths[-1] <= 32),
         (
             "memory flat across sizes",
@@ -286,7 +287,8 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
             "throughput vs plain copy",
             "≤ 1.10",
             f"{results['throughput']['ratio_median']:.3f}",
-            results["throughput"]["ratio_median"] <= 1.10,
+            # Tens of MB are dominated by start-up costs, not by the copy the ratio is about.
+            None if quick else results["throughput"]["ratio_median"] <= 1.10,
         ),
         (
             "new recording: SignalWire / GCS requests",
@@ -332,6 +334,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
     left.set_xscale("log")
     left.set_xlabel("recording size (MiB)")
     left.set_ylabel("worker peak RSS growth (MiB)")
+    left.set_ylim(bottom=0)
     left.set_title("Memory vs recording size")
     left.legend()
     throughput = results["throughput"]
@@ -339,6 +342,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
     right.bar(range(1, len(ratios) + 1), ratios)
     right.axhline(1.10, color="red", linestyle="--", label="target ≤ 1.10")
     right.set_xlabel("round")
+    right.set_xticks(range(1, len(ratios) + 1))
     right.set_ylabel("function time / plain copy time")
     right.set_title(f"Throughput, {throughput['bytes'] / MB:.0f} MB recording")
     right.legend()
@@ -360,11 +364,12 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results["wall_s"] = time.perf_counter() - started
-    rows = targets(results)
+    rows = targets(results, args.quick)
     width = max(len(r[0]) for r in rows)
     print(f"\n{'measure'.ljust(width)}  target            measured    met")
     for name, target, measured, met in rows:
-        print(f"{name.ljust(width)}  {target.ljust(16)}  {measured.ljust(10)}  {'yes' if met else 'NO'}")
+        verdict = "not judged at smoke sizes" if met is None else "yes" if met else "NO"
+        print(f"{name.ljust(width)}  {target.ljust(16)}  {measured.ljust(10)}  {verdict}")
     print(f"\nfirst response after process start: {results['first_response_s']:.2f}s; total {results['wall_s']:.0f}s")
     if not args.quick:
         results["targets"] = [{"measure": n, "target": t, "measured": m, "met": ok} for n, t, m, ok in rows]

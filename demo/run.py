@@ -15,6 +15,7 @@ hello.mp3 was made by this project with Debian's espeak-ng and lame:
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,9 +27,10 @@ from urllib.parse import urlencode
 import requests
 
 from archiver import signature
-from tests.servers import ROOT, free_port, start_function, stop, wait_for
+from localspace.processes import ROOT, free_port, start_function, stop, wait_for
 
 AUDIO = Path(__file__).resolve().parent / "hello.mp3"
+KEPT_ARCHIVE = ROOT / "demo-archive"
 KEY = "PSK_demo_signing_key"
 TOKEN = "PT_demo_api_token"  # noqa: S105 (made up, for the simulated space)
 
@@ -85,11 +87,13 @@ def main() -> int:
     processes: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory(prefix="archiver-demo-") as tmp:
         work = Path(tmp)
-        archive = work / "archive"
+        # Kept after the demo, so you can look at what was archived; each run starts it afresh.
+        archive = KEPT_ARCHIVE
+        shutil.rmtree(archive, ignore_errors=True)
         try:
             port = free_port()
             space = subprocess.Popen(
-                [sys.executable, "-m", "tests.standin", "--port", str(port), "--project", project,
+                [sys.executable, "-m", "localspace", "--port", str(port), "--project", project,
                  "--token", TOKEN, "--recording", f"{sid}=@{AUDIO}", "--relay-recording", f"{swml_sid}=@{AUDIO}"],
                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             )  # fmt: skip
@@ -152,6 +156,8 @@ def main() -> int:
             say()
             if identical:
                 say("OK: both archived MP3s (cXML and SWML) are byte-identical to what the space served.")
+                say(f"The archive stays in {archive.relative_to(ROOT)}/ (the next `make demo` replaces it). Listen:")
+                say(f"  ffplay -nodisp -autoexit {archived[0].relative_to(ROOT)}   (or open it in any audio player)")
                 return 0
             say("FAILED: the archive does not hold exactly the served MP3s.")
             return 1

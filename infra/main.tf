@@ -1,17 +1,29 @@
 locals {
   repo_root   = abspath("${path.module}/..")
+  prefix      = var.name_prefix == "" ? "" : "${var.name_prefix}-"
   bucket_name = var.existing_bucket_name != "" ? var.existing_bucket_name : var.bucket_name
   archive_uri = var.archive_prefix != "" ? "gs://${local.bucket_name}/${var.archive_prefix}" : "gs://${local.bucket_name}"
-  public_url  = var.public_url != "" ? var.public_url : "https://${var.region}-${var.project_id}.cloudfunctions.net/${var.webhook_name}"
 
-  # Only what runs goes into the deployed source: no tests, no tooling.
-  source_files = concat(["main.py", "requirements.txt"], sort(tolist(fileset(local.repo_root, "archiver/*.py"))))
+  function_names = {
+    webhook   = "${local.prefix}archive-recording"
+    reconcile = "${local.prefix}reconcile-recordings"
+    worker    = "${local.prefix}archive-task"
+  }
+  # A 2nd-gen function's URL is known before it exists, which breaks the cycle of a function naming
+  # itself (PUBLIC_URL, INVOKER_AUDIENCE) or the webhook naming the worker. Each function's
+  # postcondition checks the real `url` attribute against this. OIDC audiences use this same form.
+  function_urls = { for key, name in local.function_names : key => "https://${var.region}-${var.project_id}.cloudfunctions.net/${name}" }
+  public_url    = var.public_url != "" ? var.public_url : local.function_urls["webhook"]
+
+  object_retention = var.retention_mode == "object" && var.retention_days > 0
 
   apis = [
     "artifactregistry.googleapis.com",
     "cloudbuild.googleapis.com",
     "cloudfunctions.googleapis.com",
+    "cloudresourcemanager.googleapis.com",
     "cloudscheduler.googleapis.com",
+    "cloudtasks.googleapis.com",
     "iam.googleapis.com",
     "logging.googleapis.com",
     "monitoring.googleapis.com",
@@ -19,16 +31,6 @@ locals {
     "secretmanager.googleapis.com",
     "storage.googleapis.com",
   ]
-
-  common_env = {
-    SIGNALWIRE_SPACE_URL  = var.signalwire_space_url
-    SIGNALWIRE_PROJECT_ID = var.signalwire_project_id
-    ARCHIVE_URI           = local.archive_uri
-    RECORDING_FORMAT      = var.recording_format
-    DELETE_AFTER_ARCHIVE  = tostring(var.delete_after_archive)
-    RETRY_BUDGET_SECONDS  = tostring(var.retry_budget_seconds)
-    GOOGLE_CLOUD_PROJECT  = var.project_id
-  }
 }
 
 resource "google_project_service" "apis" {
@@ -37,9 +39,18 @@ resource "google_project_service" "apis" {
   disable_on_destroy = false
 }
 
+# An API answers "has not been used in project … or it is disabled" for a while after it is enabled;
+# the provider's own examples wait 60 s before using a fresh API.
+resource "time_sleep" "apis" {
+  create_duration = "60s"
+  triggers        = { apis = join(",", sort([for api in google_project_service.apis : api.service])) }
+}
+
 # --- the archive bucket ----------------------------------------------------------------------------
 
-data "google_storage_project_service_account" "gcs" {}
+data "google_storage_project_service_account" "gcs" {
+  depends_on = [time_sleep.apis]
+}
 
 resource "google_kms_crypto_key_iam_member" "gcs_cmek" {
   count         = var.kms_key_name != "" && var.existing_bucket_name == "" ? 1 : 0
@@ -50,7 +61,7 @@ resource "google_kms_crypto_key_iam_member" "gcs_cmek" {
 
 resource "google_storage_bucket" "archive" {
   #checkov:skip=CKV_GCP_62:Access is audited with Cloud Audit Logs (Data Access logs for GCS), not legacy usage logs.
-  #checkov:skip=CKV_GCP_78:Versioning is the fallback when retention_days is 0; with a retention policy nothing can be replaced or deleted anyway.
+  #checkov:skip=CKV_GCP_78:Versioning is the fallback when retention_days is 0; with retention nothing can be replaced or deleted anyway.
   count                       = var.existing_bucket_name == "" ? 1 : 0
   name                        = var.bucket_name
   location                    = var.bucket_location
@@ -59,13 +70,15 @@ resource "google_storage_bucket" "archive" {
   public_access_prevention    = "enforced"
   force_destroy               = false
   labels                      = var.labels
+  # Object retention can only be switched on when the bucket is created.
+  enable_object_retention = local.object_retention
 
   versioning {
     enabled = var.retention_days == 0
   }
 
   dynamic "retention_policy" {
-    for_each = var.retention_days > 0 ? [1] : []
+    for_each = var.retention_mode == "bucket" && var.retention_days > 0 ? [1] : []
     content {
       retention_period = var.retention_days * 86400
       is_locked        = var.lock_retention_policy
@@ -112,277 +125,34 @@ resource "google_storage_bucket" "archive" {
     }
   }
 
-  depends_on = [google_project_service.apis, google_kms_crypto_key_iam_member.gcs_cmek]
+  lifecycle {
+    # The archive outlives any configuration change: a plan that would replace the bucket (a new
+    # location, switching retention_mode) fails here instead of deleting it.
+    prevent_destroy = true
+  }
+
+  depends_on = [time_sleep.apis, google_kms_crypto_key_iam_member.gcs_cmek]
 }
 
-# Least privilege on objects: create and read, update custom metadata (the SHA-256 is only known
-# after the last byte) and delete bytes that failed verification. No listing, no bucket settings.
+# Least privilege on objects, granted on the archive bucket only: create and read; update custom
+# metadata (the SHA-256 is known only after the last byte); delete bytes that failed verification;
+# list, so that the sweep reads a day's archive in pages and a missing object is a 404 whatever GCS
+# would do without it (infra/README.md, "Why storage.objects.list"); with object retention, set the
+# retention of a verified object. Nothing on the bucket itself.
 resource "google_project_iam_custom_role" "object_writer" {
-  role_id     = "signalwireArchiveWriter"
-  title       = "SignalWire archive writer"
-  description = "Create, read and verify recording objects; granted on the archive bucket only."
-  permissions = [
-    "storage.objects.create",
-    "storage.objects.delete",
-    "storage.objects.get",
-    "storage.objects.update",
-  ]
-}
+  role_id     = join("_", compact([var.name_prefix, "signalwireArchiveWriter"]))
+  title       = "SignalWire archive writer${var.name_prefix == "" ? "" : " (${var.name_prefix})"}"
+  description = "Create, read, list and verify recording objects; granted on the archive bucket only."
+  permissions = concat(
+    [
+      "storage.objects.create",
+      "storage.objects.delete",
+      "storage.objects.get",
+      "storage.objects.list",
+      "storage.objects.update",
+    ],
+    local.object_retention ? ["storage.objects.setRetention"] : [],
+  )
 
-# --- secrets: values are added out of band (see infra/README.md), never in Terraform state -------
-
-resource "google_secret_manager_secret" "signalwire" {
-  #checkov:skip=CKV_GCP_128:Google-managed encryption; a CMEK for two short secrets is the operator's choice.
-  for_each  = { api_token = "signalwire-api-token", signing_key = "signalwire-signing-key" }
-  secret_id = each.value
-  labels    = var.labels
-  replication {
-    auto {}
-  }
-  depends_on = [google_project_service.apis]
-}
-
-# --- service accounts ------------------------------------------------------------------------------
-
-resource "google_service_account" "webhook" {
-  account_id   = "archive-recording"
-  display_name = "SignalWire archiver: recording status callback"
-}
-
-resource "google_service_account" "reconcile" {
-  account_id   = "reconcile-recordings"
-  display_name = "SignalWire archiver: scheduled sweep"
-}
-
-resource "google_service_account" "scheduler" {
-  account_id   = "reconcile-scheduler"
-  display_name = "SignalWire archiver: Cloud Scheduler caller of the sweep"
-}
-
-resource "google_service_account" "build" {
-  account_id   = "archiver-build"
-  display_name = "SignalWire archiver: Cloud Build for the functions"
-}
-
-locals {
-  runtime_accounts = {
-    webhook   = google_service_account.webhook.member
-    reconcile = google_service_account.reconcile.member
-  }
-  runtime_secrets = {
-    for pair in setproduct(keys(local.runtime_accounts), ["api_token", "signing_key"]) :
-    "${pair[0]}-${pair[1]}" => { account = pair[0], secret = pair[1] }
-  }
-}
-
-resource "google_storage_bucket_iam_member" "runtime_objects" {
-  for_each = local.runtime_accounts
-  bucket   = local.bucket_name
-  role     = google_project_iam_custom_role.object_writer.name
-  member   = each.value
-
-  depends_on = [google_storage_bucket.archive]
-}
-
-resource "google_secret_manager_secret_iam_member" "runtime_secrets" {
-  for_each  = local.runtime_secrets
-  secret_id = google_secret_manager_secret.signalwire[each.value.secret].secret_id
-  role      = "roles/secretmanager.secretAccessor"
-  member    = local.runtime_accounts[each.value.account]
-}
-
-# Cloud Build writes its logs and the function's image; that is all the build account may do.
-resource "google_project_iam_member" "build" {
-  for_each = toset(["roles/logging.logWriter", "roles/artifactregistry.writer"])
-  project  = var.project_id
-  role     = each.value
-  member   = google_service_account.build.member
-}
-
-# --- function source -------------------------------------------------------------------------------
-
-resource "google_storage_bucket" "source" {
-  #checkov:skip=CKV_GCP_62:Holds only the deployable zip; audited by Cloud Audit Logs.
-  name                        = "${var.project_id}-archiver-source"
-  location                    = var.region
-  uniform_bucket_level_access = true
-  public_access_prevention    = "enforced"
-  force_destroy               = true
-  labels                      = var.labels
-
-  versioning {
-    enabled = true
-  }
-
-  lifecycle_rule {
-    condition {
-      num_newer_versions = 5
-    }
-    action {
-      type = "Delete"
-    }
-  }
-
-  depends_on = [google_project_service.apis]
-}
-
-resource "google_storage_bucket_iam_member" "build_reads_source" {
-  bucket = google_storage_bucket.source.name
-  role   = "roles/storage.objectViewer"
-  member = google_service_account.build.member
-}
-
-data "archive_file" "source" {
-  type        = "zip"
-  output_path = "${path.module}/.build/function-source.zip"
-
-  dynamic "source" {
-    for_each = local.source_files
-    content {
-      content  = file("${local.repo_root}/${source.value}")
-      filename = source.value
-    }
-  }
-}
-
-resource "google_storage_bucket_object" "source" {
-  # The content hash in the name makes every code change a new deployment.
-  name   = "function-source-${data.archive_file.source.output_md5}.zip"
-  bucket = google_storage_bucket.source.name
-  source = data.archive_file.source.output_path
-}
-
-# --- the two functions ---------------------------------------------------------------------------
-
-locals {
-  functions = {
-    # Public: SignalWire cannot send Google credentials; the signature check guards it.
-    webhook = {
-      name            = var.webhook_name
-      entry_point     = "archive_recording"
-      description     = "SignalWire recordingStatusCallback: archives each finished recording into ${local.archive_uri}"
-      memory          = var.webhook_memory
-      timeout         = var.webhook_timeout_seconds
-      concurrency     = var.webhook_concurrency
-      max_instances   = var.webhook_max_instances
-      service_account = google_service_account.webhook.email
-      env = {
-        PUBLIC_URL = local.public_url
-        # gunicorn threads per instance follow the request concurrency Cloud Run sends.
-        THREADS = tostring(var.webhook_concurrency)
-      }
-    }
-    # Private: only the scheduler's account may invoke it; one sweep at a time.
-    reconcile = {
-      name            = var.reconcile_name
-      entry_point     = "reconcile_recordings"
-      description     = "Hourly sweep: archives recordings whose callbacks were missed"
-      memory          = var.reconcile_memory
-      timeout         = var.reconcile_timeout_seconds
-      concurrency     = 1
-      max_instances   = 1
-      service_account = google_service_account.reconcile.email
-      env = {
-        RECONCILE_LOOKBACK_HOURS   = tostring(var.reconcile_lookback_hours)
-        RECONCILE_CONCURRENCY      = tostring(var.reconcile_concurrency)
-        RECONCILE_DEADLINE_SECONDS = tostring(var.reconcile_timeout_seconds - 60)
-      }
-    }
-  }
-  secret_env = {
-    SIGNALWIRE_API_TOKEN   = google_secret_manager_secret.signalwire["api_token"].secret_id
-    SIGNALWIRE_SIGNING_KEY = google_secret_manager_secret.signalwire["signing_key"].secret_id
-  }
-}
-
-resource "google_cloudfunctions2_function" "fn" {
-  #checkov:skip=CKV_GCP_124:The callback is reached by SignalWire from the internet (no published address ranges; the signature guards it); the sweep is private through IAM, only the scheduler's account holding run.invoker.
-  for_each    = local.functions
-  name        = each.value.name
-  location    = var.region
-  description = each.value.description
-  labels      = var.labels
-
-  build_config {
-    runtime         = var.python_runtime
-    entry_point     = each.value.entry_point
-    service_account = google_service_account.build.id
-    source {
-      storage_source {
-        bucket = google_storage_bucket.source.name
-        object = google_storage_bucket_object.source.name
-      }
-    }
-  }
-
-  service_config {
-    available_memory                 = each.value.memory
-    timeout_seconds                  = each.value.timeout
-    max_instance_request_concurrency = each.value.concurrency
-    available_cpu                    = "1"
-    min_instance_count               = 0
-    max_instance_count               = each.value.max_instances
-    ingress_settings                 = "ALLOW_ALL"
-    all_traffic_on_latest_revision   = true
-    service_account_email            = each.value.service_account
-    environment_variables            = merge(local.common_env, each.value.env)
-
-    dynamic "secret_environment_variables" {
-      for_each = local.secret_env
-      content {
-        key        = secret_environment_variables.key
-        project_id = var.project_id
-        secret     = secret_environment_variables.value
-        version    = "latest"
-      }
-    }
-  }
-
-  depends_on = [
-    google_project_service.apis,
-    google_secret_manager_secret_iam_member.runtime_secrets,
-    google_storage_bucket_iam_member.runtime_objects,
-    google_project_iam_member.build,
-    google_storage_bucket_iam_member.build_reads_source,
-  ]
-}
-
-resource "google_cloud_run_service_iam_member" "webhook_public" {
-  #checkov:skip=CKV_GCP_102:SignalWire cannot present Google credentials; the X-SignalWire-Signature check guards the function.
-  location = google_cloudfunctions2_function.fn["webhook"].location
-  service  = google_cloudfunctions2_function.fn["webhook"].name
-  role     = "roles/run.invoker"
-  member   = "allUsers"
-}
-
-resource "google_cloud_run_service_iam_member" "scheduler_invokes_reconcile" {
-  location = google_cloudfunctions2_function.fn["reconcile"].location
-  service  = google_cloudfunctions2_function.fn["reconcile"].name
-  role     = "roles/run.invoker"
-  member   = google_service_account.scheduler.member
-}
-
-resource "google_cloud_scheduler_job" "sweep" {
-  name             = "reconcile-recordings"
-  description      = "Archive SignalWire recordings whose status callbacks were missed"
-  region           = var.region
-  schedule         = var.sweep_schedule
-  time_zone        = "Etc/UTC"
-  attempt_deadline = "${min(var.reconcile_timeout_seconds, 1800)}s"
-
-  retry_config {
-    retry_count = 1
-  }
-
-  http_target {
-    http_method = "POST"
-    uri         = google_cloudfunctions2_function.fn["reconcile"].service_config[0].uri
-
-    oidc_token {
-      service_account_email = google_service_account.scheduler.email
-      audience              = google_cloudfunctions2_function.fn["reconcile"].service_config[0].uri
-    }
-  }
-
-  depends_on = [google_project_service.apis, google_cloud_run_service_iam_member.scheduler_invokes_reconcile]
+  depends_on = [time_sleep.apis]
 }

@@ -13,22 +13,22 @@ output "archive_uri" {
   value       = local.archive_uri
 }
 
-output "reconcile_url" {
-  description = "The private sweep endpoint (invoke with an identity token)."
-  value       = google_cloudfunctions2_function.fn["reconcile"].service_config[0].uri
+output "function_urls" {
+  description = "The three functions' URLs; the worker and the sweep are private (invoke with an identity token whose audience is the URL)."
+  value       = { for key, fn in google_cloudfunctions2_function.fn : key => fn.url }
+}
+
+output "tasks_queue" {
+  description = "TASKS_QUEUE: the queue the callback and the sweep enqueue on (also for `backfill --enqueue`)."
+  value       = google_cloud_tasks_queue.archive.id
 }
 
 output "service_accounts" {
   description = "The dedicated service accounts."
-  value = {
-    webhook   = google_service_account.webhook.email
-    reconcile = google_service_account.reconcile.email
-    scheduler = google_service_account.scheduler.email
-    build     = google_service_account.build.email
-  }
+  value       = { for key, account in google_service_account.sa : key => account.email }
 }
 
 output "secrets" {
-  description = "Secret Manager secrets to add versions to (see infra/README.md)."
-  value       = { for name, secret in google_secret_manager_secret.signalwire : name => secret.id }
+  description = "Secret Manager secrets and the versions the functions are pinned to."
+  value       = { for key, version in google_secret_manager_secret_version.signalwire : key => version.name }
 }

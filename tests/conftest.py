@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,8 +24,12 @@ from archiver.logging import configure
 from archiver.signalwire import RetryPolicy
 from archiver.storage import GcsStore, LocalStore, Store
 from archiver.webhook import Reply, Service, handle_callback, open_sources
-from tests.servers import start_fake_gcs, stop
-from tests.standin import Space
+from localspace.processes import ROOT, free_port, start_fake_gcs, stop
+from localspace.space import Space
+
+# No test may reach Google: google-auth must not probe the metadata server, and if it did, find nothing.
+os.environ["NO_GCE_CHECK"] = "True"
+os.environ["GCE_METADATA_HOST"] = os.environ["GCE_METADATA_IP"] = f"127.0.0.1:{free_port()}"
 
 SIGNING_KEY = "PSK_test_signing_key_0123456789"
 TOKEN = "PT_secret_api_token_abcdef"
@@ -167,6 +173,19 @@ def make_harness(space: Space, tmp_path: Path, gcs_client: storage.Client) -> Ca
 @pytest.fixture
 def harness(make_harness: Callable[..., Harness]) -> Harness:
     return make_harness()
+
+
+def import_main(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Import the entry points in a fresh interpreter, as Cloud Functions does at startup."""
+    return subprocess.run(
+        [sys.executable, "-c", "import main"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def audit_lines(text: str) -> list[dict[str, Any]]:

@@ -17,8 +17,8 @@ from archiver.callbacks import Callback
 from archiver.reconcile import sweep, verify
 from archiver.storage import GcsStore
 from archiver.webhook import handle_callback
+from localspace.space import Fault
 from tests.conftest import CALLBACK_URL, SIGNING_KEY, Harness, audit_lines
-from tests.standin import Fault
 
 OLD_KEY = "PSK_old_key_before_rotation_0001"
 NEW_KEY = "PSK_new_key_after_rotation_00002"

@@ -95,6 +95,8 @@ def test_secrets_are_not_in_repr() -> None:
         ({"UPLOAD_CHUNK_MIB": "1.5"}, "UPLOAD_CHUNK_MIB"),
         ({"DELETE_AFTER_ARCHIVE": "maybe"}, "DELETE_AFTER_ARCHIVE"),
         ({"MAX_RECORDING_MB": "0"}, "MAX_RECORDING_MB"),
+        ({"OBJECT_RETENTION_MODE": "forever"}, "OBJECT_RETENTION_MODE"),
+        ({"OBJECT_RETENTION_DAYS": "-1"}, "OBJECT_RETENTION_DAYS"),
         ({"RECONCILE_MAX_WINDOW_DAYS": "many"}, "RECONCILE_MAX_WINDOW_DAYS"),
         ({"RECONCILE_LOOKBACK_HOURS": "800", "RECONCILE_MAX_WINDOW_DAYS": "31"}, "RECONCILE_LOOKBACK_HOURS"),
     ],
@@ -102,6 +104,19 @@ def test_secrets_are_not_in_repr() -> None:
 def test_bad_values_name_the_variable(overrides: dict[str, str], variable: str) -> None:
     with pytest.raises(ConfigError, match=variable):
         load({**BASE, **overrides})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SIGNALWIRE_PROJECT_ID", "00000000-0000-0000-0000-000000000000"),
+        ("SIGNALWIRE_API_TOKEN", "PT_replace_me"),
+        ("SIGNALWIRE_SIGNING_KEY", "PSK_replace_me"),
+    ],
+)
+def test_env_example_placeholders_are_refused(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=f"{name} still holds .env.example's placeholder"):
+        load({**BASE, name: value})
 
 
 def test_cloud_functions_requires_a_bucket() -> None:

@@ -9,6 +9,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -16,9 +17,10 @@ import requests
 from google.cloud import storage
 
 from archiver import signature
-from tests.conftest import SIGNING_KEY, TOKEN, env_for
-from tests.servers import ROOT, start_function, stop
-from tests.standin import Space
+from localspace.__main__ import DEMO_SID
+from localspace.processes import ROOT, free_port, start_function, stop, wait_for
+from localspace.space import Space
+from tests.conftest import SIGNING_KEY, TOKEN, env_for, import_main
 
 
 @pytest.fixture
@@ -120,20 +122,28 @@ def test_swml_event_and_get_callback_through_the_real_server(
 def test_bad_configuration_fails_at_startup_with_one_line() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNALWIRE_", "ARCHIVE_URI"))}
     env["SIGNALWIRE_SPACE_URL"] = "https://example.signalwire.com"
-    result = subprocess.run(
-        [sys.executable, "-c", "import main"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = import_main(env)
     assert result.returncode == 1
-    assert (
-        result.stderr.strip()
-        == "configuration error: SIGNALWIRE_PROJECT_ID is not set (see the Configuration table in README.md)"
-    )
+    assert result.stderr.strip() == "configuration error: SIGNALWIRE_PROJECT_ID is not set (see docs/configuration.md)"
+
+
+def test_bucket_without_credentials_fails_at_startup_with_one_line(space: Space, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STORAGE_EMULATOR_HOST", "GOOGLE_APPLICATION"))}
+    env |= env_for(space, ARCHIVE_URI="gs://some-bucket") | {"CLOUDSDK_CONFIG": str(tmp_path), "HOME": str(tmp_path)}
+    result = import_main(env)
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("configuration error: ARCHIVE_URI=gs://some-bucket needs Google credentials")
+    assert "gcloud auth application-default login" in line
+
+
+def test_missing_signing_key_warns_at_startup(space: Space, tmp_path: Path) -> None:
+    env = os.environ | env_for(space, ARCHIVE_URI=str(tmp_path / "archive"), SIGNALWIRE_SIGNING_KEY="")
+    result = import_main(env)
+    assert result.returncode == 0
+    assert result.stderr.strip().splitlines() == [
+        "WARNING: SIGNALWIRE_SIGNING_KEY is not set: every callback will be refused with 403"
+    ]
 
 
 def test_sweep_through_the_real_server(space: Space, gcs_url: str, gcs_client: storage.Client, tmp_path: Path) -> None:
@@ -152,3 +162,51 @@ def test_sweep_through_the_real_server(space: Space, gcs_url: str, gcs_client: s
         assert requests.post(url, json=window, timeout=60).json()["already_archived"] == 3
     finally:
         stop(process)
+
+
+def test_serve_says_where_it_listens_and_refuses_a_taken_port(space: Space, tmp_path: Path) -> None:
+    """`make run` is `python -m archiver serve`: one line to say where, one line to say why not."""
+    env = os.environ | env_for(space, ARCHIVE_URI=str(tmp_path / "archive"), PUBLIC_URL="")
+    port = free_port()
+    command = [sys.executable, "-m", "archiver", "serve", "--port", str(port)]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline().decode()
+        assert first.startswith(f"listening on http://127.0.0.1:{port}/ — callbacks must be signed for")
+        wait_for(f"http://127.0.0.1:{port}/", process)  # a GET is answered 405: the function is up
+        taken = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+        assert taken.returncode == 2
+        assert taken.stderr.splitlines() == [f"error: port {port} is taken by another server: make run PORT={port + 1}"]
+    finally:
+        stop(process)
+
+
+def test_local_loop_space_run_callback_without_an_account(tmp_path: Path) -> None:
+    """`make space`, `make run` and `make callback` as the README's local loop runs them, as real processes."""
+    space_port = free_port()
+    space = subprocess.Popen(
+        [sys.executable, "-m", "localspace", "--port", str(space_port)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    processes: list[subprocess.Popen[Any]] = [space]
+    try:
+        assert space.stdout is not None
+        printed = [space.stdout.readline() for _ in range(14)]
+        dotenv = dict(line.strip().split("=", 1) for line in printed if line.startswith(("SIGNALWIRE_", "PUBLIC_URL")))
+        assert dotenv["SIGNALWIRE_SPACE_URL"] == f"http://127.0.0.1:{space_port}"
+        function_port = free_port()
+        env = os.environ | dotenv | {"PUBLIC_URL": f"http://127.0.0.1:{function_port}/"}
+        env |= {"ARCHIVE_URI": str(tmp_path / "archive"), "SIGNALWIRE_SPACE_URL": dotenv["SIGNALWIRE_SPACE_URL"]}
+        function, url = start_function(env, port=function_port)
+        processes.append(function)
+        send = [sys.executable, "-m", "archiver", "send-callback", DEMO_SID, "--to", url]
+        result = subprocess.run(send, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert '"outcome":"archived"' in result.stdout.replace(" ", "")
+        (archived,) = (tmp_path / "archive").rglob(f"{DEMO_SID}.mp3")
+        assert archived.read_bytes() == (ROOT / "demo" / "hello.mp3").read_bytes()
+        again = subprocess.run(send, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert '"outcome":"already_archived"' in again.stdout.replace(" ", "")
+    finally:
+        for process in processes:
+            stop(process)

@@ -12,7 +12,6 @@ import json
 import os
 import stat
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -29,9 +28,9 @@ from archiver import cli, signature
 from archiver.reconcile import sweep, verify
 from archiver.storage import GcsStore, LocalStore
 from archiver.webhook import handle_callback, handle_sweep
-from tests.conftest import CALLBACK_URL, SIGNING_KEY, Harness, audit_lines, env_for
-from tests.servers import ROOT, start_function, stop
-from tests.standin import Fault, Space
+from localspace.processes import start_function, stop
+from localspace.space import Fault, Space
+from tests.conftest import CALLBACK_URL, SIGNING_KEY, Harness, audit_lines, env_for, import_main
 
 WINDOW = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
 MANY = 1000
@@ -414,15 +413,7 @@ def test_deployed_webhook_without_public_url_refuses_to_start(space: Space) -> N
         "K_SERVICE": "archive-recording",
         "FUNCTION_TARGET": "archive_recording",
     }
-    result = subprocess.run(
-        [sys.executable, "-c", "import main"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = import_main(env)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "configuration error: PUBLIC_URL must be set when deployed: the exact callback URL configured at SignalWire"

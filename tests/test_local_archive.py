@@ -10,8 +10,8 @@ import pytest
 
 from archiver.errors import AlreadyExists, IntegrityError
 from archiver.storage import LocalStore, VerifyingReader
+from localspace.space import Fault
 from tests.conftest import Harness
-from tests.standin import Fault
 
 
 def files(root: Path) -> dict[str, bytes]:

@@ -18,8 +18,9 @@ from archiver.archive import Outcome
 from archiver.reconcile import sweep, verify
 from archiver.storage import GcsStore
 from archiver.webhook import handle_sweep
+from localspace.processes import free_port
+from localspace.space import FakeRecording, Fault
 from tests.conftest import Harness, audit_lines, env_for
-from tests.standin import FakeRecording, Fault
 
 WINDOW = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
 
@@ -238,9 +239,7 @@ def test_backfill_archives_then_resumes_and_exits_1_on_failure(
 def test_cli_errors_are_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("SIGNALWIRE_SPACE_URL", raising=False)
     assert cli.main(["verify", "--since", "2026-11-01"]) == 2
-    assert (
-        capsys.readouterr().err == "error: SIGNALWIRE_SPACE_URL is not set (see the Configuration table in README.md)\n"
-    )
+    assert capsys.readouterr().err == "error: SIGNALWIRE_SPACE_URL is not set (see docs/configuration.md)\n"
     with pytest.raises(SystemExit):
         cli.main(["backfill", "--since", "last tuesday"])
     assert "not an ISO 8601 date" in capsys.readouterr().err
@@ -357,3 +356,27 @@ def test_delete_failure_keeps_the_archive_and_says_so(deleting: Harness) -> None
     assert reply.body["outcome"] == "archived"
     assert reply.body["deleted"] is False
     assert rec.sid in deleting.space.recordings
+
+
+def test_unreachable_space_fails_fast_naming_the_host(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    cli_env(monkeypatch, harness, SIGNALWIRE_SPACE_URL=closed, RETRY_BUDGET_SECONDS="30")
+    started = time.monotonic()
+    assert cli.main(["verify", "--since", "2026-11-01", "--until", "2026-11-30"]) == 2
+    assert time.monotonic() - started < 5  # not 30 s of retries: a refused host is a configuration error
+    (line,) = capsys.readouterr().err.splitlines()
+    host = closed.removeprefix("http://")
+    assert line == f"error: Unreachable: cannot reach {host}: the connection was refused; check SIGNALWIRE_SPACE_URL"
+
+
+def test_the_command_line_shows_that_it_is_retrying(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    harness.space.fault("*", "list", Fault(503), Fault(429, retry_after="1"))
+    cli_env(monkeypatch, harness, RETRY_BUDGET_SECONDS="30")
+    assert cli.main(["verify", "--since", "2026-11-01", "--until", "2026-11-30"]) == 0
+    retries = [line for line in capsys.readouterr().err.splitlines() if line.startswith("retrying in ")]
+    assert len(retries) == 2
+    assert "recordings list: HTTP 503" in retries[0] and "HTTP 429" in retries[1]

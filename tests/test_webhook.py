@@ -19,8 +19,8 @@ from archiver.logging import get_logger, trace_fields
 from archiver.signalwire import Budget
 from archiver.storage import GcsStore, VerifyingReader
 from archiver.webhook import handle_callback
+from localspace.space import Fault
 from tests.conftest import CALLBACK_URL, SIGNING_KEY, TOKEN, Harness, audit_lines
-from tests.standin import Fault
 
 
 def stored(harness: Harness) -> dict[str, bytes]:

@@ -1,0 +1,89 @@
+"""Object retention set only after verification: verified archives are frozen, failed attempts never block a name.
+
+fake-gcs-server stores an object's retention but does not enforce it; the local archive enforces it
+the way GCS does (a delete before the end is refused), so the "delete forbidden" paths run there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from archiver import config
+from archiver.archive import Archiver
+from archiver.errors import DeleteForbidden
+from archiver.reconcile import sweep, verify
+from archiver.signalwire import Budget
+from archiver.storage import GcsStore, VerifyingReader
+from tests.conftest import Harness, audit_lines, env_for
+
+WINDOW = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
+
+
+def test_verified_objects_are_retained_in_the_same_patch(
+    make_harness: Callable[..., Harness], capsys: pytest.CaptureFixture[str]
+) -> None:
+    harness = make_harness(OBJECT_RETENTION_DAYS="30")
+    rec = harness.space.add(size=40_000)
+    assert harness.post(harness.form(rec.sid)).body["outcome"] == "archived"
+    store = harness.store
+    assert isinstance(store, GcsStore)
+    blobs = list(store._bucket.list_blobs())
+    assert len(blobs) == 2
+    for blob in blobs:
+        assert blob.retention.mode == "Unlocked"
+        until = blob.retention.retain_until_time
+        assert until is not None and abs(until - (datetime.now(UTC) + timedelta(days=30))) < timedelta(minutes=5)
+    (line,) = audit_lines(capsys.readouterr().out)
+    assert line["retained_until"]
+    (row,) = verify(harness.archiver, *WINDOW)
+    assert row["result"] == "ok" and row["retained_until"]
+
+
+def test_unverified_bytes_stay_deletable_so_a_name_never_gets_stuck(make_harness: Callable[..., Harness]) -> None:
+    harness = make_harness(local=True, OBJECT_RETENTION_DAYS="30")
+    rec = harness.space.add(size=40_000)
+    audio_key, _ = harness.archiver.keys(harness.archiver.sources["laml"].recording(rec.sid, Budget.of(10)))
+    # What an attempt that died before verifying leaves: wrong bytes, no SHA-256, no retention.
+    harness.store.put(audio_key, VerifyingReader.of_bytes(b"half a recording"), "audio/mpeg", {})
+    reply = harness.post(harness.form(rec.sid))
+    assert reply.body["outcome"] == "archived"
+    assert harness.store.read_bytes(audio_key) == rec.audio()
+    stored = harness.store.stat(audio_key)
+    assert stored is not None and stored.retained_until is not None
+    with pytest.raises(DeleteForbidden, match="retained until"):
+        harness.store.delete(audio_key, stored.generation)
+
+
+def test_retained_archive_is_never_repaired_away(make_harness: Callable[..., Harness]) -> None:
+    harness = make_harness(local=True, OBJECT_RETENTION_DAYS="30")
+    rec = harness.space.add(size=30_000, created=datetime(2026, 11, 3, tzinfo=UTC))
+    assert harness.archiver.archive(rec.sid).outcome == "archived"
+    (path,) = Path(harness.settings.archive_uri).rglob(f"{rec.sid}.mp3")
+    path.write_bytes(b"\0" * 30_000)  # damaged in place, behind the archiver's back
+    report = sweep(harness.archiver, *WINDOW, concurrency=1, deadline_s=60, repair=True)
+    assert [row["sid"] for row in report.corrupt] == [rec.sid]
+    assert "cannot repair" in report.corrupt[0]["error"] and "retained until" in report.corrupt[0]["error"]
+    assert path.read_bytes() == b"\0" * 30_000
+
+
+def test_retention_switched_on_later_is_completed_by_the_sweep(make_harness: Callable[..., Harness]) -> None:
+    first = make_harness()
+    rec = first.space.add(size=30_000, created=datetime(2026, 11, 4, tzinfo=UTC))
+    assert first.archiver.archive(rec.sid).outcome == "archived"
+    store = first.store
+    assert isinstance(store, GcsStore)
+    # The same bucket, now under a deployment with retention on.
+    settings = config.load(env_for(first.space, ARCHIVE_URI=first.settings.archive_uri, OBJECT_RETENTION_DAYS="7"))
+    retaining = Archiver(settings, store, first.archiver.sources, first.archiver.policy)
+    (row,) = verify(retaining, *WINDOW)
+    assert row["result"] == "not_retained"
+    outcome = retaining.archive(rec.sid, rec.metadata())
+    assert outcome.outcome == "already_archived"
+    assert outcome.extra["retention_completed"] is True
+    (row,) = verify(retaining, *WINDOW)
+    assert row["result"] == "ok"  # the manifest follows the audio's new generation: not corrupt
+    assert all(blob.retention.retain_until_time for blob in store._bucket.list_blobs())

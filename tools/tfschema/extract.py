@@ -1,0 +1,169 @@
+"""Turn a prebuilt CDK-for-Terraform provider package (npm tarball) into a compact provider schema."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# The generated JavaScript states each Terraform name verbatim: getters read `this.getStringAttribute('name')`
+# (and the like), nested objects are `this._camel = new Child(this, "name")`, the HCL synthesis of every
+# object lists `name: { value: …, isBlock: … }` for what configuration may set, computed-only members
+# carry `// name - computed: true, optional: false, …`, and only optional arguments have a `resetCamel()`.
+# These shapes are all the extractor relies on.
+_UNIT_RE = re.compile(r"^(?:class (\w+) extends ([\w.]+) \{|function (\w+)\(struct\) \{)", re.MULTILINE)
+_MEMBER_RE = re.compile(
+    r"^\s*// ([a-z0-9_]+) - computed: (true|false), optional: (true|false), required: (true|false)$", re.MULTILINE
+)
+_CHILD_RE = re.compile(r"this\._(\w+) = new ([\w.]+)\(this, \"([a-z0-9_]+)\"")
+_GETTER_RE = re.compile(r"get (\w+)\(\) \{\n\s*return [^\n]*?this\.\w+\('([a-z0-9_]+)'\)")
+_RESET_RE = re.compile(r"^    reset(\w+)\(\) \{", re.MULTILINE)
+_LIST_ITEM_RE = re.compile(r"new (\w+)\(this\.terraformResource")
+_HCL_ATTR_RE = re.compile(r"^\s*([a-z0-9_]+): \{\n\s*value: .*\n\s*isBlock: (true|false),", re.MULTILINE)
+_TYPE_RE = re.compile(r"^(\w+)\.tfResourceType = \"([a-z0-9_]+)\";$", re.MULTILINE)
+_VERSION_RE = re.compile(r"prebuilt bindings for hashicorp/(\w+) provider version ([0-9.]+)")
+
+Node = dict[str, Any]
+
+
+class IntegrityError(ValueError):
+    """The downloaded package is not the one pinned."""
+
+
+@dataclass
+class _Class:
+    base: str
+    members: dict[str, tuple[bool, bool, bool]] = field(default_factory=dict)
+    children: dict[str, str] = field(default_factory=dict)
+    camel: dict[str, str] = field(default_factory=dict)
+    resets: set[str] = field(default_factory=set)
+    hcl: dict[str, bool] = field(default_factory=dict)
+    item: str | None = None
+
+
+@dataclass
+class _Module:
+    """One resource's directory: its classes and the HCL synthesis functions of its nested objects."""
+
+    classes: dict[str, _Class] = field(default_factory=dict)
+    functions: dict[str, dict[str, bool]] = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)
+
+
+def verify_integrity(tarball: Path, integrity: str) -> None:
+    """Check an npm `sha512-…` integrity string, as package-lock.json records it."""
+    algorithm, _, expected = integrity.partition("-")
+    digest = hashlib.new(algorithm, tarball.read_bytes()).digest()
+    if base64.b64encode(digest).decode() != expected:
+        raise IntegrityError(f"{tarball.name}: {algorithm} does not match the pinned integrity")
+
+
+def _units(text: str) -> Iterator[tuple[str, str | None, str]]:
+    """(name, base class or None for a function, body) for every top-level class and function."""
+    starts = list(_UNIT_RE.finditer(text))
+    for index, match in enumerate(starts):
+        end = starts[index + 1].start() if index + 1 < len(starts) else len(text)
+        body = text[match.end() : end]
+        if match.group(1):
+            yield match.group(1), match.group(2), body
+        else:
+            yield match.group(3), None, body
+
+
+def _hcl_attrs(body: str) -> dict[str, bool]:
+    return {name: block == "true" for name, block in _HCL_ATTR_RE.findall(body)}
+
+
+def _read_module(texts: list[str], module: _Module) -> None:
+    for text in texts:
+        module.types.update(dict(_TYPE_RE.findall(text)))
+        for name, base, body in _units(text):
+            if base is None:
+                if name.endswith("ToHclTerraform"):
+                    module.functions[name] = _hcl_attrs(body)
+                continue
+            cls = _Class(base=base)
+            for member, computed, optional, required in _MEMBER_RE.findall(body):
+                cls.members[member] = (computed == "true", optional == "true", required == "true")
+            for camel, child, attr in _CHILD_RE.findall(body):
+                cls.children[attr] = child
+                cls.camel[attr] = camel
+            for camel, attr in _GETTER_RE.findall(body):
+                cls.camel.setdefault(attr, camel)
+            cls.resets = {reset[0].lower() + reset[1:] for reset in _RESET_RE.findall(body)}
+            if "synthesizeHclAttributes()" in body:
+                cls.hcl = _hcl_attrs(body.split("synthesizeHclAttributes()", 1)[1])
+            item = _LIST_ITEM_RE.search(body)
+            cls.item = item.group(1) if item and base.endswith("ComplexList") else None
+            module.classes[name] = cls
+
+
+def _node(module: _Module, class_name: str, seen: frozenset[str] = frozenset()) -> Node:
+    """{"attrs": {name: {"set": settable, "req": required, "block": is a block, "node": nested or None}}}."""
+    cls = module.classes[class_name]
+    if cls.item:
+        return _node(module, cls.item, seen)
+    hcl = cls.hcl
+    if not hcl and class_name.endswith("OutputReference"):
+        stem = class_name[: -len("OutputReference")]
+        hcl = module.functions.get(stem[0].lower() + stem[1:] + "ToHclTerraform", {})
+    attrs: dict[str, Node] = {}
+    for name in sorted(set(cls.members) | set(hcl) | set(cls.camel)):
+        settable = name in hcl or any(cls.members.get(name, (False, False, False))[1:])
+        # Required: settable with no reset method (a missing camel name means unknown: say optional).
+        required = settable and name in cls.camel and cls.camel[name] not in cls.resets
+        child = cls.children.get(name)
+        nested = None
+        if child in module.classes and child not in seen:
+            nested = _node(module, child, seen | {class_name})
+        attrs[name] = {
+            "set": settable,
+            "req": required,
+            "block": hcl.get(name, False),
+            "node": nested,
+        }
+    return {"attrs": attrs}
+
+
+def extract(tarball: Path) -> dict[str, Any]:
+    """Schema of one provider package: its name, version, provider block, resources and data sources."""
+    modules: dict[str, list[str]] = {}
+    provider_name = version = ""
+    with tarfile.open(tarball, "r:gz") as archive:
+        for member in archive:
+            if not member.isfile():
+                continue
+            parts = member.name.split("/")
+            if member.name == "package/README.md":
+                found = _VERSION_RE.search(_read(archive, member))
+                if found:
+                    provider_name, version = found.groups()
+            elif len(parts) >= 4 and parts[1] == "lib" and parts[-1].endswith(".js"):
+                modules.setdefault(parts[2], []).append(_read(archive, member))
+    if not provider_name:
+        raise ValueError(f"{tarball.name}: not a prebuilt CDK for Terraform provider package")
+    schema: dict[str, Any] = {"name": provider_name, "version": version, "resources": {}, "data": {}}
+    for texts in modules.values():
+        module = _Module()
+        _read_module(texts, module)
+        for class_name, tf_type in module.types.items():
+            kind = module.classes[class_name].base
+            node = _node(module, class_name)
+            if kind.endswith("TerraformProvider"):
+                schema["provider"] = node
+            elif kind.endswith("TerraformDataSource"):
+                schema["data"][tf_type] = node
+            else:
+                schema["resources"][tf_type] = node
+    return schema
+
+
+def _read(archive: tarfile.TarFile, member: tarfile.TarInfo) -> str:
+    handle = archive.extractfile(member)
+    assert handle is not None
+    return handle.read().decode("utf-8")
