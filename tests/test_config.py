@@ -152,3 +152,26 @@ def test_object_keys_use_utc_creation_day_not_call_sid() -> None:
     audio, meta = object_keys(PROJECT, "19e436af-5688-4307-b03b-bdb2b42b8142", created, "mp3")
     assert audio == f"{PROJECT}/2018/09/25/19e436af-5688-4307-b03b-bdb2b42b8142.mp3"
     assert meta == f"{PROJECT}/2018/09/25/19e436af-5688-4307-b03b-bdb2b42b8142.json"
+
+
+def test_several_signing_keys_and_a_callback_token_are_secrets() -> None:
+    settings = load({**BASE, "SIGNALWIRE_SIGNING_KEY": " PSK_old , PSK_new ", "CALLBACK_TOKEN": "tok_0123456789abcdef"})
+    assert settings.signing_keys == ("PSK_old", "PSK_new")
+    assert settings.callback_token == "tok_0123456789abcdef"
+    assert {"PSK_old", "PSK_new", "tok_0123456789abcdef"} <= set(settings.secrets)
+    assert "PSK_old" not in repr(settings) and "tok_0123456789abcdef" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("SIGNALWIRE_SIGNING_KEY", "PSK_old,,PSK_new", "empty entry"),
+        ("SIGNALWIRE_SIGNING_KEY", "PSK_old,", "empty entry"),
+        ("CALLBACK_TOKEN", "short", "at least 16"),
+        ("CALLBACK_TOKEN", "has space in it 0123456789", "at least 16"),
+        ("CALLBACK_TOKEN", "tøken-0123456789abcdef", "at least 16"),
+    ],
+)
+def test_bad_keys_and_tokens_are_refused(name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load({**BASE, name: value})
