@@ -280,10 +280,12 @@ class Archiver:
         except Corrupt as exc:
             if not repair:
                 raise
-            audio = self.store.stat(keys[0])
+            manifest = self.store.stat(keys[1])
+            audio_key = keys[0] if manifest is None else self.recorded_audio_key(keys, manifest)
+            audio = self.store.stat(audio_key)
             if audio is not None:
                 try:
-                    self.store.delete(keys[0], audio.generation)
+                    self.store.delete(audio_key, audio.generation)
                 except DeleteForbidden as forbidden:
                     raise Corrupt(f"{exc}; cannot repair: {forbidden}") from forbidden
             outcome.extra["repaired"] = str(exc)

@@ -334,3 +334,23 @@ def test_a_recording_both_apis_list_is_archived_once(harness: Harness) -> None:
     report = sweep(harness.archiver, *WINDOW, concurrency=1, deadline_s=60)
     assert (report.already_archived, report.archived, report.corrupt) == (1, [], [])
     assert [row["result"] for row in verify(harness.archiver, *WINDOW)] == ["ok"]
+
+
+def test_repair_replaces_the_audio_the_manifest_names(harness: Harness) -> None:
+    """Archived as mp3 through LaML, then corrupted, then repaired from the RELAY listing (as wav)."""
+    rec = harness.space.add(size=9_000, created=datetime(2026, 11, 8, tzinfo=UTC))
+    assert harness.post(harness.form(rec.sid)).body["outcome"] == "archived"
+    store = harness.store
+    assert isinstance(store, GcsStore)
+    mp3, meta = (f"calls/{harness.space.project_id}/2026/11/08/{rec.sid}.{ext}" for ext in ("mp3", "json"))
+    store._bucket.blob(mp3).upload_from_string(b"half", content_type="audio/mpeg")
+    rec.api = "relay"
+    report = sweep(harness.archiver, *WINDOW, concurrency=1, deadline_s=60)
+    assert [row["sid"] for row in report.corrupt] == [rec.sid]
+    report = sweep(harness.archiver, *WINDOW, concurrency=1, deadline_s=60, repair=True)
+    assert report.repaired == [rec.sid]
+    objects = stored(harness)
+    assert mp3 not in objects  # the corrupt object the manifest named is gone, not left beside the new one
+    assert objects[relay_keys(harness, rec.sid)[0]] == rec.audio()
+    assert [row["result"] for row in verify(harness.archiver, *WINDOW)] == ["ok"]
+    assert meta in objects
