@@ -26,7 +26,8 @@ from archiver.storage import Retention, Store, StoredObject, VerifyingReader
 
 # How long a callback waits for a recording SignalWire still reports as not final.
 FINAL_WAIT_S = 10.0
-CONTENT_TYPES = {"mp3": "audio/mpeg", "wav": "audio/wav"}
+# mp4 only for SWML record_call, which can record in it; LaML serves mp3 or wav.
+CONTENT_TYPES = {"mp3": "audio/mpeg", "wav": "audio/wav", "mp4": "audio/mp4"}
 # SignalWire's answers to DELETE that mean the recording is gone there (404: gone already).
 DELETED_STATUSES = frozenset({200, 204, 404})
 # Outcomes after which SignalWire need not call again.

@@ -20,13 +20,13 @@ from archiver.signalwire import METADATA_MAX_BYTES, Budget, MediaStream, Recordi
 PATH = "/api/relay/rest/recordings"
 # record_call's default format, for a URL that names none.
 DEFAULT_FORMAT = "wav"
-_FORMATS = ("mp3", "wav")
+_FORMATS = ("mp3", "wav", "mp4")
 _WITH_AUDIO = frozenset({"completed", "finished"})
 _WITHOUT_AUDIO = frozenset({"failed", "error", "no_input", "absent"})
 
 
 def media_format(url: Any) -> str:
-    """`mp3` or `wav`, as the media URL's extension says; record_call's default when it says neither."""
+    """`mp3`, `wav` or `mp4`, as the media URL's extension says; record_call's default when it says none."""
     try:
         path = urlsplit(url).path.lower() if isinstance(url, str) else ""
     except ValueError:

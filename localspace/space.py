@@ -489,7 +489,7 @@ class Space:
         headers = {"Content-Length": str(recording.size)}
         if limit is not None:
             headers["Connection"] = "close"
-        content_type = "audio/mpeg" if fmt == "mp3" else "audio/x-wav"
+        content_type = {"mp3": "audio/mpeg", "mp4": "audio/mp4"}.get(fmt, "audio/x-wav")
         return Response(recording.chunks(limit), headers=headers, content_type=content_type, direct_passthrough=True)
 
     def _relay_delete(self, request: Request, sid: str) -> Response:

@@ -69,10 +69,11 @@ def test_finished_event_signed_hex_archives_exact_bytes_and_verbatim_metadata(
     assert (harness.space.count("relay-json"), harness.space.count("media")) == (1, 1)
 
 
-def test_mp3_recording_keeps_its_format(harness: Harness) -> None:
-    rec = harness.space.add(size=40_000, api="relay", fmt="mp3", content_type="audio/mpeg")
+@pytest.mark.parametrize("fmt", ["mp3", "mp4"])
+def test_a_recording_keeps_its_own_format(harness: Harness, fmt: str) -> None:
+    rec = harness.space.add(size=40_000, api="relay", fmt=fmt)
     assert harness.post_event(harness.space.event(rec)).body["outcome"] == "archived"
-    assert relay_keys(harness, rec.sid, "mp3")[0] in stored(harness)
+    assert relay_keys(harness, rec.sid, fmt)[0] in stored(harness)
 
 
 def test_event_repeated_is_already_archived(harness: Harness) -> None:
