@@ -65,7 +65,7 @@ class SweepReport:
 class Enqueue(Protocol):
     """Queued mode: hands one recording to Cloud Tasks (`TaskQueue.enqueue`)."""
 
-    def __call__(self, sid: str, *, source: str, date_created: str | None = None) -> Outcome: ...
+    def __call__(self, sid: str, *, source: str, date_created: str | None = None, api: str = "laml") -> Outcome: ...
 
 
 def parse_when(value: str) -> datetime:
@@ -77,8 +77,9 @@ def parse_when(value: str) -> datetime:
 def listed_recordings(
     archiver: Archiver, since: datetime, until: datetime, page_size: int = 1000
 ) -> Iterator[dict[str, Any]]:
-    """The window's recordings, as SignalWire lists them, retried like any other request."""
-    return archiver.client.list_recordings(since, until, archiver.policy, page_size)
+    """The window's recordings as every configured API lists them (LaML, then RELAY), retried like any request."""
+    for source in archiver.sources.values():
+        yield from source.list_recordings(since, until, archiver.policy, page_size)
 
 
 def sweep(
@@ -178,7 +179,8 @@ def _enqueue_missing(archiver: Archiver, sid: str, recording: dict[str, Any], en
     except Exception as exc:
         outcome.fail(exc)
         return outcome
-    return enqueue(sid, source=source, date_created=str(recording["date_created"]))
+    api = str(recording.get("api") or "laml")
+    return enqueue(sid, source=source, date_created=str(recording["date_created"]), api=api)
 
 
 def _plan(archiver: Archiver, sid: str, recording: dict[str, Any], report: SweepReport) -> None:
@@ -247,6 +249,9 @@ def _check_row(archiver: Archiver, row: dict[str, Any], recording: dict[str, Any
     row["audio_uri"] = archiver.store.uri(audio_key)
     row["metadata_uri"] = archiver.store.uri(meta_key)
     manifest = archiver.store.stat(meta_key)
+    if manifest is not None:
+        audio_key = archiver.recorded_audio_key((audio_key, meta_key), manifest)
+        row["audio_uri"] = archiver.store.uri(audio_key)
     audio = archiver.store.stat(audio_key)
     row["metadata_present"] = manifest is not None
     if audio is not None:
