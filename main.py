@@ -29,10 +29,19 @@ def _respond(reply: webhook.Reply) -> flask.Response:
     return response
 
 
+def _signed_url(request: flask.Request) -> str:
+    """The request URL with its query string exactly as sent: Flask's `url` decodes %-escapes in it,
+    which would change what SignalWire signed (a GET callback's fields, `bodySHA256`, `token`)."""
+    query = request.environ.get("QUERY_STRING", "")
+    return request.base_url + (f"?{query}" if query else "")
+
+
 @functions_framework.http
 def archive_recording(request: flask.Request) -> flask.Response:
-    """SignalWire's recordingStatusCallback."""
-    return _respond(webhook.handle_callback(_service, request.method, request.url, request.headers, request.stream))
+    """SignalWire's recording callbacks: cXML form POSTs and GETs, SWML/Calling API JSON events."""
+    return _respond(
+        webhook.handle_callback(_service, request.method, _signed_url(request), request.headers, request.stream)
+    )
 
 
 @functions_framework.http

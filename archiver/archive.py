@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,20 +21,13 @@ from archiver.errors import (
     TooLarge,
     TransientError,
 )
-from archiver.signalwire import (
-    FINAL_WITH_AUDIO,
-    NO_AUDIO,
-    Budget,
-    Recording,
-    RetryPolicy,
-    SignalWireClient,
-    parse_date,
-)
+from archiver.signalwire import FINAL_WITH_AUDIO, NO_AUDIO, Budget, Recording, RecordingSource, RetryPolicy, parse_date
 from archiver.storage import Retention, Store, StoredObject, VerifyingReader
 
 # How long a callback waits for a recording SignalWire still reports as not final.
 FINAL_WAIT_S = 10.0
-CONTENT_TYPES = {"mp3": "audio/mpeg", "wav": "audio/wav"}
+# mp4 only for SWML record_call, which can record in it; LaML serves mp3 or wav.
+CONTENT_TYPES = {"mp3": "audio/mpeg", "wav": "audio/wav", "mp4": "audio/mp4"}
 # SignalWire's answers to DELETE that mean the recording is gone there (404: gone already).
 DELETED_STATUSES = frozenset({200, 204, 404})
 # Outcomes after which SignalWire need not call again (queued: a Cloud Task will archive it).
@@ -52,6 +46,8 @@ class Outcome:
     outcome: str
     recording_sid: str
     account_sid: str
+    # Which SignalWire API the recording belongs to: "laml" or "relay".
+    api: str = "laml"
     call_sid: str | None = None
     recording_status: str | None = None
     audio_uri: str | None = None
@@ -128,31 +124,35 @@ def _text(value: Any) -> str:
 
 
 class Archiver:
-    """Archives recordings by SID into a store; safe to call any number of times, concurrently."""
+    """Archives recordings by SID into a store; safe to call any number of times, concurrently.
+
+    `sources` holds one RecordingSource per SignalWire API, by name ("laml", "relay").
+    """
 
     def __init__(
         self,
         settings: Settings,
         store: Store,
-        client: SignalWireClient,
+        sources: Mapping[str, RecordingSource],
         policy: RetryPolicy,
         final_wait_s: float = FINAL_WAIT_S,
     ) -> None:
         self.settings = settings
         self.store = store
-        self.client = client
+        self.sources = dict(sources)
         self.policy = policy
         self.final_wait_s = final_wait_s
 
     def keys(self, recording: Recording) -> tuple[str, str]:
         return self.keys_of(recording.sid, recording.data)
 
-    def fetch_final(self, sid: str, budget: Budget) -> Recording:
+    def fetch_final(self, sid: str, budget: Budget, api: str = "laml") -> Recording:
         """Metadata once the recording is final; waits `final_wait_s` at most for it to become final."""
         final_deadline = time.monotonic() + self.final_wait_s
+        source = self.sources[api]
 
         def fetch() -> Recording:
-            recording = self.client.recording(sid, budget)
+            recording = source.recording(sid, budget)
             if recording.status not in FINAL_WITH_AUDIO | NO_AUDIO:
                 message = f"recording {sid} is {recording.status[:32] or 'without status'}, not final yet"
                 if time.monotonic() >= final_deadline:
@@ -163,17 +163,25 @@ class Archiver:
         return self.policy.run(fetch, budget_s=budget.remaining())
 
     def archive(
-        self, sid: str, listed: dict[str, Any] | None = None, *, delete: bool | None = None, repair: bool = False
+        self,
+        sid: str,
+        listed: dict[str, Any] | None = None,
+        *,
+        api: str | None = None,
+        delete: bool | None = None,
+        repair: bool = False,
     ) -> Outcome:
         """Archive one recording; never raises for a recording-level failure, returns `failed` or `corrupt`.
 
         `listed` is the recording as a list page showed it: when its date names objects that are
-        already complete, SignalWire is not asked anything. `delete` defaults to DELETE_AFTER_ARCHIVE.
+        already complete, SignalWire is not asked anything. `api` names the SignalWire API the recording
+        belongs to (default: the listing's, else "laml"). `delete` defaults to DELETE_AFTER_ARCHIVE.
         `repair` replaces an archive that disagrees with its manifest instead of only reporting it.
         """
         started = time.monotonic()
         budget = Budget(started + self.settings.retry_budget_s)
-        outcome = Outcome("failed", recording_sid=sid, account_sid=self.settings.project_id)
+        api = api or str((listed or {}).get("api") or "laml")
+        outcome = Outcome("failed", recording_sid=sid, account_sid=self.settings.project_id, api=api)
         wants_delete = self.settings.delete_after_archive if delete is None else delete
         try:
             # Where the archive can be found without asking SignalWire: the listed date, or, when
@@ -186,7 +194,7 @@ class Archiver:
             if keys is not None:
                 self._complete_retention(outcome, keys)
             if keys is None:
-                recording = self.fetch_final(sid, budget)
+                recording = self.fetch_final(sid, budget, api)
                 outcome.call_sid = recording.data.get("call_sid") or None
                 outcome.recording_status = recording.status
                 if recording.status in NO_AUDIO:
@@ -210,7 +218,18 @@ class Archiver:
 
     def keys_of(self, sid: str, listed: dict[str, Any]) -> tuple[str, str]:
         created = parse_date(listed.get("date_created"))
-        return object_keys(self.settings.project_id, sid.lower(), created, self.settings.recording_format)
+        fmt = str(listed.get("format") or self.settings.recording_format)
+        return object_keys(self.settings.project_id, sid.lower(), created, fmt)
+
+    def recorded_audio_key(self, keys: tuple[str, str], manifest: StoredObject) -> str:
+        """The audio key a manifest names, when it is this recording's under another extension.
+
+        A recording both APIs list (or a RELAY recording looked up before its format is known) is then
+        found archived once, whichever API archived it, instead of looking half-archived.
+        """
+        base = keys[1].removesuffix(".json")
+        recorded = manifest.metadata.get("audio-object")
+        return next((f"{base}.{fmt}" for fmt in CONTENT_TYPES if self.store.uri(f"{base}.{fmt}") == recorded), keys[0])
 
     def _recent_keys(self, sid: str) -> list[tuple[str, str]]:
         today = datetime.now(UTC)
@@ -225,6 +244,8 @@ class Archiver:
         manifest = self.store.stat(meta_key)
         if manifest is None:
             return False
+        audio_key = self.recorded_audio_key(keys, manifest)
+        outcome.audio_uri = self.store.uri(audio_key)
         audio = self.store.stat(audio_key)
         if audio is None:
             raise Corrupt(f"{outcome.audio_uri} is missing, though its manifest records it as archived")
@@ -247,13 +268,13 @@ class Archiver:
         retention = self.retention()
         if retention is None or outcome.retained_until is not None:
             return
-        audio_key, meta_key = keys
-        audio, manifest = self.evidence(audio_key, meta_key)
+        audio, manifest = self.evidence(*keys)
         if audio.retained_until is None:
-            audio = self.store.set_metadata(audio_key, audio.generation, audio.metadata, retention)
+            # audio.key, not keys[0]: the manifest may name the audio under another extension.
+            audio = self.store.set_metadata(audio.key, audio.generation, audio.metadata, retention)
         # A metadata patch may give the audio a new generation (fake-gcs-server does): the manifest follows it.
         recorded = {**manifest.metadata, "audio-generation": str(audio.generation)}
-        manifest = self.store.set_metadata(meta_key, manifest.generation, recorded, retention)
+        manifest = self.store.set_metadata(manifest.key, manifest.generation, recorded, retention)
         outcome.generation = audio.generation
         outcome.retained_until = retention.until.isoformat()
         outcome.extra["retention_completed"] = True
@@ -265,10 +286,12 @@ class Archiver:
         except Corrupt as exc:
             if not repair:
                 raise
-            audio = self.store.stat(keys[0])
+            manifest = self.store.stat(keys[1])
+            audio_key = keys[0] if manifest is None else self.recorded_audio_key(keys, manifest)
+            audio = self.store.stat(audio_key)
             if audio is not None:
                 try:
-                    self.store.delete(keys[0], audio.generation)
+                    self.store.delete(audio_key, audio.generation)
                 except DeleteForbidden as forbidden:
                     raise Corrupt(f"{exc}; cannot repair: {forbidden}") from forbidden
             outcome.extra["repaired"] = str(exc)
@@ -294,6 +317,7 @@ class Archiver:
         manifest = self.store.stat(meta_key)
         if manifest is None:
             raise Corrupt(f"{self.store.uri(meta_key)} is missing")
+        audio_key = self.recorded_audio_key((audio_key, meta_key), manifest)
         audio = self.store.stat(audio_key)
         if audio is None:
             raise Corrupt(f"{self.store.uri(audio_key)} is missing")
@@ -311,10 +335,11 @@ class Archiver:
         audio, manifest = self.evidence(*keys)
         if outcome.bytes != audio.size or outcome.crc32c != audio.crc32c:
             raise Corrupt(f"{audio.uri}: stored bytes differ from what was streamed")
-        source = "archive" if outcome.announced_bytes is not None else "head"
+        source = self.sources[outcome.api]
+        announced_by = "archive" if outcome.announced_bytes is not None else source.size_from
         announced = outcome.announced_bytes
         if announced is None:
-            announced = self.client.media_size(outcome.recording_sid, budget)
+            announced = source.media_size(outcome.recording_sid, budget)
         if announced is None:
             outcome.extra.update(deleted=False, delete_skipped="SignalWire announced no size for the audio")
             return
@@ -325,7 +350,7 @@ class Archiver:
             "audio_generation": audio.generation,
             "audio_bytes": audio.size,
             "announced_bytes": announced,
-            "announced_by": source,
+            "announced_by": announced_by,
             "audio_crc32c": audio.crc32c,
             "audio_sha256": audio.metadata.get("sha256"),
             "metadata_uri": manifest.uri,
@@ -333,7 +358,7 @@ class Archiver:
         }
         try:
             status = self.policy.run(
-                lambda: self.client.delete_recording(outcome.recording_sid, budget), budget_s=budget.remaining()
+                lambda: source.delete_recording(outcome.recording_sid, budget), budget_s=budget.remaining()
             )
         except SignalWireError as exc:
             outcome.extra.update(deleted=False, delete_error=str(exc))
@@ -352,6 +377,7 @@ class Archiver:
         return {
             "recording-sid": recording.sid.lower(),
             "account-sid": self.settings.project_id,
+            "api": recording.api,
             "call-sid": _text(data.get("call_sid")),
             "conference-sid": _text(data.get("conference_sid")),
             "duration-seconds": _text(data.get("duration")),
@@ -366,13 +392,17 @@ class Archiver:
 
         Returns the stored object, its SHA-256, and the size SignalWire announced (None if it would not say).
         """
-        fmt = self.settings.recording_format
+        fmt = key.rsplit(".", 1)[1]
         limit = self.settings.max_recording_bytes
-        with self.client.open_media(recording.sid, budget) as media:
-            announced = media.content_length
+        source = self.sources[recording.api]
+        with source.open_media(recording, budget) as media:
+            # The metadata's own size (RELAY's byte_size) first: a body must match it or be retried.
+            announced = recording.announced_bytes
+            if announced is None:
+                announced = media.content_length
             if announced is None:
                 # A body without a length cannot show it was cut off; a HEAD may still say how long it is.
-                announced = self.client.media_size(recording.sid, budget)
+                announced = source.media_size(recording.sid, budget)
                 if announced is not None and announced > limit:
                     raise TooLarge(f"recording {recording.sid} audio: {announced} bytes, over MAX_RECORDING_MB")
             reader = VerifyingReader(media, announced, limit)

@@ -215,7 +215,7 @@ def send_callback(service: Service, args: argparse.Namespace) -> int:
     import requests
 
     settings = service.settings
-    if not settings.signing_key:
+    if not settings.signing_keys:
         raise CommandError("SIGNALWIRE_SIGNING_KEY is not set: the callback cannot be signed")
     if not config.is_sid(args.sid):
         raise CommandError(f"not a recording SID: {args.sid!r}")
@@ -229,7 +229,9 @@ def send_callback(service: Service, args: argparse.Namespace) -> int:
         "RecordingUrl": f"{settings.api_base}/Recordings/{args.sid}",
         "RecordingSource": "DialVerb",
     }
-    headers = {"X-SignalWire-Signature": signature.compute(settings.signing_key, signed_for, fields.items())}
+    # During a rotation the newest key is the last one, the one SignalWire signs with once reset.
+    key = settings.signing_keys[-1]
+    headers = {"X-SignalWire-Signature": signature.compute(key, signed_for, fields.items())}
     try:
         response = requests.post(args.to, data=fields, headers=headers, timeout=600)
     except requests.ConnectionError:

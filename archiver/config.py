@@ -42,7 +42,10 @@ class Settings:
     space_url: str
     project_id: str
     api_token: str = field(repr=False)
-    signing_key: str | None = field(repr=False)
+    # Several during a rotation: any of them signs a valid callback; the first is no better than the rest.
+    signing_keys: tuple[str, ...] = field(repr=False)
+    # A secret the status_url may carry as `?token=`, for JSON events SignalWire does not sign.
+    callback_token: str | None = field(repr=False)
     public_url: str | None
     archive_uri: str
     recording_format: RecordingFormat
@@ -74,7 +77,7 @@ class Settings:
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in any output, the Basic `Authorization` credential included."""
         basic = base64.b64encode(f"{self.project_id}:{self.api_token}".encode()).decode()
-        return tuple(s for s in (self.api_token, self.signing_key, basic) if s)
+        return tuple(s for s in (self.api_token, *self.signing_keys, self.callback_token, basic) if s)
 
 
 def _space_url(raw: str) -> str:
@@ -221,6 +224,21 @@ def _required(env: Mapping[str, str], name: str) -> str:
     return value
 
 
+def _signing_keys(raw: str) -> tuple[str, ...]:
+    keys = tuple(key.strip() for key in raw.split(","))
+    if raw.strip() and not all(keys):
+        raise ConfigError("SIGNALWIRE_SIGNING_KEY has an empty entry: separate keys with single commas")
+    return tuple(key for key in keys if key)
+
+
+def _callback_token(raw: str) -> str | None:
+    token = raw.strip()
+    if token and (len(token) < 16 or not token.isascii() or not all(c.isalnum() or c in "-_" for c in token)):
+        # It travels in a URL: letters, digits, - and _ need no escaping; short tokens can be guessed.
+        raise ConfigError("CALLBACK_TOKEN must be at least 16 letters, digits, - or _ (try: openssl rand -hex 24)")
+    return token or None
+
+
 # .env.example's values: a .env copied but not filled in would otherwise fail on every request instead.
 _PLACEHOLDERS = {
     "SIGNALWIRE_PROJECT_ID": "00000000-0000-0000-0000-000000000000",
@@ -232,7 +250,7 @@ _PLACEHOLDERS = {
 def warnings(settings: Settings) -> list[str]:
     """Settings that start but will not work as the operator probably expects."""
     found = []
-    if not settings.signing_key:
+    if not settings.signing_keys and not settings.callback_token:
         found.append("SIGNALWIRE_SIGNING_KEY is not set: every callback will be refused with 403")
     return found
 
@@ -271,7 +289,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         space_url=space_url,
         project_id=project_id.lower(),
         api_token=api_token,
-        signing_key=env.get("SIGNALWIRE_SIGNING_KEY", "").strip() or None,
+        signing_keys=_signing_keys(env.get("SIGNALWIRE_SIGNING_KEY", "")),
+        callback_token=_callback_token(env.get("CALLBACK_TOKEN", "")),
         public_url=public_url,
         archive_uri=_archive_uri(env.get("ARCHIVE_URI"), on_cloud),
         recording_format="wav" if fmt == "wav" else "mp3",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from archiver.archive import check_agreement, day_prefix, retained_until
+from archiver.archive import CONTENT_TYPES, check_agreement, day_prefix, retained_until
 from archiver.config import is_sid
 from archiver.errors import Corrupt
 from archiver.storage import Store, StoredObject
@@ -15,6 +15,7 @@ from archiver.storage import Store, StoredObject
 class Archived:
     """A complete pair as a listing showed it; the audio agrees with its manifest, so one set of figures says both."""
 
+    fmt: str  # the audio object's extension: the manifest's `audio-object` names it
     size: int
     crc32c: str
     sha256: str
@@ -28,16 +29,15 @@ class Archived:
 class Inventory:
     """The complete, agreeing pairs of one day at a time, for recordings asked about in listing order.
 
-    SignalWire lists newest first, so the days come in order and only the current day is held: its
-    SIDs and a few figures each, never whole objects. A recording that is missing, half there or
-    disagreeing is simply not in it; the caller then looks closer, one recording at a time, exactly
-    as it did before listings. A day whose listing fails is treated the same way (and named in
-    `unlisted`), so a missing `storage.objects.list` costs requests, never a recording.
+    SignalWire's LaML list is newest first, so the days come in order and only the current day is
+    held: its SIDs and a few figures each, never whole objects. A recording that is missing, half
+    there or disagreeing is simply not in it; the caller then looks closer, one recording at a time,
+    exactly as it did before listings. A day whose listing fails is treated the same way (and named
+    in `unlisted`), so a listing refused costs requests, never a recording.
     """
 
     store: Store
     account_sid: str
-    fmt: str
     listed_days: int = field(default=0, init=False)
     unlisted: list[dict[str, str]] = field(default_factory=list, init=False)
     _day: date | None = field(default=None, init=False)
@@ -52,19 +52,17 @@ class Inventory:
 
     def _list(self, prefix: str) -> dict[str, Archived]:
         pairs: dict[str, Archived] = {}
-        # Keys sort `{sid}.json` just before `{sid}.mp3`, so an unmatched half rarely waits long here.
-        halves: dict[str, dict[str, StoredObject]] = {}
+        # A recording's objects, `{sid}.json` and its audio under whichever extension, are adjacent in
+        # key order: they are gathered, and judged when the next SID begins.
+        sid, group = "", dict[str, StoredObject]()
         try:
             for obj in self.store.list_objects(prefix):
-                sid, _, ext = obj.key[len(prefix) :].partition(".")
-                if ext not in ("json", self.fmt) or not is_sid(sid):
-                    continue
-                half = halves.setdefault(sid, {})
-                half[ext] = obj
-                if len(half) == 2:
-                    del halves[sid]
-                    if (agreeing := _agreeing(half[self.fmt], half["json"])) is not None:
-                        pairs[sid] = agreeing
+                name, _, ext = obj.key[len(prefix) :].partition(".")
+                if name != sid:
+                    _judge(sid, group, pairs)
+                    sid, group = name, {}
+                group[ext] = obj
+            _judge(sid, group, pairs)
         # Forbidden, unavailable, anything: what this day holds is unknown, so nothing is assumed archived.
         except Exception as exc:
             self.unlisted.append({"prefix": prefix, "error": f"{type(exc).__name__}: {str(exc)[:300]}"})
@@ -73,12 +71,22 @@ class Inventory:
         return pairs
 
 
-def _agreeing(audio: StoredObject, manifest: StoredObject) -> Archived | None:
+def _judge(sid: str, group: dict[str, StoredObject], pairs: dict[str, Archived]) -> None:
+    """Add the SID's archive to `pairs` when its manifest names one of its audio objects and they agree."""
+    manifest = group.get("json")
+    if manifest is None or not is_sid(sid):
+        return
+    recorded = manifest.metadata.get("audio-object")
+    fmt = next((ext for ext, obj in group.items() if ext in CONTENT_TYPES and obj.uri == recorded), None)
+    if fmt is None:
+        return
+    audio = group[fmt]
     try:
         check_agreement(audio, manifest)
     except Corrupt:
-        return None
-    return Archived(
+        return
+    pairs[sid] = Archived(
+        fmt=fmt,
         size=audio.size,
         crc32c=audio.crc32c,
         sha256=audio.metadata.get("sha256", ""),

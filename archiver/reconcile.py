@@ -15,7 +15,7 @@ from archiver.config import is_sid
 from archiver.errors import ArchiveError, Corrupt
 from archiver.inventory import Archived, Inventory
 from archiver.progress import Window
-from archiver.signalwire import FINAL_WITH_AUDIO, NO_AUDIO, parse_date
+from archiver.signalwire import FINAL_WITH_AUDIO, NO_AUDIO, RecordingSource, parse_date
 from archiver.storage import crc32c_of
 
 # SignalWire's dates have whole seconds: a window that must include a recording's second ends one second later.
@@ -83,7 +83,7 @@ class SweepReport:
 class Enqueue(Protocol):
     """Queued mode: hands one recording to Cloud Tasks (`TaskQueue.enqueue`)."""
 
-    def __call__(self, sid: str, *, source: str, date_created: str | None = None) -> Outcome: ...
+    def __call__(self, sid: str, *, source: str, date_created: str | None = None, api: str = "laml") -> Outcome: ...
 
 
 def parse_when(value: str) -> datetime:
@@ -171,7 +171,8 @@ class _Actions:
         if self.dry_run:
             self.report.already_archived += 1
             return
-        audio_key, meta_key = self.archiver.keys_of(sid, recording)
+        meta_key = self.archiver.keys_of(sid, recording)[1]
+        audio_key = f"{meta_key.removesuffix('.json')}.{archived.fmt}"
         store = self.archiver.store
         self.record(
             Outcome(
@@ -264,7 +265,7 @@ def sweep(
     stop_at = time.monotonic() + max(0.0, deadline_s - archiver.settings.retry_budget_s)
     report = SweepReport(since, until, resumed=resume)
     settings = archiver.settings
-    inventory = Inventory(archiver.store, settings.project_id, settings.recording_format)
+    inventory = Inventory(archiver.store, settings.project_id)
     # Queued mode hands over only what is missing (_enqueue_missing): deleting and completing retention
     # of archived recordings is work the inline mode does.
     wants_delete = (settings.delete_after_archive if delete is None else delete) and enqueue is None
@@ -305,6 +306,12 @@ def sweep(
     return report
 
 
+def _sources(archiver: Archiver) -> list[RecordingSource]:
+    """The configured APIs, those whose list has no documented order first: a sweep cut short can then
+    resume mid-window only in a newest-first list (LaML's), read last."""
+    return sorted(archiver.sources.values(), key=lambda source: source.newest_first)
+
+
 def _sweep_window(
     archiver: Archiver,
     window: Window,
@@ -317,11 +324,45 @@ def _sweep_window(
     on_listed: Callable[[dict[str, Any]], None],
     page_size: int,
 ) -> datetime | None:
-    """Sweep one window; None when it was listed to the end, else the (exclusive) end of what is left."""
+    """Sweep one window; None when every list was read to the end, else the (exclusive) end of what is left."""
+    sources = _sources(archiver)
+    for position, source in enumerate(sources):
+        left = _sweep_source(
+            archiver,
+            source,
+            window,
+            inventory,
+            actions,
+            stop_at,
+            wants_delete=wants_delete,
+            wants_retention=wants_retention,
+            on_listed=on_listed,
+            page_size=page_size,
+        )
+        if left is not None:
+            # Older recordings are all after the cut only in a newest-first list with no list after it.
+            return left if source.newest_first and position == len(sources) - 1 else window.until
+    return None
+
+
+def _sweep_source(
+    archiver: Archiver,
+    source: RecordingSource,
+    window: Window,
+    inventory: Inventory,
+    actions: _Actions,
+    stop_at: float,
+    *,
+    wants_delete: bool,
+    wants_retention: bool,
+    on_listed: Callable[[dict[str, Any]], None],
+    page_size: int,
+) -> datetime | None:
+    """One API's list of the window; None when read to the end, else where it was cut (if newest first)."""
     report = actions.report
     oldest: datetime | None = None
     try:
-        for page in archiver.client.recording_pages(window.since, window.until, archiver.policy, page_size):
+        for page in source.recording_pages(window.since, window.until, archiver.policy, page_size):
             newest_left: datetime | None = None
             out_of_time = False
             for recording in page:
@@ -373,7 +414,8 @@ def _enqueue_missing(archiver: Archiver, sid: str, recording: dict[str, Any], en
     except Exception as exc:
         outcome.fail(exc)
         return outcome
-    return enqueue(sid, source=source, date_created=str(recording["date_created"]))
+    api = str(recording.get("api") or "laml")
+    return enqueue(sid, source=source, date_created=str(recording["date_created"]), api=api)
 
 
 def _plan(archiver: Archiver, sid: str, recording: dict[str, Any], report: SweepReport) -> None:
@@ -437,9 +479,11 @@ def verify_one(
         row["audio_uri"] = archiver.store.uri(audio_key)
         row["metadata_uri"] = archiver.store.uri(meta_key)
         if archived is None:
-            _check_objects(archiver, row, audio_key, meta_key)
+            audio_key = _check_objects(archiver, row, audio_key, meta_key)
         else:
+            audio_key = f"{meta_key.removesuffix('.json')}.{archived.fmt}"
             row.update(
+                audio_uri=archiver.store.uri(audio_key),
                 metadata_present=True,
                 audio_bytes=archived.size,
                 audio_crc32c=archived.crc32c,
@@ -458,9 +502,15 @@ def verify_one(
     return row
 
 
-def _check_objects(archiver: Archiver, row: dict[str, Any], audio_key: str, meta_key: str) -> None:
-    """Read both objects: `missing` without a manifest, Corrupt when the audio disagrees with it."""
+def _check_objects(archiver: Archiver, row: dict[str, Any], audio_key: str, meta_key: str) -> str:
+    """Read both objects: `missing` without a manifest, Corrupt when the audio disagrees with it.
+
+    Returns the audio's key: the one the manifest names, when that is the recording's under another extension.
+    """
     manifest = archiver.store.stat(meta_key)
+    if manifest is not None:
+        audio_key = archiver.recorded_audio_key((audio_key, meta_key), manifest)
+        row["audio_uri"] = archiver.store.uri(audio_key)
     audio = archiver.store.stat(audio_key)
     row["metadata_present"] = manifest is not None
     if audio is not None:
@@ -468,7 +518,7 @@ def _check_objects(archiver: Archiver, row: dict[str, Any], audio_key: str, meta
     if manifest is None:
         # No manifest means never completed: whatever audio is there is an unfinished attempt.
         row.update(result="missing", detail=f"not archived: {row['metadata_uri']}")
-        return
+        return audio_key
     recorded = manifest.metadata
     row.update(
         recorded_bytes=int(recorded["audio-bytes"]) if recorded.get("audio-bytes", "").isdigit() else "",
@@ -480,6 +530,7 @@ def _check_objects(archiver: Archiver, row: dict[str, Any], audio_key: str, meta
         raise Corrupt(f"{row['audio_uri']} is missing, though its manifest records it as archived")
     check_agreement(audio, manifest)
     row["retained_until"] = retained_until(audio, manifest) or ""
+    return audio_key
 
 
 def _conclude(archiver: Archiver, row: dict[str, Any], audio_key: str, read_bytes: bool) -> None:
@@ -514,8 +565,12 @@ def verify(
     show complete and agreeing are read one by one (and, with `read_bytes`, every stored byte is).
     """
     settings = archiver.settings
-    inventory = Inventory(archiver.store, settings.project_id, settings.recording_format)
-    pages = archiver.client.recording_pages(since, until, archiver.policy, page_size)
+    inventory = Inventory(archiver.store, settings.project_id)
+    pages = (
+        page
+        for source in _sources(archiver)
+        for page in source.recording_pages(since, until, archiver.policy, page_size)
+    )
     # Looked up here, in listing order, so the inventory holds one day at a time.
     looked_up = ((recording, _listed_archive(inventory, recording)) for page in pages for recording in page)
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="verify") as pool:

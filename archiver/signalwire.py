@@ -1,9 +1,8 @@
-"""SignalWire REST client for recordings: metadata, media streams, listing and delete, every byte bounded."""
+"""The HTTP core both recording sources share: one session, deadlines, bounded reads, retries, the protocol."""
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import random
 import time
@@ -11,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -19,7 +18,7 @@ import tenacity
 from urllib3.exceptions import NameResolutionError
 
 from archiver import __version__, deadline
-from archiver.config import Settings, is_sid
+from archiver.config import Settings
 from archiver.errors import SignalWireError, TooLarge, TransientError, Unreachable
 
 FINAL_WITH_AUDIO = frozenset({"completed", "stopped"})
@@ -41,7 +40,11 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Recording:
-    """A recording's metadata: the exact bytes SignalWire returned, and their parse."""
+    """A recording's metadata: the exact bytes SignalWire returned, and their parse.
+
+    `data` reads like a LaML recording whichever API answered (`sid`, `status`, `date_created`, plus
+    `api` and, for RELAY, the `format` its URL names); `raw` is stored verbatim.
+    """
 
     raw: bytes
     data: dict[str, Any]
@@ -53,6 +56,16 @@ class Recording:
     @property
     def status(self) -> str:
         return str(self.data.get("status") or "").lower()
+
+    @property
+    def api(self) -> str:
+        return str(self.data.get("api") or "laml")
+
+    @property
+    def announced_bytes(self) -> int | None:
+        """The size SignalWire vouches for in the metadata itself (RELAY's `byte_size`), if it does."""
+        size = self.data.get("byte_size")
+        return size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None
 
 
 def parse_date(value: Any) -> datetime:
@@ -222,24 +235,20 @@ class MediaStream:
         self.close()
 
 
-class SignalWireClient:
-    """Every URL is built from the configured space and validated SIDs, never from a callback."""
+class SpaceHttp:
+    """One session with the space's credentials; every exchange under a deadline, every body bounded."""
 
     def __init__(self, settings: Settings, session: requests.Session | None = None) -> None:
-        self._settings = settings
+        self.settings = settings
         self._session = session or requests.Session()
         self._session.mount("https://", deadline.DeadlineAdapter())
         self._session.mount("http://", deadline.DeadlineAdapter())
         self._session.auth = (settings.project_id, settings.api_token)
         self._session.headers["User-Agent"] = f"signalwire-gcs-archiver/{__version__}"
         self._session.headers.update(_IDENTITY)
-        self._list_prefix = urlsplit(settings.api_base).path + "/"
-
-    def _url(self, suffix: str) -> str:
-        return f"{self._settings.api_base}/{suffix}"
 
     @contextlib.contextmanager
-    def _exchange(
+    def exchange(
         self, method: str, url: str, budget: Budget, what: str, **kwargs: Any
     ) -> Iterator[tuple[requests.Response, deadline.Exchange]]:
         """One request under a wall-clock deadline covering connect, headers and the whole body."""
@@ -259,7 +268,7 @@ class SignalWireClient:
                 yield response, exchange
 
     @staticmethod
-    def _read_bounded(response: requests.Response, exchange: deadline.Exchange, limit: int, what: str) -> bytes:
+    def read_bounded(response: requests.Response, exchange: deadline.Exchange, limit: int, what: str) -> bytes:
         """The whole body, refused once it passes `limit` bytes, announced or not."""
         announced = _announced_length(response)
         if announced is not None and announced > limit:
@@ -282,10 +291,10 @@ class SignalWireClient:
                 raise TooLarge(f"{what}: body over the {limit}-byte limit; refused")
             parts.append(chunk)
 
-    def _json(self, method: str, url: str, budget: Budget, what: str, limit: int, **kwargs: Any) -> tuple[bytes, Any]:
-        with self._exchange(method, url, budget, what, **kwargs) as (response, exchange):
+    def json(self, method: str, url: str, budget: Budget, what: str, limit: int, **kwargs: Any) -> tuple[bytes, Any]:
+        with self.exchange(method, url, budget, what, **kwargs) as (response, exchange):
             _check(response, what)
-            raw = self._read_bounded(response, exchange, limit, what)
+            raw = self.read_bounded(response, exchange, limit, what)
         try:
             data = json.loads(raw)
         except ValueError as exc:
@@ -294,37 +303,42 @@ class SignalWireClient:
             raise TransientError(f"{what}: JSON is not an object")
         return raw, data
 
-    def recording(self, sid: str, budget: Budget) -> Recording:
-        """GET …/Recordings/{sid}.json once; the caller decides about retries."""
-        if not is_sid(sid):
-            raise SignalWireError(f"not a recording SID: {sid[:64]!r}")
-        what = f"recording {sid} metadata"
-        raw, data = self._json("GET", self._url(f"Recordings/{sid}.json"), budget, what, METADATA_MAX_BYTES)
-        if str(data.get("sid", "")).lower() != sid.lower():
-            raise SignalWireError(f"{what}: response is for another recording ({str(data.get('sid'))[:64]!r})")
-        account = str(data.get("account_sid") or self._settings.project_id).lower()
-        if account != self._settings.project_id:
-            raise SignalWireError(f"{what}: recording belongs to another account")
-        return Recording(raw=raw, data=data)
+    def page(self, url: str, params: dict[str, Any] | None, what: str) -> dict[str, Any]:
+        """One list page, with a budget of its own."""
+        budget = Budget.of(_MIN_ALLOWANCE_S + _READ_TIMEOUT_S)
+        data: dict[str, Any] = self.json("GET", url, budget, what, PAGE_MAX_BYTES, params=params)[1]
+        return data
 
-    def _media_url(self, sid: str) -> str:
-        return self._url(f"Recordings/{sid}.{self._settings.recording_format}")
+    def on_space(self, url: str, path_prefix: str = "/") -> bool:
+        """True for a URL on the configured space's origin, under `path_prefix`, without credentials in it."""
+        space = urlsplit(self.settings.space_url)
+        try:
+            target = urlsplit(urljoin(self.settings.space_url + "/", url))
+            same_origin = (target.scheme, target.hostname, target.port) == (space.scheme, space.hostname, space.port)
+        except ValueError:
+            return False
+        return same_origin and not target.username and not target.password and target.path.startswith(path_prefix)
 
-    def open_media(self, sid: str, budget: Budget) -> MediaStream:
-        """Open the audio stream; the body is read by the caller, chunk by chunk, under the same deadline."""
-        what = f"recording {sid} audio"
+    def next_page(self, next_uri: str, path_prefix: str, what: str) -> str:
+        """The next page's URL, only if it stays on the space and under the API's path."""
+        if not self.on_space(next_uri, path_prefix):
+            raise SignalWireError(f"{what}: next page {next_uri[:120]!r} leaves the project's API; refused")
+        return urljoin(self.settings.space_url + "/", next_uri)
+
+    def open_media(self, url: str, budget: Budget, what: str) -> MediaStream:
+        """Open an audio stream; the body is read by the caller, chunk by chunk, under the same deadline."""
         closer = contextlib.ExitStack()
         try:
             # Content-Length must count the audio bytes themselves, not a compressed form.
             response, exchange = closer.enter_context(
-                self._exchange("GET", self._media_url(sid), budget, what, headers={"Accept": "audio/*"})
+                self.exchange("GET", url, budget, what, headers={"Accept": "audio/*"})
             )
             _check(response, what)
             media = MediaStream(response, exchange, closer)
             if not media.content_type.startswith("audio/"):
                 # An error page answered with 200 must never be stored as audio.
                 raise TransientError(f"{what}: unexpected Content-Type {media.content_type[:64] or 'none'!r}")
-            limit = self._settings.max_recording_bytes
+            limit = self.settings.max_recording_bytes
             if media.content_length is not None and media.content_length > limit:
                 raise TooLarge(f"{what}: {media.content_length} bytes announced, over MAX_RECORDING_MB")
         except BaseException:
@@ -332,66 +346,44 @@ class SignalWireClient:
             raise
         return media
 
-    def media_size(self, sid: str, budget: Budget) -> int | None:
-        """The audio's size as SignalWire announces it to a HEAD request; None when it will not say."""
+    def head_size(self, url: str, budget: Budget, what: str) -> int | None:
+        """A size as SignalWire announces it to a HEAD request; None when it will not say."""
         try:
-            with self._exchange("HEAD", self._media_url(sid), budget, f"recording {sid} audio size") as (response, _):
+            with self.exchange("HEAD", url, budget, what) as (response, _):
                 return _announced_length(response) if response.status_code == 200 else None
         except SignalWireError:
             return None
 
-    def recording_pages(
-        self, since: datetime, until: datetime, policy: RetryPolicy, page_size: int = 1000
-    ) -> Iterator[list[dict[str, Any]]]:
-        """Every recording created in (since, until), a page at a time, newest first, following `next_page_uri`."""
-        url: str | None = self._url("Recordings.json")
-        params: dict[str, Any] | None = {
-            "PageSize": page_size,
-            "DateCreated>": rfc2822(since),
-            "DateCreated<": rfc2822(until),
-        }
-        while url:
-            page = policy.run(functools.partial(self._page, url, params))
-            recordings = page.get("recordings") or []
-            if not isinstance(recordings, list):
-                raise SignalWireError("recordings list: 'recordings' is not a list")
-            yield [r for r in recordings if isinstance(r, dict)]
-            next_uri = page.get("next_page_uri")
-            url = self._next_page(next_uri) if isinstance(next_uri, str) and next_uri else None
-            params = None
-
-    def _next_page(self, next_uri: str) -> str:
-        """The next page's URL, only if it stays on the space and under this project's API."""
-        space = urlsplit(self._settings.space_url)
-        try:
-            target = urlsplit(urljoin(self._settings.space_url + "/", next_uri))
-            same_origin = (target.scheme, target.hostname, target.port) == (space.scheme, space.hostname, space.port)
-        except ValueError:
-            same_origin = False
-        if not same_origin or target.username or target.password or not target.path.startswith(self._list_prefix):
-            raise SignalWireError(
-                f"recordings list: next_page_uri {next_uri[:120]!r} leaves the project's API; refused"
-            )
-        return target.geturl()
-
-    def _page(self, url: str, params: dict[str, Any] | None) -> dict[str, Any]:
-        budget = Budget.of(_MIN_ALLOWANCE_S + _READ_TIMEOUT_S)
-        data: dict[str, Any] = self._json("GET", url, budget, "recordings list", PAGE_MAX_BYTES, params=params)[1]
-        return data
-
-    def delete_recording(self, sid: str, budget: Budget) -> int:
-        """DELETE …/Recordings/{sid}, never following a redirect; returns SignalWire's status.
+    def delete(self, url: str, budget: Budget, what: str) -> int:
+        """DELETE, never following a redirect; returns SignalWire's status.
 
         200/204 mean deleted and 404 already gone; TransientError for answers worth retrying. Any
         other status (a redirect included: it would send the delete somewhere else) is returned as
         it is, for the caller to record as not deleted.
         """
-        what = f"DELETE recording {sid}"
-        with self._exchange("DELETE", self._url(f"Recordings/{sid}"), budget, what, allow_redirects=False) as (
-            response,
-            _,
-        ):
+        with self.exchange("DELETE", url, budget, what, allow_redirects=False) as (response, _):
             status = response.status_code
         if status in (408, 409, 425, 429) or status >= 500:
             raise TransientError(f"{what}: HTTP {status}", _retry_after(response))
         return status
+
+
+class RecordingSource(Protocol):
+    """One SignalWire API's recordings: what `Archiver` and the sweep need, and nothing more.
+
+    `name` is the API ("laml" or "relay"); `size_from` says where `media_size` gets its answer.
+    List rows read like a LaML recording (`sid`, `status`, `date_created`) and carry `api`; pages
+    come `newest_first` when the API documents that order (the sweep then resumes mid-window).
+    """
+
+    name: str
+    size_from: str
+    newest_first: bool
+
+    def recording(self, sid: str, budget: Budget) -> Recording: ...
+    def open_media(self, recording: Recording, budget: Budget) -> MediaStream: ...
+    def media_size(self, sid: str, budget: Budget) -> int | None: ...
+    def delete_recording(self, sid: str, budget: Budget) -> int: ...
+    def recording_pages(
+        self, since: datetime, until: datetime, policy: RetryPolicy, page_size: int = 1000
+    ) -> Iterator[list[dict[str, Any]]]: ...

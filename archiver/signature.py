@@ -1,12 +1,12 @@
-"""Verify `X-SignalWire-Signature` on form-encoded callbacks (Twilio's HMAC-SHA1 scheme)."""
+"""Verify `X-SignalWire-Signature`: the form scheme, the hex JSON scheme and `bodySHA256`, over several keys."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
-from collections.abc import Iterable
-from urllib.parse import urlsplit, urlunsplit
+from collections.abc import Callable, Iterable, Sequence
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 
@@ -18,15 +18,26 @@ def compute(key: str, url: str, fields: Iterable[tuple[str, str]]) -> str:
     return base64.b64encode(digest).decode()
 
 
+def compute_hex(key: str, url: str, body: bytes) -> str:
+    """hex(HMAC-SHA1(key, url + raw body)): how SignalWire signs JSON bodies."""
+    return hmac.new(key.encode(), url.encode() + body, hashlib.sha1).hexdigest()
+
+
+def without_fragment(url: str) -> list[str]:
+    """The URL as given and, when it has one, without its `#` fragment.
+
+    Whether a `#rt=` timeout fragment is part of the signed URL is unconfirmed, so both spellings count.
+    """
+    return [url, url.split("#", 1)[0]] if "#" in url else [url]
+
+
 def candidate_urls(url: str) -> list[str]:
     """The URL as given, with the default port toggled, and without any `#` fragment.
 
-    SignalWire may sign with or without the default port, and whether a `#rt=` timeout
-    fragment is part of the signed URL is unconfirmed, so both spellings are accepted.
+    SignalWire's validators try the form scheme with and without the default port.
     """
-    bases = [url, url.split("#", 1)[0]] if "#" in url else [url]
     out: list[str] = []
-    for base in bases:
+    for base in without_fragment(url):
         try:
             parts = urlsplit(base)
             port = parts.port
@@ -52,14 +63,52 @@ def candidate_urls(url: str) -> list[str]:
     return out
 
 
-def is_valid(key: str | None, url: str, fields: Iterable[tuple[str, str]], signature: str | None) -> bool:
-    """True when `signature` matches any spelling of `url`; no key or no signature is never valid."""
-    if not key or not signature:
+def _body_hash(url: str, body: bytes) -> bool | None:
+    """None when the URL carries no `bodySHA256`; else whether it is the raw body's SHA-256."""
+    try:
+        query = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+    except ValueError:
         return False
-    pairs = list(fields)
-    expected = signature.strip().encode()
-    matched = False
-    for candidate in candidate_urls(url):
-        # Every candidate is compared so the time taken does not depend on which one matched.
-        matched |= hmac.compare_digest(compute(key, candidate, pairs).encode(), expected)
-    return matched
+    claimed = query.get("bodySHA256")
+    if claimed is None:
+        return None
+    return hmac.compare_digest(hashlib.sha256(body).hexdigest().encode(), claimed.strip().lower().encode())
+
+
+def expected_signatures(key: str, url: str, body: bytes, fields: Sequence[tuple[str, str]] | None) -> list[str]:
+    """Every signature SignalWire may have sent with this key, as its own validators accept them.
+
+    - hex over URL + raw body (JSON bodies; SignalWire's validators take it for any body);
+    - the form scheme over each spelling of the URL plus `fields` (a form POST's fields, or none for a GET,
+      whose fields are already in the URL); `fields=None` for a body that is not a form;
+    - the form scheme over the URL alone, only when the URL's `bodySHA256` is the raw body's SHA-256.
+      SignalWire's own validator also takes that bare-URL signature without `bodySHA256`, which would let
+      one signed URL vouch for any body: it is not accepted here.
+    A URL whose `bodySHA256` is not the body's hash admits no form-scheme signature at all.
+    """
+    expected = [compute_hex(key, candidate, body) for candidate in without_fragment(url)]
+    body_hash = _body_hash(url, body)
+    if fields is not None and body_hash is not False:
+        expected += [compute(key, candidate, fields) for candidate in candidate_urls(url)]
+    if body_hash:
+        expected += [compute(key, candidate, ()) for candidate in candidate_urls(url)]
+    return expected
+
+
+def matching_key(keys: Sequence[str], signature: str | None, expected: Callable[[str], list[str]]) -> int | None:
+    """The 1-based position of the key whose `expected(key)` signatures include `signature`, or None.
+
+    Every key and every spelling is compared, in constant time, so the time taken does not tell which
+    key (or whether any) matched. No key or no signature never matches.
+    """
+    if not keys or not signature:
+        return None
+    given = signature.strip().encode()
+    found: int | None = None
+    for position, key in enumerate(keys, start=1):
+        matched = False
+        for candidate in expected(key):
+            matched |= hmac.compare_digest(candidate.encode(), given)
+        if matched and found is None:
+            found = position
+    return found

@@ -19,6 +19,8 @@ ENQUEUE_DEADLINE_S = 3.0
 # Cloud Tasks' maximum for HTTP targets; a 1 GiB recording takes minutes to stream.
 DISPATCH_DEADLINE_S = 1800
 SOURCES = frozenset({"callback", "sweep", "backfill"})
+# The SignalWire API a recording belongs to (archiver/laml.py, archiver/relay.py).
+APIS = frozenset({"laml", "relay"})
 _MAX_DATE = 64
 
 
@@ -34,14 +36,15 @@ def task_id(sid: str) -> str:
 
 @dataclass(frozen=True)
 class TaskBody:
-    """What a task asks the worker: archive this recording; `date_created` as a listing showed it."""
+    """What a task asks the worker: archive this recording of that API; `date_created` as a listing showed it."""
 
     recording_sid: str
     source: str
     date_created: str | None = None
+    api: str = "laml"
 
     def to_json(self) -> bytes:
-        body: dict[str, str] = {"recording_sid": self.recording_sid, "source": self.source}
+        body: dict[str, str] = {"recording_sid": self.recording_sid, "source": self.source, "api": self.api}
         if self.date_created:
             body["date_created"] = self.date_created
         return json.dumps(body).encode()
@@ -55,10 +58,13 @@ class TaskBody:
             raise ValueError("task body is not JSON") from None
         if not isinstance(data, dict):
             raise ValueError("task body is not a JSON object")
-        unknown = set(data) - {"recording_sid", "source", "date_created"}
+        unknown = set(data) - {"recording_sid", "source", "date_created", "api"}
         if unknown:
             raise ValueError(f"task body has unknown fields: {', '.join(sorted(unknown))[:200]}")
         sid, source, created = data.get("recording_sid"), data.get("source"), data.get("date_created")
+        api = data.get("api", "laml")
+        if api not in APIS:
+            raise ValueError(f"api must be one of {', '.join(sorted(APIS))}")
         if not isinstance(sid, str) or not is_sid(sid):
             raise ValueError("recording_sid is missing or not a SignalWire SID")
         if source not in SOURCES:
@@ -70,7 +76,7 @@ class TaskBody:
                 parse_date(created)
             except ValueError:
                 raise ValueError("date_created is not a date") from None
-        return cls(sid.lower(), source, created)
+        return cls(sid.lower(), source, created, api)
 
 
 class TaskQueue:
@@ -138,7 +144,7 @@ class TaskQueue:
             dispatch_deadline=timedelta(seconds=DISPATCH_DEADLINE_S),
         )
 
-    def enqueue(self, sid: str, *, source: str, date_created: str | None = None) -> Outcome:
+    def enqueue(self, sid: str, *, source: str, date_created: str | None = None, api: str = "laml") -> Outcome:
         """`queued`, `already_queued` (a task of that name exists or ran within the hour), or `failed`."""
         sid = sid.lower()
         started = time.monotonic()
@@ -147,7 +153,7 @@ class TaskQueue:
         try:
             # A date the worker would refuse is left out: the worker then asks SignalWire for it.
             date = date_created if date_created and len(date_created) <= _MAX_DATE else None
-            task = self.task(TaskBody(sid, source, date))
+            task = self.task(TaskBody(sid, source, date, api))
             self.client().create_task(parent=self.queue, task=task, retry=self._retry, timeout=ENQUEUE_DEADLINE_S)
             outcome.outcome = "queued"
         except self._already_exists:

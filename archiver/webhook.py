@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 import re
 from dataclasses import dataclass, field
@@ -9,20 +10,25 @@ from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from archiver import progress, signature
+from archiver import callbacks, progress, signature
 from archiver.archive import Archiver, Outcome
 from archiver.auth import CertsUnavailable, InvokerCheck, Unauthorized
-from archiver.config import Settings, is_sid
+from archiver.callbacks import Callback
+from archiver.config import Settings
+from archiver.laml import LamlSource
 from archiver.logging import Headers, audit, bind_request, get_logger
 from archiver.reconcile import parse_when, sweep
-from archiver.signalwire import FINAL_WITH_AUDIO, NO_AUDIO, RetryPolicy, SignalWireClient
+from archiver.relay import RelaySource
+from archiver.signalwire import RecordingSource, RetryPolicy, SpaceHttp
 from archiver.storage import open_store
 from archiver.tasks import TaskBody, TaskQueue
 
 MAX_BODY = 64 * 1024
 MAX_FIELDS = 256
-IGNORED = frozenset({"in-progress", "paused", "resumed", "queued"})
 _FORM = "application/x-www-form-urlencoded"
+_JSON = "application/json"
+# The query parameter a status_url carries CALLBACK_TOKEN in.
+TOKEN_PARAM = "token"  # noqa: S105 (a parameter name, not a secret)
 # host[:port] as a proxy may forward it: a DNS name or IPv4 address, or a bracketed IPv6 address.
 _HOST_RE = re.compile(
     r"(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::(?:6553[0-5]|655[0-2]\d|65[0-4]\d{2}|6[0-4]\d{3}|[1-5]\d{4}|[1-9]\d{0,3}))?"
@@ -58,8 +64,7 @@ class Service:
     @classmethod
     def from_settings(cls, settings: Settings) -> Service:
         store = open_store(settings.archive_uri, settings.chunk_size)
-        client = SignalWireClient(settings)
-        archiver = Archiver(settings, store, client, RetryPolicy(settings.retry_budget_s))
+        archiver = Archiver(settings, store, open_sources(settings), RetryPolicy(settings.retry_budget_s))
         queue = TaskQueue(settings) if settings.tasks_queue else None
         invoker = None
         if settings.invoker_audience and settings.invoker_service_account:
@@ -67,19 +72,28 @@ class Service:
         return cls(settings, archiver, queue, invoker)
 
 
+def open_sources(settings: Settings) -> dict[str, RecordingSource]:
+    """One source per SignalWire API, sharing one HTTP session: LaML first (the sweep lists in this order)."""
+    http = SpaceHttp(settings)
+    return {"laml": LamlSource(http, settings), "relay": RelaySource(http, settings)}
+
+
 def _first(value: str | None) -> str:
     return (value or "").split(",")[0].strip()
 
 
 def public_url(settings: Settings, request_url: str, headers: Headers) -> str | None:
-    """The URL SignalWire signed: PUBLIC_URL verbatim, else the request URL as the proxy saw it.
+    """The URL SignalWire signed: PUBLIC_URL's origin and path, else the request's as the proxy saw it.
 
-    The fallback trusts X-Forwarded-* headers, which only a proxy of your own (a local tunnel) makes
-    trustworthy; deployed, PUBLIC_URL is required. None when the forwarded host is not a host at all.
+    The query string is the request's own, verbatim: a GET callback's fields, a `bodySHA256` or a
+    `token` are added to the configured URL's query by SignalWire or the operator. The fallback trusts
+    X-Forwarded-* headers, which only a proxy of your own (a local tunnel) makes trustworthy; deployed,
+    PUBLIC_URL is required. None when the forwarded host is not a host at all.
     """
-    if settings.public_url:
-        return settings.public_url
     parts = urlsplit(request_url)
+    if settings.public_url:
+        public = urlsplit(settings.public_url)
+        return urlunsplit(public._replace(query=parts.query or public.query))
     scheme = _first(headers.get("X-Forwarded-Proto")) or parts.scheme
     host = _first(headers.get("X-Forwarded-Host")) or parts.netloc
     if scheme not in ("http", "https") or not _HOST_RE.fullmatch(host):
@@ -98,76 +112,109 @@ def _read_body(headers: Headers, body: IO[bytes]) -> bytes:
     return raw
 
 
-def _read_form(headers: Headers, body: IO[bytes]) -> list[tuple[str, str]]:
-    content_type = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
-    if content_type != _FORM:
-        raise Rejected(415, f"expected {_FORM}, got {content_type or 'no Content-Type'}")
-    raw = _read_body(headers, body)
+def _content_type(headers: Headers) -> str:
+    return (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+
+
+def _fields(text: bytes | str, where: str) -> list[tuple[str, str]]:
     try:
-        text = raw.decode("utf-8")
+        decoded = text.decode("utf-8") if isinstance(text, bytes) else text
     except UnicodeDecodeError:
-        raise Rejected(400, "form body is not valid UTF-8") from None
+        raise Rejected(400, f"{where} body is not valid UTF-8") from None
     try:
-        return parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS)
+        return parse_qsl(decoded, keep_blank_values=True, max_num_fields=MAX_FIELDS)
     except ValueError:
-        raise Rejected(400, f"more than {MAX_FIELDS} form fields") from None
+        raise Rejected(400, f"more than {MAX_FIELDS} {where} fields") from None
 
 
-def _validate(settings: Settings, form: dict[str, str]) -> None:
-    account = form.get("AccountSid", "")
-    if account.lower() != settings.project_id:
-        raise Rejected(400, "AccountSid is not this project")
-    if not is_sid(form.get("RecordingSid", "")):
-        raise Rejected(400, "RecordingSid is missing or not a SignalWire SID")
-    if "CallSid" in form and form["CallSid"] and not is_sid(form["CallSid"]):
-        raise Rejected(400, "CallSid is not a SignalWire SID")
-    status = form.get("RecordingStatus", "").lower()
-    if status not in FINAL_WITH_AUDIO | NO_AUDIO | IGNORED:
-        raise Rejected(400, "RecordingStatus is missing or unknown")
+def _token_matches(settings: Settings, url: str) -> bool:
+    """True when CALLBACK_TOKEN is set and the request URL carries it as `?token=`, compared in constant time."""
+    if not settings.callback_token:
+        return False
+    given = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True)).get(TOKEN_PARAM, "")
+    return hmac.compare_digest(given.encode(), settings.callback_token.encode())
+
+
+def read_callback(settings: Settings, method: str, url: str, headers: Headers, body: IO[bytes]) -> Callback:
+    """Authenticate a callback, then parse it by its shape: a form POST, a GET, or a JSON event.
+
+    Nothing is parsed for meaning before the signature (or, for JSON events only, CALLBACK_TOKEN) checks out.
+    """
+    if method not in ("GET", "POST"):
+        raise Rejected(405, "only GET and POST callbacks are archived", {"Allow": "GET, POST"})
+    if not settings.signing_keys and not settings.callback_token:
+        raise Rejected(403, "SIGNALWIRE_SIGNING_KEY is not set: every callback is refused")
+    signed_url = public_url(settings, url, headers)
+    sig = headers.get("X-SignalWire-Signature") or headers.get("X-Twilio-Signature")
+    shape: callbacks.Shape
+    if method == "GET":
+        shape, raw, pairs = "query", b"", _fields(urlsplit(url).query, "query")
+        # The fields are in the signed URL already: nothing is appended.
+        signed_fields: list[tuple[str, str]] | None = []
+    else:
+        content_type = _content_type(headers)
+        if content_type not in (_FORM, _JSON):
+            raise Rejected(415, f"expected {_FORM} or {_JSON}, got {content_type or 'no Content-Type'}")
+        raw = _read_body(headers, body)
+        shape = "form" if content_type == _FORM else "event"
+        pairs = _fields(raw, "form") if shape == "form" else []
+        signed_fields = pairs if shape == "form" else None
+    position = None
+    if signed_url is not None:
+        position = signature.matching_key(
+            settings.signing_keys, sig, lambda key: signature.expected_signatures(key, signed_url, raw, signed_fields)
+        )
+    # SignalWire's docs disagree on whether status_url events are signed: a URL secret may vouch instead.
+    if position is None and not (shape == "event" and _token_matches(settings, url)):
+        raise Rejected(403, "signature missing or invalid (is PUBLIC_URL the exact URL set at SignalWire?)")
+    try:
+        if shape == "event":
+            return callbacks.from_event(raw, settings.project_id, position)
+        return callbacks.from_fields(dict(pairs), settings.project_id, shape, position)
+    except callbacks.Invalid as exc:
+        raise Rejected(400, str(exc)) from None
 
 
 def handle_callback(service: Service, method: str, url: str, headers: Headers, body: IO[bytes]) -> Reply:
-    """Signature first, then input, then the archive; one audit line whatever happens."""
+    """Authenticate and parse whatever shape arrived, then act on the typed callback; one audit line always."""
     bind_request(headers)
     log = get_logger()
     settings = service.settings
-    form: dict[str, str] = {}
     try:
-        if method != "POST":
-            raise Rejected(405, "only POST callbacks are archived", {"Allow": "POST"})
-        pairs = _read_form(headers, body)
-        form = dict(pairs)
-        sig = headers.get("X-SignalWire-Signature") or headers.get("X-Twilio-Signature")
-        if not settings.signing_key:
-            raise Rejected(403, "SIGNALWIRE_SIGNING_KEY is not set: every callback is refused")
-        signed_url = public_url(settings, url, headers)
-        if signed_url is None or not signature.is_valid(settings.signing_key, signed_url, pairs, sig):
-            raise Rejected(403, "signature missing or invalid (is PUBLIC_URL the exact URL set at SignalWire?)")
-        _validate(settings, form)
+        callback = read_callback(settings, method, url, headers, body)
     except Rejected as exc:
-        log.warning(
-            "callback rejected",
-            outcome="rejected",
-            http_status=exc.status,
-            reason=exc.reason,
-            recording_sid=form.get("RecordingSid", "")[:64] or None,
-        )
+        log.warning("callback rejected", outcome="rejected", http_status=exc.status, reason=exc.reason)
         return Reply(exc.status, {"outcome": "rejected", "reason": exc.reason}, exc.headers)
 
-    sid = form["RecordingSid"].lower()
-    status = form["RecordingStatus"].lower()
-    if status in IGNORED:
-        outcome = Outcome("ignored", recording_sid=sid, account_sid=settings.project_id, recording_status=status)
-    elif status in NO_AUDIO:
-        outcome = Outcome("no_audio", recording_sid=sid, account_sid=settings.project_id, recording_status=status)
-    elif service.queue is not None:
-        outcome = service.queue.enqueue(sid, source="callback")
-    else:
-        outcome = service.archiver.archive(sid)
-    outcome.call_sid = outcome.call_sid or form.get("CallSid") or None
+    outcome = act(service, callback)
     http_status = 200 if outcome.ok else 503
-    audit(outcome, http_status=http_status, callback_status=status)
+    # Which key signed is recorded (never the key itself), so a rotation can be seen to be complete.
+    signed = {"signing_key_position": callback.key_position} if callback.key_position is not None else {}
+    audit(
+        outcome,
+        http_status=http_status,
+        callback_status=callback.status,
+        callback_shape=callback.shape,
+        authenticated_by="signature" if signed else "callback_token",
+        **signed,
+    )
     return Reply(http_status, reply_body(outcome))
+
+
+def act(service: Service, callback: Callback) -> Outcome:
+    """The same for every shape: ignore what is not final, log what has no audio, archive the rest."""
+    sid = callback.recording_id or ""
+    project = service.settings.project_id
+    if callback.kind == "not_final":
+        outcome = Outcome("ignored", sid, project, api=callback.source, recording_status=callback.status)
+    elif callback.kind == "no_audio":
+        outcome = Outcome("no_audio", sid, project, api=callback.source, recording_status=callback.status)
+    elif service.queue is not None:
+        outcome = service.queue.enqueue(sid, source="callback", api=callback.source)
+    else:
+        outcome = service.archiver.archive(sid, api=callback.source)
+    outcome.call_sid = outcome.call_sid or callback.call_id
+    return outcome
 
 
 def reply_body(outcome: Outcome) -> dict[str, Any]:
@@ -241,8 +288,8 @@ def handle_task(service: Service, method: str, headers: Headers, body: IO[bytes]
         _log_rejected("task", exc)
         return Reply(exc.status, {"outcome": "rejected", "reason": exc.reason}, exc.headers)
 
-    listed = {"date_created": task.date_created} if task.date_created else None
-    outcome = service.archiver.archive(task.recording_sid, listed)
+    listed = {"date_created": task.date_created, "api": task.api} if task.date_created else None
+    outcome = service.archiver.archive(task.recording_sid, listed, api=task.api)
     http_status = 200 if outcome.ok or not outcome.retryable else 503
     retries = headers.get("X-CloudTasks-TaskRetryCount") or ""
     audit(

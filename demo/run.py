@@ -1,10 +1,11 @@
 """`make demo`: the archiver end to end on this machine, with nothing configured.
 
-It starts a simulated SignalWire space serving `demo/hello.mp3`, runs the function under
-functions-framework with a local archive, sends signed callbacks the way SignalWire does
-(in-progress, completed, a duplicate, one with a bad signature), then shows how each was answered,
-the audit lines and the archived files. Exit status 0 only if the archived audio is byte-identical
-to what the space served. Every process it starts is stopped before it exits.
+It starts a simulated SignalWire space serving `demo/hello.mp3` twice, once as a cXML recording and
+once as a SWML `record_call` recording (RELAY REST API), runs the function under functions-framework
+with a local archive, sends signed callbacks the way SignalWire does (in-progress, completed, a
+duplicate, one with a bad signature, then a SWML `calling.call.record` JSON event), then shows how
+each was answered, the audit lines and the archived files. Exit status 0 only if both archived
+recordings are byte-identical to what the space served. Every process it starts is stopped before it exits.
 
 hello.mp3 was made by this project with Debian's espeak-ng and lame:
     espeak-ng -v en-us -s 150 -w hello.wav "Hello. This call is recorded, ..."
@@ -38,7 +39,12 @@ def say(text: str = "") -> None:
     print(text, flush=True)
 
 
-def post(url: str, fields: dict[str, str], key: str) -> requests.Response:
+def post(url: str, fields: dict[str, str] | dict[str, Any], key: str) -> requests.Response:
+    """A form callback as cXML sends it, or (for a calling.call.record event) JSON signed hex over URL + body."""
+    if "event_type" in fields:
+        body = json.dumps(fields).encode()
+        headers = {"Content-Type": "application/json", "X-SignalWire-Signature": signature.compute_hex(key, url, body)}
+        return requests.post(url, data=body, headers=headers, timeout=60)
     headers = {
         "Content-Type": "application/x-www-form-urlencoded",
         "X-SignalWire-Signature": signature.compute(key, url, fields.items()),
@@ -46,12 +52,30 @@ def post(url: str, fields: dict[str, str], key: str) -> requests.Response:
     return requests.post(url, data=urlencode(fields), headers=headers, timeout=60)
 
 
+def swml_event(project: str, sid: str, space_url: str) -> dict[str, Any]:
+    """What SWML's record_call POSTs to its status_url when the recording is finished."""
+    return {
+        "event_type": "calling.call.record",
+        "event_channel": f"swml:{uuid.uuid4()}",
+        "timestamp": 1795000000.0,
+        "project_id": project,
+        "space_id": str(uuid.uuid4()),
+        "params": {
+            "call_id": str(uuid.uuid4()),
+            "node_id": str(uuid.uuid4()),
+            "control_id": str(uuid.uuid4()),
+            "state": "finished",
+            "record": {"url": f"{space_url}/api/relay/rest/media/{sid}.mp3", "duration": 7.0, "format": "mp3"},
+        },
+    }
+
+
 def show_audit(log: Path, skip: int) -> None:
     for line in log.read_text().splitlines()[skip:]:
         if not line.startswith("{"):
             continue
         entry: dict[str, Any] = json.loads(line)
-        keys = ("outcome", "http_status", "reason", "recording_sid", "bytes", "sha256", "attempts", "elapsed_ms")
+        keys = ("outcome", "http_status", "reason", "api", "recording_sid", "bytes", "sha256", "elapsed_ms")
         details = " ".join(f"{k}={entry[k]}" for k in keys if entry.get(k) is not None)
         say(f"  {entry['severity']:<7} {entry['message']}: {details}")
 
@@ -59,6 +83,7 @@ def show_audit(log: Path, skip: int) -> None:
 def main() -> int:
     project = str(uuid.uuid4())
     sid = str(uuid.uuid4())
+    swml_sid = str(uuid.uuid4())
     processes: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory(prefix="archiver-demo-") as tmp:
         work = Path(tmp)
@@ -69,7 +94,7 @@ def main() -> int:
             port = free_port()
             space = subprocess.Popen(
                 [sys.executable, "-m", "localspace", "--port", str(port), "--project", project,
-                 "--token", TOKEN, "--recording", f"{sid}=@{AUDIO}"],
+                 "--token", TOKEN, "--recording", f"{sid}=@{AUDIO}", "--relay-recording", f"{swml_sid}=@{AUDIO}"],
                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             processes.append(space)
@@ -88,7 +113,8 @@ def main() -> int:
             log = work / "function.log"
             function, _ = start_function(env, port=function_port, log_path=log)
             processes.append(function)
-            say(f"simulated SignalWire space: {space_url}  (recording {sid}, {AUDIO.stat().st_size} bytes of MP3)")
+            size = AUDIO.stat().st_size
+            say(f"simulated SignalWire space: {space_url}  (recordings {sid} and {swml_sid}, {size} bytes of MP3 each)")
             say(f"archiver function:          {callback_url}  (archive: {archive})")
             say()
 
@@ -106,6 +132,7 @@ def main() -> int:
                 ("recording finished (completed)", fields | {"RecordingStatus": "completed"}, KEY),
                 ("SignalWire retries the same callback", fields | {"RecordingStatus": "completed"}, KEY),
                 ("someone else signs a callback", fields | {"RecordingStatus": "completed"}, "PSK_not_yours"),
+                ("SWML record_call finished (JSON event)", swml_event(project, swml_sid, space_url), KEY),
             ]
             probe_lines = len(log.read_text().splitlines())  # the readiness probe's GET, answered 405
             say("callbacks sent, and how the function answered:")
@@ -125,14 +152,14 @@ def main() -> int:
             for path in files:
                 say(f"  {path.relative_to(archive)}  {path.stat().st_size} bytes")
             archived = [p for p in files if p.suffix == ".mp3"]
-            identical = len(archived) == 1 and archived[0].read_bytes() == AUDIO.read_bytes()
+            identical = len(archived) == 2 and all(p.read_bytes() == AUDIO.read_bytes() for p in archived)
             say()
             if identical:
-                say("OK: the archived MP3 is byte-identical to what the space served.")
+                say("OK: both archived MP3s (cXML and SWML) are byte-identical to what the space served.")
                 say(f"The archive stays in {archive.relative_to(ROOT)}/ (the next `make demo` replaces it). Listen:")
                 say(f"  ffplay -nodisp -autoexit {archived[0].relative_to(ROOT)}   (or open it in any audio player)")
                 return 0
-            say("FAILED: the archive does not hold exactly the served MP3.")
+            say("FAILED: the archive does not hold exactly the served MP3s.")
             return 1
         finally:
             for process in reversed(processes):

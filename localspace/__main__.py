@@ -24,7 +24,10 @@ SIGNING_KEY = "PSK_local_space_signing_key"
 DEMO_SID = "5c0ffee0-1ab5-4c4e-8a1e-0000000000d0"
 
 
-def _recordings(space: Space, specs: list[str], created: dict[str, datetime]) -> None:
+def _recordings(space: Space, specs: list[str], created: dict[str, datetime], relay_specs: list[str]) -> None:
+    for spec in relay_specs:
+        sid, _, path = spec.partition("=")
+        space.add(sid=sid, content=Path(path.removeprefix("@")).read_bytes(), api="relay", fmt=Path(path).suffix[1:])
     if not specs:
         now = datetime.now(UTC)
         space.add(sid=DEMO_SID, content=DEMO_AUDIO.read_bytes(), created=now - timedelta(minutes=30))
@@ -63,10 +66,17 @@ def main(argv: list[str] | None = None) -> None:
         metavar="SID=ISO8601",
         help="the date a --recording was created (repeatable; default: the stand-in's fixed date)",
     )
+    parser.add_argument(
+        "--relay-recording",
+        action="append",
+        default=[],
+        metavar="SID=@FILE.mp3|SID=@FILE.wav",
+        help="serve this file as a SWML record_call recording, through the RELAY REST API (repeatable)",
+    )
     args = parser.parse_args(argv)
     space = Space(args.project, args.token)
     created = {sid: datetime.fromisoformat(when) for sid, _, when in (spec.partition("=") for spec in args.created)}
-    _recordings(space, args.recording, created)
+    _recordings(space, args.recording, created, args.relay_recording)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     space.start(args.port)
     print(space.url, flush=True)

@@ -1,4 +1,8 @@
-"""A local SignalWire space that follows the documented Recordings API and injects faults on demand."""
+"""A local SignalWire space following the documented Recordings APIs (LaML, RELAY REST), injecting faults on demand.
+
+Recordings made with `api="relay"` (SWML record_call / calling.record) are served only by the RELAY REST
+API, as SignalWire's docs suggest; `event()` builds the JSON status event SignalWire would POST for one.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +28,9 @@ from werkzeug.wrappers import Request, Response
 from archiver.signalwire import parse_date
 
 API = "/api/laml/2010-04-01/Accounts/<account>"
+RELAY = "/api/relay/rest/recordings"
+# Where this stand-in serves RELAY audio; the real path is whatever the metadata's `url` says.
+RELAY_MEDIA = "/api/relay/rest/media"
 _BLOCK = 64 * 1024
 # A response header the handler swallows: it makes the body end when the connection closes.
 _CLOSE_DELIMITED = "X-Standin-Close-Delimited"
@@ -103,6 +110,11 @@ class FakeRecording:
     seed: int = 0
     # What the listing and metadata show as date_created, when it should not be the real date (a lie).
     listed_date: str | None = None
+    # "laml" (cXML) or "relay" (SWML / Calling API); a RELAY recording's audio is `fmt`.
+    api: str = "laml"
+    fmt: str = "wav"
+    # RELAY's byte_size, when it should not be the real size (a lie), or None to leave it out.
+    byte_size: int | None = -1
 
     def endless(self) -> Iterator[bytes]:
         block = self.block()
@@ -162,6 +174,26 @@ class FakeRecording:
             "subresource_uris": {"transcriptions": f"{self.uri_base}/Recordings/{self.sid}/Transcriptions.json"},
         }
 
+    def relay_metadata(self, space_url: str) -> dict[str, Any]:
+        """The RELAY REST recording resource, as signalwire/docs' spec describes it."""
+        document: dict[str, Any] = {
+            "id": self.sid,
+            "project_id": self.account_sid,
+            "created_at": self.created.isoformat().replace("+00:00", "Z"),
+            "updated_at": (self.created + timedelta(seconds=4)).isoformat().replace("+00:00", "Z"),
+            "duration_in_seconds": 4,
+            "price": 0.0025,
+            "price_unit": "USD",
+            "status": self.status,
+            "url": f"{space_url}{RELAY_MEDIA}/{self.sid}.{self.fmt}",
+            "stereo": False,
+            "track": "both",
+            "relay_pstn_leg_id": self.call_sid,
+        }
+        if self.byte_size is not None:
+            document["byte_size"] = self.size if self.byte_size == -1 else self.byte_size
+        return document
+
 
 @dataclass
 class Seen:
@@ -191,6 +223,10 @@ class Space:
                 Rule(f"{API}/Recordings/<sid>.<fmt>", endpoint="media", methods=["GET"]),
                 Rule(f"{API}/Recordings/<sid>", endpoint="delete", methods=["DELETE"]),
                 Rule("/storage/<sid>.<fmt>", endpoint="storage", methods=["GET"]),
+                Rule(RELAY, endpoint="relay_list", methods=["GET"]),
+                Rule(f"{RELAY}/<sid>", endpoint="relay_json", methods=["GET"]),
+                Rule(f"{RELAY}/<sid>", endpoint="relay_delete", methods=["DELETE"]),
+                Rule(f"{RELAY_MEDIA}/<sid>.<fmt>", endpoint="relay_media", methods=["GET"]),
                 Rule("/__stats", endpoint="stats", methods=["GET"]),
             ]
         )
@@ -205,7 +241,7 @@ class Space:
         return recording
 
     def fault(self, sid: str, kind: str, *faults: Fault) -> None:
-        """Queue faults for `kind` in json, media, head, delete, or list (sid '*')."""
+        """Queue faults for `kind` in json, media, head, delete, or list / relay-list (sid '*')."""
         with self._lock:
             self.faults[(sid, kind)].extend(faults)
 
@@ -216,7 +252,11 @@ class Space:
             if kind == "json":
                 return seen.path.endswith(".json") and "/Recordings/" in seen.path
             if kind == "media":
-                return seen.method == "GET" and not seen.path.endswith(".json")
+                return seen.method == "GET" and seen.path.endswith((".mp3", ".wav"))
+            if kind == "relay-json":
+                return seen.method == "GET" and seen.path.startswith(f"{RELAY}/")
+            if kind == "relay-list":
+                return seen.path == RELAY
             if kind == "head":
                 return seen.method == "HEAD"
             if kind == "list":
@@ -297,6 +337,10 @@ class Space:
         fault = self._next_fault(sid, kind)
         return self._apply(fault), fault
 
+    def _laml(self, sid: str) -> FakeRecording | None:
+        recording = self.recordings.get(sid)
+        return recording if recording is not None and recording.api == "laml" else None
+
     def _list(self, request: Request, account: str) -> Response:
         refused, fault = self._guard(request, account, "*", "list")
         if refused is not None:
@@ -308,7 +352,7 @@ class Space:
         chosen = [
             r
             for r in self.recordings.values()
-            if (after is None or r.created > after) and (before is None or r.created < before)
+            if r.api == "laml" and (after is None or r.created > after) and (before is None or r.created < before)
         ]
         chosen.sort(key=lambda r: r.created, reverse=True)
         window = chosen[page * size : (page + 1) * size]
@@ -331,7 +375,7 @@ class Space:
         refused, fault = self._guard(request, account, sid, "json")
         if refused is not None:
             return refused
-        recording = self.recordings.get(sid)
+        recording = self._laml(sid)
         if recording is None:
             return self._error(404, "Not Found")
         status = "in-progress" if fault is not None and fault.not_final else None
@@ -346,6 +390,8 @@ class Space:
         if account != self.project_id or fmt not in ("mp3", "wav"):
             return self._error(404, "Not Found")
         recording = self.recordings.get(sid)
+        if recording is not None and recording.api != "laml" and not redirected:
+            recording = None
         kind = "head" if request.method == "HEAD" else "media"
         fault = None if redirected else self._next_fault(sid, kind)
         if (scripted := self._apply(fault)) is not None:
@@ -387,7 +433,103 @@ class Space:
             return refused
         if fault is not None and fault.redirect:
             return Response(status=302, headers={"Location": f"{self.other_host_url}/storage/{sid}.mp3"})
-        if self.recordings.pop(sid, None) is None:
+        if self._laml(sid) is None:
             return self._error(404, "Not Found")
+        del self.recordings[sid]
         self.deleted.append(sid)
         return Response(status=204)
+
+    # --- RELAY REST --------------------------------------------------------------------------
+    def _relay(self, sid: str) -> FakeRecording | None:
+        recording = self.recordings.get(sid)
+        return recording if recording is not None and recording.api == "relay" else None
+
+    def _relay_guard(self, request: Request, sid: str, kind: str) -> tuple[Response | None, Fault | None]:
+        if not self._authorized(request):
+            return self._error(401, "Unauthorized"), None
+        fault = self._next_fault(sid, kind)
+        return self._apply(fault), fault
+
+    def _relay_list(self, request: Request) -> Response:
+        """`{"links": {...}, "data": [...]}`, newest first, `page_size` and `page_number` as the spec has them."""
+        refused, fault = self._relay_guard(request, "*", "relay-list")
+        if refused is not None:
+            return refused
+        size = max(1, min(int(request.args.get("page_size", 50)), 1000))
+        page = int(request.args.get("page_number", 0))
+        chosen = sorted(
+            (r for r in self.recordings.values() if r.api == "relay"), key=lambda r: r.created, reverse=True
+        )
+        window = chosen[page * size : (page + 1) * size]
+        origin = request.host_url.rstrip("/")
+        links = {"self": f"{origin}{request.full_path}", "first": f"{origin}{RELAY}?page_size={size}"}
+        if (page + 1) * size < len(chosen):
+            links["next"] = f"{origin}{RELAY}?{urlencode({'page_size': size, 'page_number': page + 1})}"
+        if fault is not None and fault.next_page:
+            links["next"] = fault.next_page
+        body = {"links": links, "data": [r.relay_metadata(origin) for r in window]}
+        return Response(json.dumps(body), mimetype="application/json")
+
+    def _relay_json(self, request: Request, sid: str) -> Response:
+        refused, fault = self._relay_guard(request, sid, "json")
+        if refused is not None:
+            return refused
+        recording = self._relay(sid)
+        if recording is None:
+            return self._error(404, "Not Found")
+        document = recording.relay_metadata(request.host_url.rstrip("/"))
+        if fault is not None and fault.not_final:
+            document["status"] = "in-progress"
+        if fault is not None and fault.body:
+            # A scripted lie about where the audio is, for instance.
+            document.update(json.loads(fault.body))
+        return Response(json.dumps(document, indent=2), mimetype="application/json")
+
+    def _relay_media(self, request: Request, sid: str, fmt: str) -> Response:
+        # "Protect Recording Media URLs" on: the audio needs the API credentials too.
+        refused, fault = self._relay_guard(request, sid, "media")
+        if refused is not None:
+            return refused
+        recording = self._relay(sid)
+        if recording is None or fmt != recording.fmt or recording.status not in ("completed", "finished"):
+            return self._error(404, "Not Found")
+        limit = fault.truncate_at if fault is not None else None
+        headers = {"Content-Length": str(recording.size)}
+        if limit is not None:
+            headers["Connection"] = "close"
+        content_type = {"mp3": "audio/mpeg", "mp4": "audio/mp4"}.get(fmt, "audio/x-wav")
+        return Response(recording.chunks(limit), headers=headers, content_type=content_type, direct_passthrough=True)
+
+    def _relay_delete(self, request: Request, sid: str) -> Response:
+        refused, _ = self._relay_guard(request, sid, "delete")
+        if refused is not None:
+            return refused
+        if self._relay(sid) is None:
+            return self._error(404, "Not Found")
+        del self.recordings[sid]
+        self.deleted.append(sid)
+        return Response(status=204)
+
+    def event(self, recording: FakeRecording, state: str = "finished", **record: Any) -> dict[str, Any]:
+        """The `calling.call.record` event SignalWire POSTs to a record_call status_url; `record` overrides fields."""
+        params: dict[str, Any] = {
+            "call_id": recording.call_sid,
+            "node_id": str(uuid.uuid4()),
+            "control_id": str(uuid.uuid4()),
+            "state": state,
+        }
+        if state == "finished":
+            params["record"] = {
+                "url": f"{self.url}{RELAY_MEDIA}/{recording.sid}.{recording.fmt}",
+                "duration": 4.0,
+                "size": recording.size,
+                "format": recording.fmt,
+            } | record
+        return {
+            "event_type": "calling.call.record",
+            "event_channel": f"swml:{uuid.uuid4()}",
+            "timestamp": time.time(),
+            "project_id": self.project_id,
+            "space_id": str(uuid.uuid4()),
+            "params": params,
+        }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -20,10 +21,10 @@ from google.cloud import storage
 from archiver import config, signature
 from archiver.archive import Archiver
 from archiver.logging import configure
-from archiver.signalwire import RetryPolicy, SignalWireClient
+from archiver.signalwire import RetryPolicy
 from archiver.storage import GcsStore, LocalStore, Store
 from archiver.tasks import TaskQueue
-from archiver.webhook import Reply, Service, handle_callback
+from archiver.webhook import Reply, Service, handle_callback, open_sources
 from localspace.processes import ROOT, create_tasks_queue, free_port, start_fake_gcs, start_tasks_emulator, stop
 from localspace.space import Space
 
@@ -94,7 +95,7 @@ class Harness:
         self.settings = settings
         self.sleeps: list[float] = []
         policy = RetryPolicy(settings.retry_budget_s, initial_s=0.01, cap_s=0.05, sleep=self._sleep)
-        self.archiver = Archiver(settings, store, SignalWireClient(settings), policy, final_wait_s=0.5)
+        self.archiver = Archiver(settings, store, open_sources(settings), policy, final_wait_s=0.5)
         queue = TaskQueue(settings) if settings.tasks_queue else None
         self.service = Service(settings, self.archiver, queue)
 
@@ -133,6 +134,29 @@ class Harness:
             all_headers["X-SignalWire-Signature"] = signature.compute(key, url, fields.items())
         all_headers.update(headers or {})
         return handle_callback(self.service, method, url, all_headers, io.BytesIO(body))
+
+    def post_event(
+        self,
+        event: dict[str, Any],
+        *,
+        url: str = CALLBACK_URL,
+        key: str | None = SIGNING_KEY,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
+        """A JSON status event as SignalWire POSTs it, signed hex over URL + raw body (unsigned when key is None)."""
+        raw = json.dumps(event).encode() if body is None else body
+        all_headers = {"Content-Type": "application/json", "Content-Length": str(len(raw))}
+        if key is not None:
+            all_headers["X-SignalWire-Signature"] = signature.compute_hex(key, url, raw)
+        all_headers.update(headers or {})
+        return handle_callback(self.service, "POST", url, all_headers, io.BytesIO(raw))
+
+    def get(self, fields: dict[str, str], *, base: str = CALLBACK_URL, key: str | None = SIGNING_KEY) -> Reply:
+        """A GET callback: the fields in the query string, signed over the full URL with nothing appended."""
+        url = f"{base}{'&' if '?' in base else '?'}{urlencode(fields)}"
+        headers = {} if key is None else {"X-SignalWire-Signature": signature.compute(key, url, ())}
+        return handle_callback(self.service, "GET", url, headers, io.BytesIO(b""))
 
 
 @pytest.fixture
@@ -188,6 +212,4 @@ def tasks_queue(tasks_emulator: str) -> str:
 
 
 def audit_lines(text: str) -> list[dict[str, Any]]:
-    import json
-
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]

@@ -26,7 +26,7 @@ def test_minimal_local_defaults() -> None:
     assert settings.api_base == f"https://example.signalwire.com/api/laml/2010-04-01/Accounts/{PROJECT}"
     assert settings.archive_uri == os.path.abspath("archive")
     assert settings.recording_format == "mp3"
-    assert settings.signing_key is None
+    assert settings.signing_keys == ()
     assert settings.chunk_size == 8 * 1024 * 1024
     assert settings.delete_after_archive is False
 
@@ -207,3 +207,26 @@ def test_deployed_private_entry_points_need_their_caller_named(target: str) -> N
     public = {**deployed, "FUNCTION_TARGET": "archive_recording", "PUBLIC_URL": "https://hooks.example.com/"}
     assert load(public).invoker_audience is None
     assert load({**BASE, "FUNCTION_TARGET": target}).deployed is False
+
+
+def test_several_signing_keys_and_a_callback_token_are_secrets() -> None:
+    settings = load({**BASE, "SIGNALWIRE_SIGNING_KEY": " PSK_old , PSK_new ", "CALLBACK_TOKEN": "tok_0123456789abcdef"})
+    assert settings.signing_keys == ("PSK_old", "PSK_new")
+    assert settings.callback_token == "tok_0123456789abcdef"
+    assert {"PSK_old", "PSK_new", "tok_0123456789abcdef"} <= set(settings.secrets)
+    assert "PSK_old" not in repr(settings) and "tok_0123456789abcdef" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("SIGNALWIRE_SIGNING_KEY", "PSK_old,,PSK_new", "empty entry"),
+        ("SIGNALWIRE_SIGNING_KEY", "PSK_old,", "empty entry"),
+        ("CALLBACK_TOKEN", "short", "at least 16"),
+        ("CALLBACK_TOKEN", "has space in it 0123456789", "at least 16"),
+        ("CALLBACK_TOKEN", "tøken-0123456789abcdef", "at least 16"),
+    ],
+)
+def test_bad_keys_and_tokens_are_refused(name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load({**BASE, name: value})

@@ -20,11 +20,13 @@ def test_demo_runs_clean() -> None:
     out = result.stdout
     for answer in ("→ 200 ignored", "→ 200 archived", "→ 200 already_archived", "→ 403 rejected"):
         assert answer in out
-    assert "OK: the archived MP3 is byte-identical" in out
+    assert re.search(r"SWML record_call finished \(JSON event\) +→ 200 archived", out)
+    assert "OK: both archived MP3s (cXML and SWML) are byte-identical" in out
     # The archive is kept for the newcomer to look at and play.
     assert "The archive stays in demo-archive/" in out
-    (kept,) = (ROOT / "demo-archive").rglob("*.mp3")
-    assert kept.read_bytes() == (ROOT / "demo" / "hello.mp3").read_bytes()
+    kept = list((ROOT / "demo-archive").rglob("*.mp3"))
+    assert len(kept) == 2
+    assert all(path.read_bytes() == (ROOT / "demo" / "hello.mp3").read_bytes() for path in kept)
     # Both servers the demo started (it prints their URLs) are gone once it has exited.
     for url in re.findall(r"http://127\.0\.0\.1:\d+", out.split("callbacks sent")[0]):
         with pytest.raises(requests.ConnectionError):

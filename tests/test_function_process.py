@@ -60,7 +60,7 @@ def test_signed_callback_archives_through_the_real_server(
     space: Space, function: tuple[str, storage.Bucket, Path]
 ) -> None:
     url, bucket, log = function
-    probes = len(log.read_text().splitlines())  # the readiness probe's GET was answered 405 already
+    probes = len(log.read_text().splitlines())  # the readiness probe's unsigned GET was answered 403 already
     rec = space.add(size=1_800_000)
     response = signed_post(url, callback(space, rec.sid))
     assert response.status_code == 200, response.text
@@ -71,7 +71,7 @@ def test_signed_callback_archives_through_the_real_server(
     assert blobs[f"{base}.mp3"].download_as_bytes() == rec.audio()
     assert signed_post(url, callback(space, rec.sid)).json()["outcome"] == "already_archived"
 
-    assert requests.get(url, timeout=10).status_code == 405
+    assert requests.get(url, timeout=10).status_code == 403  # an unsigned GET
     assert signed_post(url, callback(space, rec.sid), key="PSK_wrong").status_code == 403
     big = callback(space, rec.sid) | {"Pad": "x" * 70_000}
     assert signed_post(url, big).status_code == 413
@@ -82,6 +82,41 @@ def test_signed_callback_archives_through_the_real_server(
     assert all(line["severity"] in {"INFO", "WARNING"} for line in lines if "outcome" in line)
     assert TOKEN not in log.read_text()
     assert SIGNING_KEY not in log.read_text()
+
+
+def test_swml_event_and_get_callback_through_the_real_server(
+    space: Space, function: tuple[str, storage.Bucket, Path]
+) -> None:
+    url, bucket, log = function
+    probes = len(log.read_text().splitlines())
+    swml = space.add(size=600_000, api="relay", fmt="wav")
+    body = json.dumps(space.event(swml)).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-SignalWire-Signature": signature.compute_hex(SIGNING_KEY, url, body),
+    }
+    response = requests.post(url, data=body, headers=headers, timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.json()["outcome"] == "archived"
+    base = f"rec/{space.project_id}/{swml.created:%Y/%m/%d}/{swml.sid}"
+    blobs = {b.name: b for b in bucket.list_blobs()}
+    assert blobs[f"{base}.wav"].download_as_bytes() == swml.audio()
+    assert json.loads(blobs[f"{base}.json"].download_as_bytes())["id"] == swml.sid
+
+    # The GET's fields arrive in the query string; the raw query must reach the signature check intact.
+    laml = space.add(size=40_000)
+    fields = callback(space, laml.sid) | {"RecordingSource": "StartCallRecordingApi", "Note": "a b+c&d/é"}
+    get_url = f"{url}?{urlencode(fields)}"
+    signed = {"X-SignalWire-Signature": signature.compute(SIGNING_KEY, get_url, ())}
+    response = requests.get(get_url, headers=signed, timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.json()["outcome"] == "archived"
+    unsigned = requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=30)
+    assert unsigned.status_code == 403
+
+    lines = [json.loads(line) for line in log.read_text().splitlines()[probes:] if line.startswith("{")]
+    shapes = [(line["outcome"], line.get("callback_shape"), line.get("api")) for line in lines if "outcome" in line]
+    assert shapes == [("archived", "event", "relay"), ("archived", "query", "laml"), ("rejected", None, None)]
 
 
 def test_bad_configuration_fails_at_startup_with_one_line() -> None:

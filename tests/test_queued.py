@@ -157,7 +157,7 @@ def test_duplicate_callbacks_make_one_task(make_harness: Callable[..., Harness],
     task = naming_queue.tasks[name]
     assert task.http_request.url == "https://worker.example.com/archive_task"
     assert task.http_request.http_method.name == "POST"
-    assert json.loads(task.http_request.body) == {"recording_sid": rec.sid, "source": "callback"}
+    assert json.loads(task.http_request.body) == {"recording_sid": rec.sid, "source": "callback", "api": "laml"}
     assert task.http_request.oidc_token.service_account_email == WORKER_ACCOUNT
     assert task.http_request.oidc_token.audience == "https://worker.example.com/archive_task"
     assert task.dispatch_deadline.total_seconds() == DISPATCH_DEADLINE_S
@@ -241,6 +241,7 @@ def test_worker_answers_2xx_when_done_503_when_a_retry_can_help_200_when_it_cann
         (b"[]", 400, "task body is not a JSON object"),
         ({"recording_sid": "../../etc", "source": "callback"}, 400, "recording_sid is missing"),
         ({"recording_sid": str(uuid.uuid4()), "source": "cron"}, 400, "source must be one of"),
+        ({"recording_sid": str(uuid.uuid4()), "source": "sweep", "api": "rest"}, 400, "api must be one of"),
         (
             {"recording_sid": str(uuid.uuid4()), "source": "sweep", "date_created": "yesterday"},
             400,
@@ -311,7 +312,8 @@ def test_sweep_enqueues_what_is_missing_instead_of_archiving(
     assert set(bodies) == {rec.sid for rec in missing}
     for rec in missing:
         body = json.loads(bodies[rec.sid].http_request.body)
-        assert body == {"recording_sid": rec.sid, "source": "sweep", "date_created": rec.metadata()["date_created"]}
+        created = rec.metadata()["date_created"]
+        assert body == {"recording_sid": rec.sid, "source": "sweep", "date_created": created, "api": "laml"}
     summary = [line for line in audit_lines(capsys.readouterr().out) if line.get("message") == "sweep finished"]
     assert summary[0]["missed_by_callbacks"] == 2
 
@@ -431,3 +433,21 @@ def test_the_tasks_client_is_imported_only_in_queued_mode(queued: bool, tmp_path
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == str(queued)
+
+
+def test_a_swml_event_becomes_a_relay_task_and_the_worker_archives_from_relay(
+    make_harness: Callable[..., Harness], naming_queue: NamingQueue
+) -> None:
+    """The task names the API its recording belongs to: the worker asks RELAY REST, never LaML."""
+    queued = stub_harness(make_harness, naming_queue)
+    rec = queued.space.add(size=60_000, api="relay", fmt="wav")
+    reply = queued.post_event(queued.space.event(rec))
+    assert (reply.status, reply.body["outcome"]) == (200, "queued")
+    (task,) = naming_queue.tasks.values()
+    body = json.loads(task.http_request.body)
+    assert body == {"recording_sid": rec.sid, "source": "callback", "api": "relay"}
+
+    worker = make_harness()  # an inline deployment on the same space: the worker
+    answer = task_request(worker, body)
+    assert (answer.status, answer.body["outcome"]) == (200, "archived")
+    assert queued.space.count("json") == 0 and queued.space.count("relay-json") == 1

@@ -213,7 +213,7 @@ def test_backfill_dry_run_touches_nothing(
     assert code == 0
     assert blob_names(harness) == names_before
     asked = harness.space.requests[requests_before:]
-    assert {seen.path.rsplit("/", 1)[-1] for seen in asked} == {"Recordings.json"}  # listing only
+    assert {seen.path.rsplit("/", 1)[-1] for seen in asked} == {"Recordings.json", "recordings"}  # listings only
     out = capsys.readouterr().out
     assert "would archive" in out
     assert "dry run: nothing was downloaded, written or deleted" in out

@@ -46,7 +46,7 @@ def test_verified_objects_are_retained_in_the_same_patch(
 def test_unverified_bytes_stay_deletable_so_a_name_never_gets_stuck(make_harness: Callable[..., Harness]) -> None:
     harness = make_harness(local=True, OBJECT_RETENTION_DAYS="30")
     rec = harness.space.add(size=40_000)
-    audio_key, _ = harness.archiver.keys(harness.archiver.client.recording(rec.sid, Budget.of(10)))
+    audio_key, _ = harness.archiver.keys(harness.archiver.sources["laml"].recording(rec.sid, Budget.of(10)))
     # What an attempt that died before verifying leaves: wrong bytes, no SHA-256, no retention.
     harness.store.put(audio_key, VerifyingReader.of_bytes(b"half a recording"), "audio/mpeg", {})
     reply = harness.post(harness.form(rec.sid))
@@ -78,7 +78,7 @@ def test_retention_switched_on_later_is_completed_by_the_sweep(make_harness: Cal
     assert isinstance(store, GcsStore)
     # The same bucket, now under a deployment with retention on.
     settings = config.load(env_for(first.space, ARCHIVE_URI=first.settings.archive_uri, OBJECT_RETENTION_DAYS="7"))
-    retaining = Archiver(settings, store, first.archiver.client, first.archiver.policy)
+    retaining = Archiver(settings, store, first.archiver.sources, first.archiver.policy)
     (row,) = verify(retaining, *WINDOW)
     assert row["result"] == "not_retained"
     outcome = retaining.archive(rec.sid, rec.metadata())

@@ -39,11 +39,12 @@ def only_line(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
 # --- refused before anything is fetched -----------------------------------------------------
 
 
-def test_get_is_405_and_touches_nothing(harness: Harness) -> None:
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
+def test_other_methods_are_405_and_touch_nothing(harness: Harness, method: str) -> None:
     rec = harness.space.add()
-    reply = harness.post(harness.form(rec.sid), method="GET")
+    reply = harness.post(harness.form(rec.sid), method=method)
     assert reply.status == 405
-    assert reply.headers["Allow"] == "POST"
+    assert reply.headers["Allow"] == "GET, POST"
     assert harness.space.count() == 0
     assert stored(harness) == {}
 
@@ -59,9 +60,10 @@ def test_body_over_64_kib_is_413(harness: Harness) -> None:
     assert harness.space.count() == 0
 
 
-def test_non_form_body_is_415(harness: Harness) -> None:
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", ""])
+def test_body_neither_form_nor_json_is_415(harness: Harness, content_type: str) -> None:
     rec = harness.space.add()
-    reply = harness.post(harness.form(rec.sid), headers={"Content-Type": "application/json"})
+    reply = harness.post(harness.form(rec.sid), headers={"Content-Type": content_type})
     assert reply.status == 415
     assert harness.space.count() == 0
 
@@ -303,7 +305,7 @@ def test_concurrent_duplicates_leave_one_correct_pair(harness: Harness, size: in
 def test_existing_identical_audio_without_manifest_is_adopted(harness: Harness) -> None:
     """A crash between the audio and the manifest: the create conflict is verified, not overwritten."""
     rec = harness.space.add(size=200_000)
-    audio_key, meta_key = harness.archiver.keys(harness.archiver.client.recording(rec.sid, Budget.of(10)))
+    audio_key, meta_key = harness.archiver.keys(harness.archiver.sources["laml"].recording(rec.sid, Budget.of(10)))
     harness.store.put(audio_key, VerifyingReader.of_bytes(rec.audio()), "audio/mpeg", {"written-by": "first"})
     reply = harness.post(harness.form(rec.sid))
     assert reply.status == 200
@@ -320,7 +322,7 @@ def test_existing_identical_audio_without_manifest_is_adopted(harness: Harness) 
 
 def test_existing_wrong_audio_is_replaced_by_the_right_bytes(harness: Harness) -> None:
     rec = harness.space.add(size=200_000)
-    audio_key, meta_key = harness.archiver.keys(harness.archiver.client.recording(rec.sid, Budget.of(10)))
+    audio_key, meta_key = harness.archiver.keys(harness.archiver.sources["laml"].recording(rec.sid, Budget.of(10)))
     harness.store.put(audio_key, VerifyingReader.of_bytes(b"half a recording"), "audio/mpeg", {})
     reply = harness.post(harness.form(rec.sid))
     assert reply.status == 200, reply.body
@@ -333,7 +335,7 @@ def test_manifest_without_its_audio_is_corrupt_and_repair_completes_it(
 ) -> None:
     """A manifest is written last, so one without its audio means the audio was lost afterwards: loud."""
     rec = harness.space.add(size=50_000)
-    meta = harness.archiver.client.recording(rec.sid, Budget.of(10))
+    meta = harness.archiver.sources["laml"].recording(rec.sid, Budget.of(10))
     audio_key, meta_key = harness.archiver.keys(meta)
     harness.store.put(meta_key, VerifyingReader.of_bytes(meta.raw), "application/json", {})
     capsys.readouterr()

@@ -1,0 +1,82 @@
+"""Recordings through the Compatibility (cXML/LaML) REST API: metadata, media, listing and delete."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from archiver.config import Settings, is_sid
+from archiver.errors import SignalWireError
+from archiver.signalwire import METADATA_MAX_BYTES, Budget, MediaStream, Recording, RetryPolicy, SpaceHttp, rfc2822
+
+
+class LamlSource:
+    """Every URL is built from the configured space and validated SIDs, never from a callback."""
+
+    name = "laml"
+    size_from = "head"
+    # Documented: the list answers newest first.
+    newest_first = True
+
+    def __init__(self, http: SpaceHttp, settings: Settings) -> None:
+        self._http = http
+        self._settings = settings
+        self._list_prefix = urlsplit(settings.api_base).path + "/"
+
+    def _url(self, suffix: str) -> str:
+        return f"{self._settings.api_base}/{suffix}"
+
+    def recording(self, sid: str, budget: Budget) -> Recording:
+        """GET …/Recordings/{sid}.json once; the caller decides about retries."""
+        if not is_sid(sid):
+            raise SignalWireError(f"not a recording SID: {sid[:64]!r}")
+        what = f"recording {sid} metadata"
+        raw, data = self._http.json("GET", self._url(f"Recordings/{sid}.json"), budget, what, METADATA_MAX_BYTES)
+        if str(data.get("sid", "")).lower() != sid.lower():
+            raise SignalWireError(f"{what}: response is for another recording ({str(data.get('sid'))[:64]!r})")
+        account = str(data.get("account_sid") or self._settings.project_id).lower()
+        if account != self._settings.project_id:
+            raise SignalWireError(f"{what}: recording belongs to another account")
+        return Recording(raw=raw, data={**data, "api": self.name})
+
+    def _media_url(self, sid: str) -> str:
+        return self._url(f"Recordings/{sid}.{self._settings.recording_format}")
+
+    def open_media(self, recording: Recording, budget: Budget) -> MediaStream:
+        return self._http.open_media(self._media_url(recording.sid), budget, f"recording {recording.sid} audio")
+
+    def media_size(self, sid: str, budget: Budget) -> int | None:
+        """The audio's size as SignalWire announces it to a HEAD request; None when it will not say."""
+        return self._http.head_size(self._media_url(sid), budget, f"recording {sid} audio size")
+
+    def recording_pages(
+        self, since: datetime, until: datetime, policy: RetryPolicy, page_size: int = 1000
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Every recording created in (since, until), a page at a time, newest first, following `next_page_uri`."""
+        url: str | None = self._url("Recordings.json")
+        params: dict[str, Any] | None = {
+            "PageSize": page_size,
+            "DateCreated>": rfc2822(since),
+            "DateCreated<": rfc2822(until),
+        }
+        what = "recordings list"
+        while url:
+            page = policy.run(functools.partial(self._http.page, url, params, what))
+            recordings = page.get("recordings") or []
+            if not isinstance(recordings, list):
+                raise SignalWireError("recordings list: 'recordings' is not a list")
+            yield [{**r, "api": self.name} for r in recordings if isinstance(r, dict)]
+            next_uri = page.get("next_page_uri")
+            url = (
+                self._http.next_page(next_uri, self._list_prefix, what)
+                if isinstance(next_uri, str) and next_uri
+                else None
+            )
+            params = None
+
+    def delete_recording(self, sid: str, budget: Budget) -> int:
+        """DELETE …/Recordings/{sid}; see SpaceHttp.delete for what the status means."""
+        return self._http.delete(self._url(f"Recordings/{sid}"), budget, f"DELETE recording {sid}")
