@@ -424,7 +424,8 @@ class Space:
 
     def _stats(self, request: Request) -> Response:
         """Request counts by kind, for a driver in another process (the benchmark)."""
-        counts = {kind: self.count(kind) for kind in ("json", "media", "list", "delete")}
+        kinds = ("json", "media", "list", "delete", "head", "relay-list", "relay-json")
+        counts = {kind: self.count(kind) for kind in kinds}
         return Response(json.dumps(counts), mimetype="application/json")
 
     def _delete(self, request: Request, account: str, sid: str) -> Response:
