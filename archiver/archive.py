@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from archiver import __version__
-from archiver.config import Settings
+from archiver.config import Settings, is_sid
 from archiver.errors import (
     AlreadyExists,
     ArchiveError,
@@ -100,13 +100,14 @@ def object_keys(account_sid: str, recording_sid: str, created: datetime, fmt: st
 
 
 def check_agreement(audio: StoredObject, manifest: StoredObject) -> None:
-    """The audio object is the one the manifest recorded: size, CRC32C, SHA-256 and generation."""
+    """The audio object is the one the manifest recorded: size, CRC32C and SHA-256."""
     recorded = manifest.metadata
+    # The generation is recorded as evidence but not compared: a metadata patch may change it (it does on
+    # fake-gcs-server), and bytes rewritten under a new generation change the CRC32C, which GCS computes.
     checks = {
         "size": (str(audio.size), recorded.get("audio-bytes")),
         "crc32c": (audio.crc32c, recorded.get("audio-crc32c")),
         "sha256": (audio.metadata.get("sha256"), recorded.get("audio-sha256")),
-        "generation": (str(audio.generation), recorded.get("audio-generation")),
     }
     for name, (stored, expected) in checks.items():
         if not stored or stored != expected:
@@ -119,8 +120,12 @@ def retained_until(*objects: StoredObject) -> str | None:
     return min(end for end in ends if end is not None).isoformat() if ends and None not in ends else None
 
 
+# GCS allows 8 KiB of custom metadata per object; SignalWire's fields are short, a lying space's need not be.
+_METADATA_VALUE_MAX = 512
+
+
 def _text(value: Any) -> str:
-    return "" if value is None else str(value)
+    return "" if value is None else str(value)[:_METADATA_VALUE_MAX]
 
 
 class Archiver:
@@ -190,19 +195,21 @@ class Archiver:
             candidates = [self.keys_of(sid, listed)] if listed is not None else []
             if wants_delete and not candidates:
                 candidates = self._recent_keys(sid)
-            keys = next((k for k in candidates if self._look(outcome, k, repair)), None)
+            keys = next((k for k in candidates if self._look(outcome, k, repair, budget)), None)
             if keys is not None:
                 self._complete_retention(outcome, keys)
             if keys is None:
                 recording = self.fetch_final(sid, budget, api)
-                outcome.call_sid = recording.data.get("call_sid") or None
+                call_sid = str(recording.data.get("call_sid") or "")
+                # Only an id goes into the audit line: a field of any size would break the line, not the call.
+                outcome.call_sid = call_sid.lower() if is_sid(call_sid) else None
                 outcome.recording_status = recording.status
                 if recording.status in NO_AUDIO:
                     outcome.outcome = "no_audio"
                 else:
                     keys = self.keys(recording)
                     # Looked at already when the listing or the recent dates named these same objects.
-                    if keys in candidates or not self._look(outcome, keys, repair):
+                    if keys in candidates or not self._look(outcome, keys, repair, budget):
                         self._archive_final(recording, keys, outcome, budget)
                     else:
                         self._complete_retention(outcome, keys)
@@ -266,7 +273,8 @@ class Archiver:
     def _complete_retention(self, outcome: Outcome, keys: tuple[str, str]) -> None:
         """An archive verified before its retention was set (a crash, or retention switched on later): set it."""
         retention = self.retention()
-        if retention is None or outcome.retained_until is not None:
+        if retention is None or outcome.retained_until is not None or not outcome.size_verified:
+            # An archive no announced size proves complete stays replaceable (backfill --repair).
             return
         audio, manifest = self.evidence(*keys)
         if audio.retained_until is None:
@@ -279,10 +287,14 @@ class Archiver:
         outcome.retained_until = retention.until.isoformat()
         outcome.extra["retention_completed"] = True
 
-    def _look(self, outcome: Outcome, keys: tuple[str, str], repair: bool) -> bool:
-        """check_archived, except that in repair mode a disagreeing audio object is removed for a rewrite."""
+    def _look(self, outcome: Outcome, keys: tuple[str, str], repair: bool, budget: Budget) -> bool:
+        """check_archived; in repair mode a disagreeing audio object is removed for a rewrite, and an archive
+        SignalWire announced no size for is checked against the size it announces now."""
         try:
-            return self.check_archived(outcome, keys)
+            found = self.check_archived(outcome, keys)
+            if found and repair and not outcome.size_verified:
+                self._confirm_size(outcome, keys, budget)
+            return found
         except Corrupt as exc:
             if not repair:
                 raise
@@ -296,6 +308,20 @@ class Archiver:
                     raise Corrupt(f"{exc}; cannot repair: {forbidden}") from forbidden
             outcome.extra["repaired"] = str(exc)
             return False
+
+    def _confirm_size(self, outcome: Outcome, keys: tuple[str, str], budget: Budget) -> None:
+        """Ask SignalWire the size once more: equal marks the archive verified, different makes it Corrupt."""
+        announced = self.sources[outcome.api].media_size(outcome.recording_sid, budget)
+        if announced is None:
+            return
+        audio, manifest = self.evidence(*keys)
+        if announced != audio.size:
+            raise Corrupt(f"{audio.uri}: stored {audio.size} bytes, SignalWire announces {announced}")
+        recorded = {**manifest.metadata, "audio-size-verified": "true"}
+        self.store.set_metadata(manifest.key, manifest.generation, recorded)
+        outcome.size_verified = True
+        outcome.announced_bytes = announced
+        outcome.extra["size_verified_now"] = True
 
     def _archive_final(self, recording: Recording, keys: tuple[str, str], outcome: Outcome, budget: Budget) -> None:
         audio_key, meta_key = keys
@@ -412,7 +438,12 @@ class Archiver:
                 stored = self._adopt_existing(key, reader)
             except IntegrityError as exc:
                 raise TransientError(str(exc)) from exc
-        retention = self.retention()
+        if reader.size == 0:
+            # SignalWire says the recording is complete: no audio at all means not ready, never a proof.
+            self.store.delete(key, stored.generation)
+            raise TransientError(f"recording {recording.sid} audio: empty body")
+        # Retention freezes an archive: only one whose size SignalWire announced is proven complete.
+        retention = self.retention() if announced is not None else None
         if stored.metadata.get("sha256") != reader.sha256 or (retention and stored.retained_until is None):
             # GCS fixes custom metadata when an upload starts; the digest exists only after the last byte,
             # and retention comes with it, so bytes that failed verification were never retained.
@@ -447,7 +478,7 @@ class Archiver:
             "audio-sha256": audio.metadata.get("sha256", ""),
             "archiver-version": __version__,
         }
-        retention = self.retention()
+        retention = self.retention() if size_verified else None
         try:
             written = self.store.put(key, VerifyingReader.of_bytes(recording.raw), "application/json", metadata)
         except AlreadyExists:

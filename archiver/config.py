@@ -81,22 +81,24 @@ class Settings:
 
 
 def _space_url(raw: str) -> str:
+    # A URL pasted with credentials in it must not print them back in the error.
+    shown = re.sub(r"//[^/@]*@", "//…@", raw)
     value = raw.strip().rstrip("/")
     if "://" not in value:
         value = "https://" + value
     parts = urlsplit(value)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ConfigError(f"SIGNALWIRE_SPACE_URL must be a space such as https://example.signalwire.com, got {raw!r}")
+        raise ConfigError(f"SIGNALWIRE_SPACE_URL must be a space such as https://example.signalwire.com, got {shown!r}")
     if parts.path or parts.query or parts.fragment or "@" in parts.netloc:
-        raise ConfigError(f"SIGNALWIRE_SPACE_URL must be the space's origin only (no path), got {raw!r}")
+        raise ConfigError(f"SIGNALWIRE_SPACE_URL must be the space's origin only (no path), got {shown!r}")
     host = parts.hostname
     try:
         port = parts.port
     except ValueError:
-        raise ConfigError(f"SIGNALWIRE_SPACE_URL has an invalid port, got {raw!r}") from None
+        raise ConfigError(f"SIGNALWIRE_SPACE_URL has an invalid port, got {shown!r}") from None
     if not (_HOSTNAME_RE.fullmatch(host) or _is_ip(host)):
         # requests would read `https://evil.com\.signalwire.com` as evil.com: only plain host names pass.
-        raise ConfigError(f"SIGNALWIRE_SPACE_URL must name a plain host such as example.signalwire.com, got {raw!r}")
+        raise ConfigError(f"SIGNALWIRE_SPACE_URL must name a plain host such as example.signalwire.com, got {shown!r}")
     if parts.scheme == "http" and not _is_loopback(host):
         raise ConfigError(
             "SIGNALWIRE_SPACE_URL may use http only for a loopback stand-in; credentials would travel in clear"

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any, Protocol, TypeVar
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
 import tenacity
+import urllib3
 from urllib3.exceptions import NameResolutionError
 
 from archiver import __version__, deadline
@@ -34,6 +35,16 @@ _MAX_RETRY_AFTER_S = 60.0
 _READ_BLOCK = 64 * 1024
 _RETRY_STATUSES = frozenset({404, 408, 409, 425, 429})
 _IDENTITY = {"Accept-Encoding": "identity"}
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 5
+# A list page of 1,000 recordings decodes to a few thousand JSON objects; a flood of `{}` to millions.
+PAGE_MAX_OBJECTS = 20_000
+
+
+def _no_credentials(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    """Request-level auth that adds nothing: the session's credentials stay home on another origin."""
+    return request
+
 
 T = TypeVar("T")
 
@@ -194,8 +205,26 @@ def _unreachable(exc: BaseException) -> str | None:
 
 
 def _announced_length(response: requests.Response) -> int | None:
+    """Content-Length as plain ASCII digits (`isdigit()` alone also passes '³'); None otherwise."""
     length = response.headers.get("Content-Length", "").strip()
-    return int(length) if length.isdigit() and len(length) < 20 else None
+    if not (length.isascii() and length.isdigit() and len(length) < 20):
+        return None
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    # A length of compressed bytes says nothing about the audio's size.
+    return int(length) if encoding in ("", "identity") else None
+
+
+def _counting_objects(limit: int) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    count = 0
+
+    def hook(obj: dict[str, Any]) -> dict[str, Any]:
+        nonlocal count
+        count += 1
+        if count > limit:
+            raise TooLarge(f"more than {limit} JSON objects; refused")
+        return obj
+
+    return hook
 
 
 class MediaStream:
@@ -249,23 +278,50 @@ class SpaceHttp:
 
     @contextlib.contextmanager
     def exchange(
-        self, method: str, url: str, budget: Budget, what: str, **kwargs: Any
+        self, method: str, url: str, budget: Budget, what: str, *, follow: bool = True, **kwargs: Any
     ) -> Iterator[tuple[requests.Response, deadline.Exchange]]:
-        """One request under a wall-clock deadline covering connect, headers and the whole body."""
+        """One request under a wall-clock deadline covering connect, redirects, headers and the whole body."""
         budget.requests += 1
         with deadline.limit(max(budget.remaining(), _MIN_ALLOWANCE_S)) as exchange:
-            try:
-                response = self._session.request(
-                    method, url, timeout=(_CONNECT_TIMEOUT_S, _READ_TIMEOUT_S), stream=True, **kwargs
-                )
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                host = urlsplit(url).netloc
-                if not exchange.expired and (why := _unreachable(exc)):
-                    raise Unreachable(f"cannot reach {host}: {why}; check SIGNALWIRE_SPACE_URL") from exc
-                reason = "deadline passed" if exchange.expired else type(exc).__name__
-                raise TransientError(f"{method} {what} at {host}: {reason}") from exc
+            for _hop in range(_MAX_REDIRECTS + 1):
+                response = self._send(method, url, exchange, what, **kwargs)
+                location = response.headers.get("Location") if response.status_code in _REDIRECTS else None
+                if not follow or not location:
+                    break
+                # requests would read every redirect's body whole; none is read here.
+                response.close()
+                url = self._redirect_target(url, location, what)
+                method = "GET" if response.status_code == 303 and method != "HEAD" else method
+            else:
+                raise SignalWireError(f"{what}: more than {_MAX_REDIRECTS} redirects")
             with response:
                 yield response, exchange
+
+    def _send(self, method: str, url: str, exchange: deadline.Exchange, what: str, **kwargs: Any) -> requests.Response:
+        host = urlsplit(url).netloc
+        # The credentials go to the space's own origin only, never along a redirect elsewhere.
+        auth = None if self.on_space(url) else _no_credentials
+        try:
+            request = self._session.prepare_request(requests.Request(method, url, auth=auth, **kwargs))
+            # The adapter itself: Session.send reads a redirect's whole body even with allow_redirects=False.
+            adapter = self._session.get_adapter(url)
+            return adapter.send(request, stream=True, timeout=(_CONNECT_TIMEOUT_S, _READ_TIMEOUT_S))
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            if not exchange.expired and (why := _unreachable(exc)):
+                raise Unreachable(f"cannot reach {host}: {why}; check SIGNALWIRE_SPACE_URL") from exc
+            reason = "deadline passed" if exchange.expired else type(exc).__name__
+            raise TransientError(f"{method} {what} at {host}: {reason}") from exc
+        # Whatever else a misbehaving answer raises (a bad header, a bad encoding): a failed attempt.
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            raise TransientError(f"{method} {what} at {host}: {type(exc).__name__}") from exc
+
+    def _redirect_target(self, url: str, location: str, what: str) -> str:
+        target = urljoin(url, location.strip())
+        scheme = urlsplit(target).scheme
+        # https anywhere, or the space's own scheme (http for a loopback stand-in): never a downgrade.
+        if scheme not in ("https", urlsplit(self.settings.space_url).scheme):
+            raise SignalWireError(f"{what}: redirect to {target[:120]!r} refused")
+        return target
 
     @staticmethod
     def read_bounded(response: requests.Response, exchange: deadline.Exchange, limit: int, what: str) -> bytes:
@@ -291,13 +347,18 @@ class SpaceHttp:
                 raise TooLarge(f"{what}: body over the {limit}-byte limit; refused")
             parts.append(chunk)
 
-    def json(self, method: str, url: str, budget: Budget, what: str, limit: int, **kwargs: Any) -> tuple[bytes, Any]:
+    def json(
+        self, method: str, url: str, budget: Budget, what: str, limit: int, max_objects: int = 1000, **kwargs: Any
+    ) -> tuple[bytes, Any]:
         with self.exchange(method, url, budget, what, **kwargs) as (response, exchange):
             _check(response, what)
             raw = self.read_bounded(response, exchange, limit, what)
         try:
-            data = json.loads(raw)
-        except ValueError as exc:
+            data = json.loads(raw, object_hook=_counting_objects(max_objects))
+        except TooLarge as exc:
+            raise TooLarge(f"{what}: {exc}") from None
+        # RecursionError: thousands of nested brackets are not JSON anyone means.
+        except (ValueError, RecursionError) as exc:
             raise TransientError(f"{what}: unreadable JSON ({type(exc).__name__})") from exc
         if not isinstance(data, dict):
             raise TransientError(f"{what}: JSON is not an object")
@@ -306,7 +367,9 @@ class SpaceHttp:
     def page(self, url: str, params: dict[str, Any] | None, what: str) -> dict[str, Any]:
         """One list page, with a budget of its own."""
         budget = Budget.of(_MIN_ALLOWANCE_S + _READ_TIMEOUT_S)
-        data: dict[str, Any] = self.json("GET", url, budget, what, PAGE_MAX_BYTES, params=params)[1]
+        data: dict[str, Any] = self.json(
+            "GET", url, budget, what, PAGE_MAX_BYTES, max_objects=PAGE_MAX_OBJECTS, params=params
+        )[1]
         return data
 
     def on_space(self, url: str, path_prefix: str = "/") -> bool:
@@ -317,7 +380,12 @@ class SpaceHttp:
             same_origin = (target.scheme, target.hostname, target.port) == (space.scheme, space.hostname, space.port)
         except ValueError:
             return False
-        return same_origin and not target.username and not target.password and target.path.startswith(path_prefix)
+        # The path as the server will read it: %2e%2e is '..', and any dot segment or backslash could climb out.
+        path = unquote(target.path)
+        climbs = "\\" in path or "//" in path or any(part in (".", "..") for part in path.split("/"))
+        return (
+            same_origin and not target.username and not target.password and not climbs and path.startswith(path_prefix)
+        )
 
     def next_page(self, next_uri: str, path_prefix: str, what: str) -> str:
         """The next page's URL, only if it stays on the space and under the API's path."""
@@ -335,6 +403,10 @@ class SpaceHttp:
             )
             _check(response, what)
             media = MediaStream(response, exchange, closer)
+            encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+            if encoding not in ("", "identity"):
+                # Asked for identity; compressed bytes stored as audio would be neither the audio nor its size.
+                raise SignalWireError(f"{what}: Content-Encoding {encoding[:32]!r} despite Accept-Encoding: identity")
             if not media.content_type.startswith("audio/"):
                 # An error page answered with 200 must never be stored as audio.
                 raise TransientError(f"{what}: unexpected Content-Type {media.content_type[:64] or 'none'!r}")
@@ -361,7 +433,7 @@ class SpaceHttp:
         other status (a redirect included: it would send the delete somewhere else) is returned as
         it is, for the caller to record as not deleted.
         """
-        with self.exchange("DELETE", url, budget, what, allow_redirects=False) as (response, _):
+        with self.exchange("DELETE", url, budget, what, follow=False) as (response, _):
             status = response.status_code
         if status in (408, 409, 425, 429) or status >= 500:
             raise TransientError(f"{what}: HTTP {status}", _retry_after(response))

@@ -365,9 +365,10 @@ variable "reconcile_lookback_hours" {
   default     = 48
 
   validation {
-    # A task dropped after its last retry must still be inside the next sweeps' window to be re-enqueued.
-    condition     = var.reconcile_lookback_hours > var.tasks_max_retry_hours
-    error_message = "reconcile_lookback_hours must exceed tasks_max_retry_hours, so that the sweep sees what the queue gave up on."
+    # A task dropped after its last retry must still be inside the next sweeps' window to be re-enqueued,
+    # and its name stays taken for about an hour after it ended (re-enqueueing answers already_queued).
+    condition     = var.reconcile_lookback_hours >= var.tasks_max_retry_hours + 2
+    error_message = "reconcile_lookback_hours must be at least tasks_max_retry_hours + 2: the queue's retries, then the hour a task name stays taken, then one sweep."
   }
 }
 

@@ -44,7 +44,8 @@ class Fault:
     connection closes (with `truncate_at`, a cut-off body that looks complete); `trickle_s` sends one
     byte per that many seconds, after `trickle_after` bytes at full speed; `endless` streams audio
     forever; `json_bytes` pads a JSON answer to that size; `next_page` replaces a list page's
-    next_page_uri; `redirect` answers 302 to another host.
+    next_page_uri; `redirect` answers 302 to another host (on metadata: back to itself, with an endless
+    body); `body` replaces a list page; `headers` are added to the answer as they are.
     """
 
     status: int = 200
@@ -57,6 +58,7 @@ class Fault:
     no_length: bool = False
     trickle_s: float | None = None
     trickle_after: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
     endless: bool = False
     json_bytes: int | None = None
     next_page: str | None = None
@@ -369,6 +371,8 @@ class Space:
         }
         if fault is not None and fault.json_bytes:
             return Response(_padded_json(body, fault.json_bytes), mimetype="application/json")
+        if fault is not None and fault.body:
+            return Response(fault.body, mimetype="application/json", headers=fault.headers)
         return Response(json.dumps(body), mimetype="application/json")
 
     def _json(self, request: Request, account: str, sid: str) -> Response:
@@ -379,6 +383,10 @@ class Space:
         if recording is None:
             return self._error(404, "Not Found")
         status = "in-progress" if fault is not None and fault.not_final else None
+        if fault is not None and fault.redirect:
+            # The next request for the same path has no fault left: only the redirect's body is endless.
+            endless = itertools.repeat(b"x" * _BLOCK)
+            return Response(endless, status=302, headers={"Location": request.path}, mimetype="text/plain")
         if fault is not None and fault.json_bytes:
             return Response(_padded_json(recording.metadata(status), fault.json_bytes), mimetype="application/json")
         document = json.dumps(recording.metadata(status), indent=2).encode()
@@ -417,6 +425,7 @@ class Space:
         if fault is not None and fault.trickle_s:
             body = _trickle(body, fault.trickle_s, fault.trickle_after)
         content_type = recording.content_type if fmt == "mp3" else "audio/x-wav"
+        headers |= fault.headers if fault is not None else {}
         return Response(body, headers=headers, content_type=content_type, direct_passthrough=True)
 
     def _storage(self, request: Request, sid: str, fmt: str) -> Response:

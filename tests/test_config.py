@@ -61,6 +61,13 @@ def test_archive_uri_spellings(raw: str, expected: str) -> None:
     assert load({**BASE, "ARCHIVE_URI": raw}).archive_uri == expected
 
 
+def test_a_space_url_with_credentials_is_refused_without_echoing_them() -> None:
+    with pytest.raises(ConfigError) as refused:
+        load({**BASE, "SIGNALWIRE_SPACE_URL": f"https://{PROJECT}:PT_pasted_token@example.signalwire.com"})
+    assert "PT_pasted_token" not in str(refused.value)
+    assert "//…@example.signalwire.com" in str(refused.value)
+
+
 def test_secrets_are_not_in_repr() -> None:
     settings = load({**BASE, "SIGNALWIRE_SIGNING_KEY": "PSK_x"})
     assert "PTsecret" not in repr(settings)

@@ -180,6 +180,8 @@ def test_announced_size_over_the_limit_is_refused_before_reading(make_harness: C
         "http://127.0.0.1:{other}/api/laml/2010-04-01/Accounts/{project}/Recordings.json?Page=1",
         "/api/laml/2010-04-01/Accounts/00000000-0000-0000-0000-000000000000/Recordings.json?Page=1",
         "/api/relay/rest/recordings",
+        "/api/laml/2010-04-01/Accounts/{project}/%2e%2e/%2e%2e/Accounts/x/Recordings.json",
+        "/api/laml/2010-04-01/Accounts/{project}/..%5c..%5cx",
     ],
 )
 def test_next_page_uri_off_the_space_is_refused_unsent(harness: Harness, next_page: str) -> None:
@@ -246,7 +248,7 @@ def test_repair_under_retention_says_it_cannot(
     root = Path(harness.settings.archive_uri)
     paths = {rec.sid: next(root.rglob(f"{rec.sid}.mp3")) for rec in (held, free)}
     for path in paths.values():
-        os.utime(path, ns=(1, 1))  # another generation than the manifest recorded: corrupt
+        path.write_bytes(b"\0" * 30_000)  # damaged in place: the size holds, the CRC32C does not
     subprocess.run(["chattr", "+i", str(paths[held.sid])], check=True)
     try:
         cli_env(monkeypatch, harness)
@@ -435,3 +437,108 @@ def test_deployed_webhook_without_public_url_refuses_to_start(space: Space) -> N
     assert result.stderr.strip().splitlines() == [
         "configuration error: PUBLIC_URL must be set when deployed: the exact callback URL configured at SignalWire"
     ]
+
+
+# --- an independent review's attacks, replayed ---------------------------------------------------------
+
+
+def test_an_empty_body_is_never_an_archive_or_a_reason_to_delete(deleting: Harness) -> None:
+    rec = deleting.space.add(content=b"")  # 'completed', Content-Length: 0
+    reply = deleting.post(deleting.form(rec.sid))
+    assert reply.status == 503
+    assert reply.body["error"] == "signalwire_unavailable"
+    assert objects(deleting) == {}
+    assert deleting.space.count("delete") == 0
+
+
+def test_compressed_media_is_refused_not_archived(deleting: Harness) -> None:
+    rec = deleting.space.add(size=40_000)
+    deleting.space.fault(rec.sid, "media", *[Fault(headers={"Content-Encoding": "gzip"})] * MANY)
+    reply = deleting.post(deleting.form(rec.sid))
+    assert reply.status == 503
+    assert reply.body["error"] == "signalwire_refused"
+    assert objects(deleting) == {}
+    assert deleting.space.count("delete") == 0
+
+
+def test_a_redirect_body_is_never_read(harness: Harness) -> None:
+    """A 302 whose body never ends: reading it would hold the callback until its deadline."""
+    rec = harness.space.add(size=20_000)
+    harness.space.fault(rec.sid, "json", Fault(redirect=True))
+    started = time.monotonic()
+    reply = harness.post(harness.form(rec.sid))
+    assert reply.body["outcome"] == "archived"
+    assert time.monotonic() - started < 3
+    assert harness.space.count("json") == 2
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        (Fault(body=b"[" * 100_000), "unreadable JSON"),
+        (Fault(body=b'{"recordings": [' + b"{}," * 30_000 + b"{}]}"), "more than 20000 JSON objects"),
+    ],
+)
+def test_odd_list_pages_fail_the_sweep_cleanly(harness: Harness, fault: Fault, error: str) -> None:
+    harness.space.fault("*", "list", *[fault] * MANY)
+    body = json.dumps({"since": "2026-11-01", "until": "2026-11-30"}).encode()
+    reply = handle_sweep(harness.service, "POST", {}, io.BytesIO(body))
+    assert reply.status == 500
+    assert error in reply.body["failed"][0]["error"]
+
+
+def test_a_content_length_of_other_digits_is_no_length(harness: Harness) -> None:
+    """'³' passes str.isdigit() but not int(): it must read as no announced length, not crash the sweep."""
+    harness.space.fault("*", "list", Fault(body=b'{"recordings": []}', headers={"Content-Length": "\u00b3"}))
+    body = json.dumps({"since": "2026-11-01", "until": "2026-11-30"}).encode()
+    reply = handle_sweep(harness.service, "POST", {}, io.BytesIO(body))
+    assert (reply.status, reply.body["outcome"]) == (200, "sweep_ok")
+
+
+def test_a_redirect_off_http_is_refused(harness: Harness) -> None:
+    rec = harness.space.add(size=10_000)
+    harness.space.fault(rec.sid, "media", *[Fault(status=302, headers={"Location": "ftp://127.0.0.1/x"})] * MANY)
+    reply = harness.post(harness.form(rec.sid))
+    assert reply.status == 503
+    assert reply.body["error"] == "signalwire_refused"
+
+
+def test_a_huge_call_sid_stays_out_of_the_audit_line(harness: Harness, capsys: pytest.CaptureFixture[str]) -> None:
+    rec = harness.space.add(size=10_000, call_sid="c" * 600_000)
+    reply = harness.post(harness.form(rec.sid, CallSid=""))
+    assert reply.body["outcome"] == "archived"
+    (line,) = capsys.readouterr().out.splitlines()
+    assert len(line) < 4_000
+    audio = next(blob for name, blob in objects(harness).items() if name.endswith(".mp3"))
+    assert len(audio.metadata["call-sid"]) <= 512
+
+
+def test_a_touched_file_is_not_corrupt(make_harness: Callable[..., Harness]) -> None:
+    """A new generation with the same bytes (a metadata patch, a touch) is evidence, not corruption."""
+    harness = make_harness(local=True)
+    rec = harness.space.add(size=10_000)
+    assert harness.post(harness.form(rec.sid)).body["outcome"] == "archived"
+    (path,) = Path(harness.settings.archive_uri).rglob(f"{rec.sid}.mp3")
+    os.utime(path, ns=(1, 1))
+    assert harness.post(harness.form(rec.sid)).body["outcome"] == "already_archived"
+
+
+def test_unverified_size_is_never_retained_and_repair_settles_it(make_harness: Callable[..., Harness]) -> None:
+    harness = make_harness(local=True, OBJECT_RETENTION_DAYS="30")
+    cut, whole = (harness.space.add(size=50_000, created=datetime(2026, 11, d, tzinfo=UTC)) for d in (2, 3))
+    harness.space.fault(cut.sid, "media", Fault(no_length=True, truncate_at=3_000))
+    harness.space.fault(whole.sid, "media", Fault(no_length=True))
+    for rec in (cut, whole):
+        harness.space.fault(rec.sid, "head", Fault(no_length=True))
+        outcome = harness.archiver.archive(rec.sid)
+        assert (outcome.outcome, outcome.size_verified, outcome.retained_until) == ("archived", False, None)
+    # Later SignalWire announces the sizes: the whole one is now proven, the cut one is rewritten.
+    report = sweep(harness.archiver, *WINDOW, concurrency=1, deadline_s=60, repair=True)
+    assert report.repaired == [cut.sid]
+    assert {row["recording_sid"]: row["result"] for row in verify(harness.archiver, *WINDOW)} == {
+        cut.sid: "ok",
+        whole.sid: "ok",
+    }
+    for rec in (cut, whole):
+        (path,) = Path(harness.settings.archive_uri).rglob(f"{rec.sid}.mp3")
+        assert path.read_bytes() == rec.audio()
