@@ -113,8 +113,8 @@ class _Actions:
     """The one place the sweep acts on a recording, once the listings have said what needs acting on.
 
     `archive` receives every recording the archive's listings do not show complete and agreeing (and,
-    inline, every final one when deleting, and every one not under retention yet when retention is
-    on): it archives inline, `concurrency` at a time, or in queued mode hands it to `enqueue`.
+    inline, every final one when deleting, and those with work of their own: see `_unfinished`): it
+    archives inline, `concurrency` at a time, or in queued mode hands it to `enqueue`.
     """
 
     def __init__(
@@ -293,6 +293,7 @@ def sweep(
                 stop_at,
                 wants_delete=wants_delete,
                 wants_retention=wants_retention,
+                repair=repair and enqueue is None,
                 on_listed=on_listed,
                 page_size=page_size,
             )
@@ -321,6 +322,7 @@ def _sweep_window(
     *,
     wants_delete: bool,
     wants_retention: bool,
+    repair: bool,
     on_listed: Callable[[dict[str, Any]], None],
     page_size: int,
 ) -> datetime | None:
@@ -336,6 +338,7 @@ def _sweep_window(
             stop_at,
             wants_delete=wants_delete,
             wants_retention=wants_retention,
+            repair=repair,
             on_listed=on_listed,
             page_size=page_size,
         )
@@ -343,6 +346,14 @@ def _sweep_window(
             # Older recordings are all after the cut only in a newest-first list with no list after it.
             return left if source.newest_first and position == len(sources) - 1 else window.until
     return None
+
+
+def _unfinished(archived: Archived, wants_retention: bool, repair: bool) -> bool:
+    """An archive that agrees with its manifest but still has work of its own in archive(): retention to set
+    (only on a size SignalWire announced), or, with `repair`, a size to ask SignalWire for once more."""
+    if not archived.size_verified:
+        return repair
+    return wants_retention and archived.retained_until is None
 
 
 def _sweep_source(
@@ -355,6 +366,7 @@ def _sweep_source(
     *,
     wants_delete: bool,
     wants_retention: bool,
+    repair: bool,
     on_listed: Callable[[dict[str, Any]], None],
     page_size: int,
 ) -> datetime | None:
@@ -378,8 +390,7 @@ def _sweep_source(
                     report.skipped[status or "no status"] += 1
                     continue
                 archived = inventory.archived(sid, created) if created is not None and not out_of_time else None
-                # Retention switched on after a recording was archived is set by its own archive() call.
-                needs_work = archived is None or wants_delete or (wants_retention and archived.retained_until is None)
+                needs_work = archived is None or wants_delete or _unfinished(archived, wants_retention, repair)
                 if needs_work and not out_of_time:
                     actions.make_room()
                 out_of_time = out_of_time or time.monotonic() >= stop_at

@@ -208,6 +208,26 @@ def test_an_archive_under_another_extension_is_recognised_from_the_listing(
     assert row["result"] == "ok" and row["audio_uri"].endswith(f"{rec.sid}.wav")
 
 
+def test_repair_still_asks_signalwire_the_size_of_an_archive_that_was_never_proven(
+    harness: Harness, counts: ServerCounts
+) -> None:
+    proven, unproven = harness.space.add(created=created(2)), harness.space.add(created=created(3))
+    harness.space.fault(unproven.sid, "media", Fault(no_length=True))
+    harness.space.fault(unproven.sid, "head", Fault(no_length=True))
+    archive_all(harness, [proven, unproven])
+    assert sweep(harness.archiver, *WINDOW, concurrency=1, deadline_s=60).already_archived == 2
+    assert harness.space.count("head") == 1  # the archive's own HEAD; a plain sweep asks nothing more
+
+    counts.start()
+    report = sweep(harness.archiver, *WINDOW, concurrency=1, deadline_s=60, repair=True)
+    assert report.already_archived == 2 and report.ok
+    assert [line for line in counts.signalwire() if not line.endswith(("Recordings.json", "recordings"))] == [
+        f"HEAD {harness.space.recordings[unproven.sid].uri_base}/Recordings/{unproven.sid}.mp3"
+    ]
+    rows = {row["recording_sid"]: row["result"] for row in verify(harness.archiver, *WINDOW, read_bytes=False)}
+    assert rows == {proven.sid: "ok", unproven.sid: "ok"}  # SignalWire announced the size this time
+
+
 def test_a_day_that_cannot_be_listed_is_checked_one_recording_at_a_time(
     harness: Harness, gcs_client: GcsClient
 ) -> None:
