@@ -203,7 +203,7 @@ class Archiver:
                 call_sid = str(recording.data.get("call_sid") or "")
                 # Only an id goes into the audit line: a field of any size would break the line, not the call.
                 outcome.call_sid = call_sid.lower() if is_sid(call_sid) else None
-                outcome.recording_status = recording.status
+                outcome.recording_status = recording.status[:32]
                 if recording.status in NO_AUDIO:
                     outcome.outcome = "no_audio"
                 else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -56,27 +55,23 @@ class LamlSource:
         self, since: datetime, until: datetime, policy: RetryPolicy, page_size: int = 1000
     ) -> Iterator[list[dict[str, Any]]]:
         """Every recording created in (since, until), a page at a time, newest first, following `next_page_uri`."""
-        url: str | None = self._url("Recordings.json")
+        url = self._url("Recordings.json")
         params: dict[str, Any] | None = {
             "PageSize": page_size,
             "DateCreated>": rfc2822(since),
             "DateCreated<": rfc2822(until),
         }
         what = "recordings list"
-        while url:
-            page = policy.run(functools.partial(self._http.page, url, params, what))
+        for page in self._http.pages(url, params, what, self._list_prefix, _next_page_uri, policy):
             recordings = page.get("recordings") or []
             if not isinstance(recordings, list):
                 raise SignalWireError("recordings list: 'recordings' is not a list")
             yield [{**r, "api": self.name} for r in recordings if isinstance(r, dict)]
-            next_uri = page.get("next_page_uri")
-            url = (
-                self._http.next_page(next_uri, self._list_prefix, what)
-                if isinstance(next_uri, str) and next_uri
-                else None
-            )
-            params = None
 
     def delete_recording(self, sid: str, budget: Budget) -> int:
         """DELETE …/Recordings/{sid}; see SpaceHttp.delete for what the status means."""
         return self._http.delete(self._url(f"Recordings/{sid}"), budget, f"DELETE recording {sid}")
+
+
+def _next_page_uri(page: dict[str, Any]) -> Any:
+    return page.get("next_page_uri")

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from archiver.archive import Archiver, Outcome, check_agreement, retained_until
 from archiver.config import is_sid
-from archiver.errors import ArchiveError, Corrupt
+from archiver.errors import Corrupt
 from archiver.inventory import Archived, Inventory
 from archiver.progress import Window
 from archiver.signalwire import FINAL_WITH_AUDIO, NO_AUDIO, RecordingSource, parse_date
@@ -381,7 +381,8 @@ def _sweep_source(
                 report.listed += 1
                 on_listed(recording)
                 sid = str(recording.get("sid") or "")
-                status = str(recording.get("status") or "").lower()
+                # Bounded: a status is a report's key, and a lying list could send a million of any size.
+                status = str(recording.get("status") or "").lower()[:32]
                 created = _created(recording)
                 if not is_sid(sid):
                     report.failed.append({"sid": sid[:64], "error": "listing returned a malformed SID"})
@@ -408,9 +409,9 @@ def _sweep_source(
                     oldest = min(oldest, created) if oldest else created
             if out_of_time:
                 return newest_left
-    except ArchiveError as exc:
-        # What was listed before the failure is still archived; the failure itself is reported.
-        report.failed.append({"sid": "", "error": f"listing recordings failed: {exc}"})
+    # Whatever ends a listing, what it listed is still acted on (and audited) and the failure reported.
+    except Exception as exc:
+        report.failed.append({"sid": "", "error": f"listing recordings failed: {str(exc)[:500]}"})
         return oldest + _SECOND if oldest else window.until
     return None
 

@@ -7,7 +7,6 @@ and filtered here on `created_at`.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -107,11 +106,9 @@ class RelaySource:
         No date filter is documented for this list, so every page is read; a row whose `created_at`
         does not parse is passed on, to be reported rather than silently skipped.
         """
-        url: str | None = self._base
-        params: dict[str, Any] | None = {"page_size": min(page_size, 1000)}
+        params: dict[str, Any] = {"page_size": min(page_size, 1000)}
         what = "RELAY recordings list"
-        while url:
-            page = policy.run(functools.partial(self._http.page, url, params, what))
+        for page in self._http.pages(self._base, params, what, PATH, _links_next, policy):
             rows = page.get("data") or []
             if not isinstance(rows, list):
                 raise SignalWireError(f"{what}: 'data' is not a list")
@@ -120,14 +117,15 @@ class RelaySource:
                 for data in rows
                 if isinstance(data, dict) and _within(data.get("created_at"), since, until)
             ]
-            links = page.get("links")
-            next_uri = links.get("next") if isinstance(links, dict) else None
-            url = self._http.next_page(next_uri, PATH, what) if isinstance(next_uri, str) and next_uri else None
-            params = None
 
     def delete_recording(self, sid: str, budget: Budget) -> int:
         """DELETE …/recordings/{id}; see SpaceHttp.delete for what the status means."""
         return self._http.delete(f"{self._base}/{sid}", budget, f"DELETE RELAY recording {sid}")
+
+
+def _links_next(page: dict[str, Any]) -> Any:
+    links = page.get("links")
+    return links.get("next") if isinstance(links, dict) else None
 
 
 def _within(created: Any, since: datetime, until: datetime) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import random
 import time
@@ -39,6 +40,8 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
 # A list page of 1,000 recordings decodes to a few thousand JSON objects; a flood of `{}` to millions.
 PAGE_MAX_OBJECTS = 20_000
+# Ten million recordings at 1,000 a page: a list longer than that is a list that does not end.
+MAX_PAGES = 10_000
 
 
 def _no_credentials(request: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -386,6 +389,30 @@ class SpaceHttp:
         return (
             same_origin and not target.username and not target.password and not climbs and path.startswith(path_prefix)
         )
+
+    def pages(
+        self,
+        url: str,
+        params: dict[str, Any] | None,
+        what: str,
+        path_prefix: str,
+        next_of: Callable[[dict[str, Any]], Any],
+        policy: RetryPolicy,
+    ) -> Iterator[dict[str, Any]]:
+        """Every page of a list: next links followed on the space only, never to a page already read."""
+        seen: set[str] = set()
+        next_url: str | None = url
+        while next_url:
+            if next_url in seen:
+                raise SignalWireError(f"{what}: next page {next_url[:120]!r} was listed already; refused")
+            if len(seen) >= MAX_PAGES:
+                raise SignalWireError(f"{what}: more than {MAX_PAGES} pages; refused")
+            seen.add(next_url)
+            page = policy.run(functools.partial(self.page, next_url, params, what))
+            yield page
+            next_uri = next_of(page)
+            next_url = self.next_page(next_uri, path_prefix, what) if isinstance(next_uri, str) and next_uri else None
+            params = None
 
     def next_page(self, next_uri: str, path_prefix: str, what: str) -> str:
         """The next page's URL, only if it stays on the space and under the API's path."""

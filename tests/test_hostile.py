@@ -542,3 +542,25 @@ def test_unverified_size_is_never_retained_and_repair_settles_it(make_harness: C
     for rec in (cut, whole):
         (path,) = Path(harness.settings.archive_uri).rglob(f"{rec.sid}.mp3")
         assert path.read_bytes() == rec.audio()
+
+
+def test_a_list_that_loops_back_ends(harness: Harness) -> None:
+    """A next page that was read already: refused at once, not followed until a deadline or forever."""
+    space = harness.space
+    for day in (2, 3):
+        space.add(size=10_000, created=datetime(2026, 11, day, tzinfo=UTC))
+    first = f"/api/laml/2010-04-01/Accounts/{space.project_id}/Recordings.json"
+    space.fault("*", "list", *[Fault(next_page=f"{first}?Page=0")] * MANY)
+    started = time.monotonic()
+    report = sweep(harness.archiver, *WINDOW, concurrency=1, deadline_s=float("inf"), page_size=1)
+    assert time.monotonic() - started < 10
+    assert "was listed already" in report.failed[0]["error"]
+    assert space.count("list") == 2  # page 0, then the page it pointed to, which points back
+
+
+def test_many_statuses_keep_the_report_small(harness: Harness) -> None:
+    for n in range(50):
+        harness.space.add(size=0, status=f"{n:03d}" + "s" * 10_000, created=datetime(2026, 11, 2, tzinfo=UTC))
+    report = sweep(harness.archiver, *WINDOW, concurrency=1, deadline_s=60)
+    assert report.listed == 50
+    assert len(json.dumps(report.summary())) < 10_000
