@@ -211,5 +211,19 @@ def tasks_queue(tasks_emulator: str) -> str:
     return create_tasks_queue(tasks_emulator, f"{TASKS_LOCATION}/queues/q-{uuid.uuid4().hex[:12]}")
 
 
+def stored(harness: Harness) -> dict[str, bytes]:
+    """Every object in a harness's bucket, name → bytes."""
+    store = harness.store
+    assert isinstance(store, GcsStore)
+    return {blob.name: blob.download_as_bytes() for blob in store._bucket.list_blobs()}
+
+
+def only_line(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    """The one audit line printed since the last capture."""
+    lines = audit_lines(capsys.readouterr().out)
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
 def audit_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]

@@ -12,8 +12,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,8 +25,7 @@ from google.auth import crypt, jwt
 
 from archiver.auth import CertsUnavailable, InvokerCheck, Unauthorized
 from archiver.webhook import handle_sweep, handle_task
-from localspace.processes import ROOT
-from tests.conftest import Harness, audit_lines
+from tests.conftest import Harness, audit_lines, import_main
 
 AUDIENCE = "https://region-test-project.cloudfunctions.net/archive-task"
 CALLER = "tasks-invoker@test-project.iam.gserviceaccount.com"
@@ -201,15 +198,7 @@ def test_a_deployed_private_function_without_its_caller_fails_at_startup() -> No
         "FUNCTION_TARGET": "archive_task",
         "INVOKER_SERVICE_ACCOUNT": CALLER,
     }
-    result = subprocess.run(
-        [sys.executable, "-c", "import main"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = import_main(env)
     assert result.returncode == 1
     assert result.stderr.strip() == (
         "configuration error: INVOKER_AUDIENCE is not set: a deployed private entry point verifies its caller's token"

@@ -18,24 +18,12 @@ from archiver.reconcile import sweep, verify
 from archiver.storage import GcsStore
 from archiver.webhook import handle_callback
 from localspace.space import Fault
-from tests.conftest import CALLBACK_URL, SIGNING_KEY, Harness, audit_lines
+from tests.conftest import CALLBACK_URL, SIGNING_KEY, Harness, audit_lines, only_line, stored
 
 OLD_KEY = "PSK_old_key_before_rotation_0001"
 NEW_KEY = "PSK_new_key_after_rotation_00002"
 TOKEN = "cb-token-0123456789abcdef"
 WINDOW = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
-
-
-def stored(harness: Harness) -> dict[str, bytes]:
-    store = harness.store
-    assert isinstance(store, GcsStore)
-    return {blob.name: blob.download_as_bytes() for blob in store._bucket.list_blobs()}
-
-
-def only_line(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    lines = audit_lines(capsys.readouterr().out)
-    assert len(lines) == 1, lines
-    return lines[0]
 
 
 def relay_keys(harness: Harness, sid: str, fmt: str = "wav") -> tuple[str, str]:

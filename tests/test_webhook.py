@@ -20,21 +20,7 @@ from archiver.signalwire import Budget
 from archiver.storage import GcsStore, VerifyingReader
 from archiver.webhook import handle_callback
 from localspace.space import Fault
-from tests.conftest import CALLBACK_URL, SIGNING_KEY, TOKEN, Harness, audit_lines
-
-
-def stored(harness: Harness) -> dict[str, bytes]:
-    """Every object in the archive, name → bytes."""
-    store = harness.store
-    assert isinstance(store, GcsStore)
-    return {blob.name: blob.download_as_bytes() for blob in store._bucket.list_blobs()}
-
-
-def only_line(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    lines = audit_lines(capsys.readouterr().out)
-    assert len(lines) == 1, lines
-    return lines[0]
-
+from tests.conftest import CALLBACK_URL, SIGNING_KEY, TOKEN, Harness, audit_lines, only_line, stored
 
 # --- refused before anything is fetched -----------------------------------------------------
 
