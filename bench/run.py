@@ -174,7 +174,8 @@ class Bench:
 
 def cold_start(runs: int) -> dict[str, float]:
     env = {**os.environ, "SIGNALWIRE_SPACE_URL": "http://127.0.0.1:9", "SIGNALWIRE_PROJECT_ID": str(uuid.uuid4())}
-    env |= {"SIGNALWIRE_API_TOKEN": "x", "ARCHIVE_URI": "gs://cold-start-bucket", "GOOGLE_CLOUD_PROJECT": "bench"}
+    env |= {"SIGNALWIRE_API_TOKEN": "x", "SIGNALWIRE_SIGNING_KEY": KEY, "ARCHIVE_URI": "gs://cold-start-bucket"}
+    env["GOOGLE_CLOUD_PROJECT"] = "bench"
     env.setdefault("STORAGE_EMULATOR_HOST", "http://127.0.0.1:9")
 
     queued_env = env | {"TASKS_QUEUE": queued.QUEUE, "TASKS_WORKER_URL": "https://worker.example.com/"}
