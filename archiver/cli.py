@@ -202,8 +202,7 @@ def serve(service: Service, args: argparse.Namespace) -> int:
             raise CommandError(f"port {args.port} is taken by another server: make run PORT={args.port + 1}") from None
     url = f"http://127.0.0.1:{args.port}/"
     signed = service.settings.public_url or f"{url} as the request arrives (PUBLIC_URL is not set)"
-    for warning in config.warnings(service.settings):
-        print(f"WARNING: {warning}", file=sys.stderr)
+    # Configuration warnings come from main.py as functions-framework imports it, once.
     print(f"listening on {url} — callbacks must be signed for {signed}; archive: {service.settings.archive_uri}")
     sys.stdout.flush()
     target = ["-m", "functions_framework", "--target", "archive_recording", "--host", "127.0.0.1"]
