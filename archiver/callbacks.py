@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -49,10 +49,6 @@ class Callback:
     recording_id: str | None
     call_id: str | None = None
     key_position: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types only, so a callback can be queued and read back."""
-        return asdict(self)
 
 
 def _laml_kind(status: str) -> Kind:

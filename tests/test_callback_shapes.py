@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from archiver import signature
-from archiver.callbacks import Callback
 from archiver.reconcile import sweep, verify
 from archiver.storage import GcsStore
 from archiver.webhook import handle_callback
@@ -281,11 +280,6 @@ def test_missing_fields_archive_normally(harness: Harness, missing: str) -> None
     fields = harness.form(rec.sid)
     del fields[missing]
     assert harness.post(fields).body["outcome"] == "archived"
-
-
-def test_callback_serialises_for_a_queue() -> None:
-    callback = Callback("relay", "event", "finished", "audio", str(uuid.uuid4()), None, 2)
-    assert Callback(**json.loads(json.dumps(callback.to_dict()))) == callback
 
 
 # --- the sweep, backfill and verify see RELAY recordings ------------------------------------------
