@@ -99,6 +99,17 @@ def object_keys(account_sid: str, recording_sid: str, created: datetime, fmt: st
     return f"{base}.{fmt}", f"{base}.json"
 
 
+def audio_key_of(meta_key: str, fmt: str) -> str:
+    """The audio object beside a manifest, under the extension its format gives."""
+    return f"{meta_key.removesuffix('.json')}.{fmt}"
+
+
+def call_sid_of(data: Mapping[str, Any]) -> str | None:
+    """A recording's call SID, when it is one: a field of any size would break an audit line, not the call."""
+    call_sid = str(data.get("call_sid") or "")
+    return call_sid.lower() if is_sid(call_sid) else None
+
+
 def check_agreement(audio: StoredObject, manifest: StoredObject) -> None:
     """The audio object is the one the manifest recorded: size, CRC32C and SHA-256."""
     recorded = manifest.metadata
@@ -200,9 +211,7 @@ class Archiver:
                 self._complete_retention(outcome, keys)
             if keys is None:
                 recording = self.fetch_final(sid, budget, api)
-                call_sid = str(recording.data.get("call_sid") or "")
-                # Only an id goes into the audit line: a field of any size would break the line, not the call.
-                outcome.call_sid = call_sid.lower() if is_sid(call_sid) else None
+                outcome.call_sid = call_sid_of(recording.data)
                 outcome.recording_status = recording.status[:32]
                 if recording.status in NO_AUDIO:
                     outcome.outcome = "no_audio"
@@ -234,9 +243,9 @@ class Archiver:
         A recording both APIs list (or a RELAY recording looked up before its format is known) is then
         found archived once, whichever API archived it, instead of looking half-archived.
         """
-        base = keys[1].removesuffix(".json")
         recorded = manifest.metadata.get("audio-object")
-        return next((f"{base}.{fmt}" for fmt in CONTENT_TYPES if self.store.uri(f"{base}.{fmt}") == recorded), keys[0])
+        named = (audio_key_of(keys[1], fmt) for fmt in CONTENT_TYPES)
+        return next((key for key in named if self.store.uri(key) == recorded), keys[0])
 
     def _recent_keys(self, sid: str) -> list[tuple[str, str]]:
         today = datetime.now(UTC)

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from archiver.archive import Archiver, Outcome, check_agreement, retained_until
+from archiver.archive import Archiver, Outcome, audio_key_of, call_sid_of, check_agreement, retained_until
 from archiver.config import is_sid
 from archiver.errors import Corrupt
 from archiver.inventory import Archived, Inventory
 from archiver.progress import Window
-from archiver.signalwire import FINAL_WITH_AUDIO, NO_AUDIO, RecordingSource, parse_date
+from archiver.signalwire import FINAL_WITH_AUDIO, NO_AUDIO, RecordingSource, parse_date, whole_number
 from archiver.storage import crc32c_of
 
 # SignalWire's dates have whole seconds: a window that must include a recording's second ends one second later.
@@ -172,15 +172,15 @@ class _Actions:
             self.report.already_archived += 1
             return
         meta_key = self.archiver.keys_of(sid, recording)[1]
-        audio_key = f"{meta_key.removesuffix('.json')}.{archived.fmt}"
+        audio_key = audio_key_of(meta_key, archived.fmt)
         store = self.archiver.store
         self.record(
             Outcome(
                 "already_archived",
                 recording_sid=sid,
                 account_sid=self.archiver.settings.project_id,
-                call_sid=recording.get("call_sid") or None,
-                recording_status=str(recording.get("status") or "").lower(),
+                call_sid=call_sid_of(recording),
+                recording_status=str(recording.get("status") or "").lower()[:32],
                 audio_uri=store.uri(audio_key),
                 metadata_uri=store.uri(meta_key),
                 bytes=archived.size,
@@ -493,7 +493,7 @@ def verify_one(
         if archived is None:
             audio_key = _check_objects(archiver, row, audio_key, meta_key)
         else:
-            audio_key = f"{meta_key.removesuffix('.json')}.{archived.fmt}"
+            audio_key = audio_key_of(meta_key, archived.fmt)
             row.update(
                 audio_uri=archiver.store.uri(audio_key),
                 metadata_present=True,
@@ -532,8 +532,9 @@ def _check_objects(archiver: Archiver, row: dict[str, Any], audio_key: str, meta
         row.update(result="missing", detail=f"not archived: {row['metadata_uri']}")
         return audio_key
     recorded = manifest.metadata
+    recorded_bytes = whole_number(recorded.get("audio-bytes", ""))
     row.update(
-        recorded_bytes=int(recorded["audio-bytes"]) if recorded.get("audio-bytes", "").isdigit() else "",
+        recorded_bytes="" if recorded_bytes is None else recorded_bytes,
         size_verified=recorded.get("audio-size-verified") == "true",
         recorded_crc32c=recorded.get("audio-crc32c", ""),
         recorded_sha256=recorded.get("audio-sha256", ""),

@@ -207,14 +207,23 @@ def _unreachable(exc: BaseException) -> str | None:
     return None
 
 
+def whole_number(text: str, max_digits: int = 19) -> int | None:
+    """A count written in ASCII digits, as a header or a manifest carries one; None for anything else.
+
+    `str.isdigit()` alone also passes '³' or '٣', which `int()` then refuses or reads differently.
+    """
+    text = text.strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= max_digits else None
+
+
 def _announced_length(response: requests.Response) -> int | None:
-    """Content-Length as plain ASCII digits (`isdigit()` alone also passes '³'); None otherwise."""
-    length = response.headers.get("Content-Length", "").strip()
-    if not (length.isascii() and length.isdigit() and len(length) < 20):
+    """Content-Length as plain ASCII digits; None otherwise."""
+    length = whole_number(response.headers.get("Content-Length", ""))
+    if length is None:
         return None
     encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
     # A length of compressed bytes says nothing about the audio's size.
-    return int(length) if encoding in ("", "identity") else None
+    return length if encoding in ("", "identity") else None
 
 
 def _counting_objects(limit: int) -> Callable[[dict[str, Any]], dict[str, Any]]:

@@ -19,7 +19,7 @@ from archiver.laml import LamlSource
 from archiver.logging import Headers, audit, bind_request, get_logger
 from archiver.reconcile import parse_when, sweep
 from archiver.relay import RelaySource
-from archiver.signalwire import RecordingSource, RetryPolicy, SpaceHttp
+from archiver.signalwire import RecordingSource, RetryPolicy, SpaceHttp, whole_number
 from archiver.storage import open_store
 from archiver.tasks import TaskBody, TaskQueue
 
@@ -103,8 +103,8 @@ def public_url(settings: Settings, request_url: str, headers: Headers) -> str | 
 
 def _read_body(headers: Headers, body: IO[bytes]) -> bytes:
     """At most MAX_BODY bytes; a larger body, announced or not, is refused without reading it all."""
-    length = headers.get("Content-Length") or ""
-    if length.isdigit() and int(length) > MAX_BODY:
+    length = whole_number(headers.get("Content-Length") or "")
+    if length is not None and length > MAX_BODY:
         raise Rejected(413, f"body over {MAX_BODY} bytes")
     raw = body.read(MAX_BODY + 1)
     if len(raw) > MAX_BODY:
@@ -296,7 +296,7 @@ def handle_task(service: Service, method: str, headers: Headers, body: IO[bytes]
         outcome,
         http_status=http_status,
         source=task.source,
-        task_retry_count=int(retries[:6]) if retries[:6].isdigit() else None,
+        task_retry_count=whole_number(retries, max_digits=6),
     )
     reply = reply_body(outcome)
     if not outcome.ok:

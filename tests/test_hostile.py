@@ -564,3 +564,10 @@ def test_many_statuses_keep_the_report_small(harness: Harness) -> None:
     report = sweep(harness.archiver, *WINDOW, concurrency=1, deadline_s=60)
     assert report.listed == 50
     assert len(json.dumps(report.summary())) < 10_000
+
+
+def test_a_callback_with_other_digits_as_its_length_is_read_normally(harness: Harness) -> None:
+    """'³' passes str.isdigit(); int() refuses it: it must read as no length, never as a 500."""
+    rec = harness.space.add()
+    reply = harness.post(harness.form(rec.sid), headers={"Content-Length": "\u00b3"})
+    assert reply.status == 200 and reply.body["outcome"] == "archived"
