@@ -254,17 +254,12 @@ class Archiver:
 
     def check_archived(self, outcome: Outcome, keys: tuple[str, str]) -> bool:
         """True when both objects are there and agree; raises Corrupt when a manifest's audio disagrees."""
-        audio_key, meta_key = keys
-        outcome.audio_uri = self.store.uri(audio_key)
-        outcome.metadata_uri = self.store.uri(meta_key)
-        manifest = self.store.stat(meta_key)
-        if manifest is None:
+        outcome.audio_uri = self.store.uri(keys[0])
+        outcome.metadata_uri = self.store.uri(keys[1])
+        pair = self._stored_pair(keys, outcome)
+        if pair is None:
             return False
-        audio_key = self.recorded_audio_key(keys, manifest)
-        outcome.audio_uri = self.store.uri(audio_key)
-        audio = self.store.stat(audio_key)
-        if audio is None:
-            raise Corrupt(f"{outcome.audio_uri} is missing, though its manifest records it as archived")
+        audio, manifest = pair
         self._describe(outcome, audio)
         check_agreement(audio, manifest)
         outcome.outcome = "already_archived"
@@ -347,17 +342,29 @@ class Archiver:
         outcome.retained_until = retained_until(audio, manifest)
         outcome.outcome = "archived"
 
-    def evidence(self, audio_key: str, meta_key: str) -> tuple[StoredObject, StoredObject]:
-        """Both objects, read now, agreeing with each other; Corrupt naming the first disagreement."""
-        manifest = self.store.stat(meta_key)
+    def _stored_pair(
+        self, keys: tuple[str, str], outcome: Outcome | None = None
+    ) -> tuple[StoredObject, StoredObject] | None:
+        """The audio the manifest names and the manifest, read now: None without a manifest, Corrupt
+        without its audio. `outcome`, when given, is told the audio's URI as soon as it is known."""
+        manifest = self.store.stat(keys[1])
         if manifest is None:
-            raise Corrupt(f"{self.store.uri(meta_key)} is missing")
-        audio_key = self.recorded_audio_key((audio_key, meta_key), manifest)
+            return None
+        audio_key = self.recorded_audio_key(keys, manifest)
+        if outcome is not None:
+            outcome.audio_uri = self.store.uri(audio_key)
         audio = self.store.stat(audio_key)
         if audio is None:
-            raise Corrupt(f"{self.store.uri(audio_key)} is missing")
-        check_agreement(audio, manifest)
+            raise Corrupt(f"{self.store.uri(audio_key)} is missing, though its manifest records it as archived")
         return audio, manifest
+
+    def evidence(self, audio_key: str, meta_key: str) -> tuple[StoredObject, StoredObject]:
+        """Both objects, read now, agreeing with each other; Corrupt naming the first disagreement."""
+        pair = self._stored_pair((audio_key, meta_key))
+        if pair is None:
+            raise Corrupt(f"{self.store.uri(meta_key)} is missing")
+        check_agreement(*pair)
+        return pair
 
     def _delete_verified(self, outcome: Outcome, keys: tuple[str, str], budget: Budget) -> None:
         """Delete at SignalWire only when the archive is proven complete by SignalWire's own word on its size.
