@@ -27,7 +27,7 @@ from google.cloud import storage
 
 from archiver import signature
 from bench import queued
-from localspace.processes import ROOT, free_port, start_fake_gcs, start_function, stop, wait_for
+from localspace.processes import ROOT, free_port, start_fake_gcs, start_function, start_space, stop
 
 HERE = Path(__file__).resolve().parent
 KEY = "PSK_bench_signing_key"
@@ -123,11 +123,8 @@ class Bench:
             args += ["--recording", f"{sid}={size}"]
         for sid, created in self.created.items():
             args += ["--created", f"{sid}={created.isoformat()}"]
-        space = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        space, self.space_url = start_space(args)
         self.processes.append(space)
-        assert space.stdout is not None
-        self.space_url = space.stdout.readline().decode().strip()
-        wait_for(f"{self.space_url}/__stats", space)
 
     def env(self) -> dict[str, str]:
         return {

@@ -99,22 +99,17 @@ class Scenario:
         from google.auth.credentials import AnonymousCredentials
         from google.cloud import storage
 
-        from localspace.processes import start_fake_gcs, wait_for
+        from localspace.processes import start_fake_gcs, start_space
 
         gcs, self.gcs_url = start_fake_gcs(self.work, log_level="info")
         self.processes.append(gcs)
         os.environ["STORAGE_EMULATOR_HOST"] = self.gcs_url
         storage.Client(project="bench", credentials=AnonymousCredentials()).create_bucket(self.bucket)
-        space = subprocess.Popen(
+        space, self.space_url = start_space(
             [sys.executable, str(Path(__file__)), "serve", "--count", str(self.count), "--project", self.project],
             env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
         )
         self.processes.append(space)
-        assert space.stdout is not None
-        self.space_url = space.stdout.readline().decode().strip()
-        wait_for(f"{self.space_url}/__stats", space)
 
     def env(self) -> dict[str, str]:
         return {

@@ -96,6 +96,15 @@ def gcs_requests(workdir: Path, bucket: str | None = None) -> list[str]:
     return [line for line in lines if bucket is None or f"/b/{bucket}/o" in line]
 
 
+def start_space(command: list[str], env: Mapping[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """A stand-in space in a process of its own; it prints its URL as its first line. Returns (process, URL)."""
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert process.stdout is not None
+    url = process.stdout.readline().decode().strip()
+    wait_for(f"{url}/__stats", process)
+    return process, url
+
+
 def start_function(
     env: Mapping[str, str], target: str = "archive_recording", port: int | None = None, log_path: Path | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
