@@ -3,8 +3,6 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8080
-# The one .env rule, for `make run` and the command line alike: variables already exported win over .env.
-DOTENV = $(if $(wildcard .env),$(VENV)/bin/dotenv -f .env run --no-override --)
 # checkov lives in a virtualenv of its own so its pins never constrain the project's; so do pip-audit and
 # the Terraform schema checker (with the provider schemas it extracts, a few MB, cached).
 CHECKOV_VENV := .venv-checkov
@@ -63,10 +61,11 @@ audit: $(AUDIT_VENV)/.installed
 		$(AUDIT_VENV)/bin/pip-audit --strict --progress-spinner off --disable-pip --require-hashes -r $$lock || status=1; \
 	done; exit $$status
 
-## make run: the function on localhost:$(PORT); archives to ./archive unless ARCHIVE_URI says otherwise
+## make run: the function on localhost:$(PORT); archives to ./archive unless ARCHIVE_URI says otherwise.
+## `python -m archiver` reads .env itself, with the one rule: variables already exported win over .env.
 run: $(VENV)/.installed
 	@test -f .env || echo "make run: no .env here; copy .env.example to .env and fill it in (or try: make demo)"
-	@$(DOTENV) $(PY) -m archiver serve --port $(PORT)
+	@$(PY) -m archiver serve --port $(PORT)
 
 ## make space: a SignalWire space on this machine (port 8089) serving the demo recording; prints the .env lines
 space: $(VENV)/.installed
@@ -75,7 +74,7 @@ space: $(VENV)/.installed
 ## make callback SID=…: a signed recording status callback (STATUS=completed) to make run's function
 callback: $(VENV)/.installed
 	@test -n "$(SID)" || { echo "make callback: say which recording, e.g. make callback SID=5c0ffee0-1ab5-4c4e-8a1e-0000000000d0"; exit 2; }
-	@$(DOTENV) $(PY) -m archiver send-callback $(SID) --status $(or $(STATUS),completed) --to http://127.0.0.1:$(PORT)/
+	@$(PY) -m archiver send-callback $(SID) --status $(or $(STATUS),completed) --to http://127.0.0.1:$(PORT)/
 
 ## make demo: the whole flow on this machine against a simulated space; exits 0 only on byte-identical audio
 demo: $(VENV)/.installed

@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"PUBLIC_URL={args.function_url}")
         print(f"\nthen: make callback SID={DEMO_SID}   (a signed 'completed' callback, as SignalWire sends it)")
         print(
-            "      .venv/bin/python -m archiver backfill --since 2026-01-01   (and verify, with the .env rule)",
+            "      .venv/bin/python -m archiver backfill --since 2026-01-01  # reads .env as make run does",
             flush=True,
         )
     try:
