@@ -10,91 +10,65 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import shutil
-import sys
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import requests
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import storage
 
-from archiver import signature
-from bench.run import reset_peak, vm_hwm_kib, worker_pid
-from localspace.processes import start_fake_gcs, start_function, stop
+from bench.common import MB, TOKEN, Stack, logger, reset_peak, vm_hwm_kib, worker_pid
+from localspace.processes import start_function
 from localspace.space import Fault, Space
 
 HERE = Path(__file__).resolve().parent
-KEY = "PSK_bench_signing_key"
-TOKEN = "PT_bench_token"
-MB = 1_000_000
 BUDGET_S = 10.0
 FULL = {"json_bytes": 400 * MB, "max_recording_mb": 1024, "trickle_s": 20.0}
 QUICK = {"json_bytes": 20 * MB, "max_recording_mb": 16, "trickle_s": 2.0}
 GROWTH_TARGET_MIB = 32
 
 
-def log(message: str) -> None:
-    print(f"[bench-hostile] {message}", file=sys.stderr, flush=True)
+log = logger("bench-hostile")
 
 
 def run(plan: dict[str, Any], work: Path) -> list[dict[str, Any]]:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the stand-in's request log
     space = Space(token=TOKEN).start()
-    gcs, gcs_url = start_fake_gcs(work)
-    processes = [gcs]
-    os.environ["STORAGE_EMULATOR_HOST"] = gcs_url
-    bucket = f"hostile-{uuid.uuid4().hex[:10]}"
-    storage.Client(project="bench", credentials=AnonymousCredentials()).create_bucket(bucket)
-    env = {
-        "SIGNALWIRE_SPACE_URL": space.url,
-        "SIGNALWIRE_PROJECT_ID": space.project_id,
-        "SIGNALWIRE_API_TOKEN": TOKEN,
-        "SIGNALWIRE_SIGNING_KEY": KEY,
-        "STORAGE_EMULATOR_HOST": gcs_url,
-        "RETRY_BUDGET_SECONDS": str(BUDGET_S),
-        "MAX_RECORDING_MB": str(plan["max_recording_mb"]),
-    }
+    stack = Stack(work, "hostile", project=space.project_id)
+    stack.space_url = space.url
     rows: list[dict[str, Any]] = []
     try:
-        webhook, url = start_function(env | {"ARCHIVE_URI": f"gs://{bucket}"}, log_path=work / "webhook.log")
+        stack.start_gcs(log_level="warn")
+        env = stack.env(RETRY_BUDGET_SECONDS=str(BUDGET_S), MAX_RECORDING_MB=str(plan["max_recording_mb"]))
+        webhook, url = start_function(env, log_path=work / "webhook.log")
         # The endless stream goes to a local archive: the original attack filled a temp file on disk.
         local, local_url = start_function(env | {"ARCHIVE_URI": str(work / "archive")}, log_path=work / "local.log")
-        sweeper, sweep_url = start_function(
-            env | {"ARCHIVE_URI": f"gs://{bucket}"}, target="reconcile_recordings", log_path=work / "sweep.log"
-        )
-        processes += [webhook, local, sweeper]
+        sweeper, sweep_url = start_function(env, target="reconcile_recordings", log_path=work / "sweep.log")
+        stack.processes += [webhook, local, sweeper]
 
-        def callback(target: str, sid: str) -> requests.Response:
-            fields = {"AccountSid": space.project_id, "RecordingSid": sid, "RecordingStatus": "completed"}
-            sig = signature.compute(KEY, target, fields.items())
-            headers = {"Content-Type": "application/x-www-form-urlencoded", "X-SignalWire-Signature": sig}
-            return requests.post(target, data=urlencode(fields), headers=headers, timeout=3600)
+        def callback(target: str, sid: str) -> tuple[int, dict[str, Any]]:
+            status, _seconds, answer = stack.callback(target, sid)
+            return status, answer
 
         def measure(name: str, process: Any, send: Any) -> None:
             worker = worker_pid(process.pid)
             reset_peak(worker)
             idle = vm_hwm_kib(worker)
             started = time.perf_counter()
-            response = send()
+            status, answer = send()
             seconds = time.perf_counter() - started
             growth = (vm_hwm_kib(worker) - idle) / 1024
-            answer = response.json()
             rows.append(
                 {
                     "attack": name,
-                    "status": response.status_code,
+                    "status": status,
                     "answer": answer.get("error") or answer.get("outcome"),
                     "seconds": round(seconds, 2),
                     "growth_mib": round(growth, 1),
                 }
             )
-            log(f"{name}: {response.status_code} {rows[-1]['answer']} in {seconds:.1f}s, worker +{growth:.1f} MiB")
+            log(f"{name}: {status} {rows[-1]['answer']} in {seconds:.1f}s, worker +{growth:.1f} MiB")
 
         big_json = space.add(size=10_000)
         space.fault(big_json.sid, "json", Fault(json_bytes=plan["json_bytes"]))
@@ -121,13 +95,16 @@ def run(plan: dict[str, Any], work: Path) -> list[dict[str, Any]]:
         measure(
             f"list page of {plan['json_bytes'] / MB:.0f} MB (sweep)",
             sweeper,
-            lambda: requests.post(sweep_url, json=window, timeout=3600),
+            lambda: _answer(requests.post(sweep_url, json=window, timeout=3600)),
         )
     finally:
-        for process in reversed(processes):
-            stop(process)
+        stack.stop()
         space.stop()
     return rows
+
+
+def _answer(response: requests.Response) -> tuple[int, dict[str, Any]]:
+    return response.status_code, response.json()
 
 
 def main() -> None:

@@ -16,26 +16,20 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests
 
+from bench.common import MB, Bench, logger
 from localspace.processes import ROOT, create_tasks_queue, start_function, start_tasks_emulator, tasks_client
 
-if TYPE_CHECKING:
-    from bench.run import Bench
-
-MB = 1_000_000
 QUEUE = "projects/bench-project/locations/here/queues/archive"
 # SignalWire's delivery of a status callback (../shared/reference/signalwire-facts.md).
 CONNECT_TIMEOUT_S, READ_TIMEOUT_S, ATTEMPTS = 2.0, 5.0, 3
 POOL_DAY, QUEUE_DAY = datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC)
 # Listing windows exclude their start (`DateCreated>`): the backfill recordings begin an hour into the day.
 _INTO_DAY = timedelta(hours=1)
-
-
-def log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
+log = logger("bench")
 
 
 class Plan:

@@ -19,22 +19,17 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
-import requests
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from archiver import signature
 from bench import queued
-from localspace.processes import ROOT, free_port, start_fake_gcs, start_function, start_space, stop
+from bench.common import KEY, MB, Bench, MiB, logger, reset_peak, vm_hwm_kib, worker_pid
+from localspace.processes import ROOT
 
 HERE = Path(__file__).resolve().parent
-KEY = "PSK_bench_signing_key"
-TOKEN = "PT_bench_token"
+log = logger("bench")
 CHUNK_MIB = 8
-MB = 1_000_000
-MiB = 1024 * 1024
 
 FULL = {
     "sizes": [10 * MB, 100 * MB, 1024 * MiB],
@@ -66,107 +61,6 @@ TASKS_CLIENT = (
     "from google.cloud import tasks_v2; from google.auth.credentials import AnonymousCredentials; "
     "tasks_v2.CloudTasksClient(transport='{}', credentials=AnonymousCredentials())"
 )
-
-
-def log(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
-
-
-def worker_pid(master: int) -> int:
-    """gunicorn forks one worker under the functions-framework master."""
-    for _ in range(100):
-        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-        if children:
-            return int(children[0])
-        time.sleep(0.05)
-    raise RuntimeError("no gunicorn worker found")
-
-
-def vm_hwm_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    raise RuntimeError("VmHWM missing")
-
-
-def reset_peak(pid: int) -> None:
-    # Writing 5 to clear_refs resets the peak resident set size to the current one (Linux ≥ 4.0).
-    Path(f"/proc/{pid}/clear_refs").write_text("5")
-
-
-class Bench:
-    def __init__(self, plan: dict[str, Any], work: Path) -> None:
-        self.plan = plan
-        self.work = work
-        self.project = str(uuid.uuid4())
-        self.bucket = f"bench-{uuid.uuid4().hex[:10]}"
-        self.recordings: dict[str, int] = {}
-        self.created: dict[str, datetime] = {}
-        self.processes: list[subprocess.Popen[bytes]] = []
-
-    def recording(self, size: int, created: datetime | None = None) -> str:
-        sid = str(uuid.uuid4())
-        self.recordings[sid] = size
-        if created:
-            self.created[sid] = created
-        return sid
-
-    def start(self) -> None:
-        gcs, self.gcs_url = start_fake_gcs(self.work, log_level="info")
-        self.processes.append(gcs)
-        os.environ["STORAGE_EMULATOR_HOST"] = self.gcs_url
-        storage.Client(project="bench", credentials=AnonymousCredentials()).create_bucket(self.bucket)
-        port = free_port()
-        args = [sys.executable, "-m", "localspace", "--port", str(port), "--project", self.project]
-        args += ["--token", TOKEN]
-        for sid, size in self.recordings.items():
-            args += ["--recording", f"{sid}={size}"]
-        for sid, created in self.created.items():
-            args += ["--created", f"{sid}={created.isoformat()}"]
-        space, self.space_url = start_space(args)
-        self.processes.append(space)
-
-    def env(self) -> dict[str, str]:
-        return {
-            "SIGNALWIRE_SPACE_URL": self.space_url,
-            "SIGNALWIRE_PROJECT_ID": self.project,
-            "SIGNALWIRE_API_TOKEN": TOKEN,
-            "SIGNALWIRE_SIGNING_KEY": KEY,
-            "ARCHIVE_URI": f"gs://{self.bucket}/bench",
-            "STORAGE_EMULATOR_HOST": self.gcs_url,
-            "GOOGLE_CLOUD_PROJECT": "bench",
-            "UPLOAD_CHUNK_MIB": str(CHUNK_MIB),
-            "RETRY_BUDGET_SECONDS": "600",
-        }
-
-    def start_function(self) -> tuple[subprocess.Popen[bytes], str]:
-        process, url = start_function(self.env(), log_path=self.work / "function.log")
-        self.processes.append(process)
-        return process, url
-
-    def signed_headers(self, url: str, fields: dict[str, str]) -> dict[str, str]:
-        return {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-SignalWire-Signature": signature.compute(KEY, url, fields.items()),
-        }
-
-    def callback(self, url: str, sid: str, status: str = "completed") -> tuple[int, float, dict[str, Any]]:
-        fields = {"AccountSid": self.project, "RecordingSid": sid, "RecordingStatus": status}
-        headers = self.signed_headers(url, fields)
-        started = time.perf_counter()
-        response = requests.post(url, data=urlencode(fields), headers=headers, timeout=1800)
-        return response.status_code, time.perf_counter() - started, response.json()
-
-    def space_counts(self) -> dict[str, int]:
-        return dict(requests.get(f"{self.space_url}/__stats", timeout=10).json())
-
-    def gcs_requests(self) -> int:
-        text = (self.work / "fake-gcs.log").read_text()
-        return sum(1 for line in text.splitlines() if 'HTTP/1.1\\"' in line)
-
-    def stop(self) -> None:
-        for process in reversed(self.processes):
-            stop(process)
 
 
 def cold_start(runs: int) -> dict[str, float]:
@@ -204,7 +98,7 @@ def cold_start(runs: int) -> dict[str, float]:
 
 
 def run(plan: dict[str, Any], work: Path, only_queued: bool = False) -> dict[str, Any]:
-    bench = Bench(plan, work)
+    bench = Bench(plan, work, CHUNK_MIB)
     warm = bench.recording(100_000)
     memory_sids = [(size, bench.recording(size)) for size in plan["sizes"]]
     copy_sids = [

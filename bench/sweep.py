@@ -23,11 +23,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.common import TOKEN, Stack, logger
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 # main just before issue 14: every recording was checked with two GCS reads.
 BEFORE = "d89e6c6d688b0d60e74b094174a5827101420da7"
-TOKEN = "PT_bench_token"
 CONCURRENCY = 8
 # A 48-hour window that ends mid-morning spans three calendar days, as the hourly sweep's does.
 UNTIL = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -38,8 +39,7 @@ FULL = [2_000, 20_000]
 QUICK = [300]
 
 
-def log(message: str) -> None:
-    print(f"[bench.sweep] {message}", file=sys.stderr, flush=True)
+log = logger("bench.sweep")
 
 
 def plan(count: int) -> list[tuple[str, datetime]]:
@@ -85,44 +85,22 @@ def measure(env_file: Path, out: Path) -> None:
     )
 
 
-class Scenario:
+class Scenario(Stack):
     """fake-gcs-server and a stand-in holding `count` archived recordings."""
 
     def __init__(self, count: int, work: Path) -> None:
+        super().__init__(work, "sweep")
         self.count = count
-        self.work = work
-        self.project = str(uuid.uuid4())
-        self.bucket = f"sweep-{uuid.uuid4().hex[:10]}"
-        self.processes: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> None:
-        from google.auth.credentials import AnonymousCredentials
-        from google.cloud import storage
-
-        from localspace.processes import start_fake_gcs, start_space
-
-        gcs, self.gcs_url = start_fake_gcs(self.work, log_level="info")
-        self.processes.append(gcs)
-        os.environ["STORAGE_EMULATOR_HOST"] = self.gcs_url
-        storage.Client(project="bench", credentials=AnonymousCredentials()).create_bucket(self.bucket)
-        space, self.space_url = start_space(
+        self.start_gcs()
+        self.start_space(
             [sys.executable, str(Path(__file__)), "serve", "--count", str(self.count), "--project", self.project],
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
-        self.processes.append(space)
 
-    def env(self) -> dict[str, str]:
-        return {
-            "SIGNALWIRE_SPACE_URL": self.space_url,
-            "SIGNALWIRE_PROJECT_ID": self.project,
-            "SIGNALWIRE_API_TOKEN": TOKEN,
-            "ARCHIVE_URI": f"gs://{self.bucket}/bench",
-            "STORAGE_EMULATOR_HOST": self.gcs_url,
-            "GOOGLE_CLOUD_PROJECT": "bench",
-            "RECONCILE_CONCURRENCY": str(CONCURRENCY),
-            "RECONCILE_DEADLINE_SECONDS": "3600",
-            "NO_GCE_CHECK": "True",
-        }
+    def env(self, **extra: str) -> dict[str, str]:
+        return super().env(RECONCILE_CONCURRENCY=str(CONCURRENCY), RECONCILE_DEADLINE_SECONDS="3600", **extra)
 
     def seed(self) -> None:
         """Archive every recording with the archiver's own writes, without SignalWire in the loop."""
@@ -149,31 +127,22 @@ class Scenario:
         with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
             list(pool.map(archive, plan(self.count)))
 
-    def gcs_requests(self) -> int:
-        from localspace.processes import gcs_requests
-
-        return len(gcs_requests(self.work, self.bucket))
-
-    def signalwire_requests(self) -> dict[str, int]:
-        import requests
-
-        return dict(requests.get(f"{self.space_url}/__stats", timeout=10).json())
-
     def sweep(self, code_root: Path) -> dict[str, Any]:
         env_file, out = self.work / "env.json", self.work / "measure.json"
         env_file.write_text(json.dumps(self.env()))
-        gcs_before, sw_before = self.gcs_requests(), self.signalwire_requests()
+        gcs_before, sw_before = self.gcs_requests(objects_only=True), self.space_counts()
         subprocess.run(
             [sys.executable, str(Path(__file__)), "measure", "--env", str(env_file), "--out", str(out)],
-            env={**os.environ, "PYTHONPATH": str(code_root)},
+            # The archiver measured comes first; bench's own modules from this tree.
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(code_root), str(ROOT)])},
             check=True,
         )
         time.sleep(0.5)  # fake-gcs-server logs a request as it finishes
         result: dict[str, Any] = json.loads(out.read_text())
-        sw_after = self.signalwire_requests()
+        sw_after = self.space_counts()
         summary = result.pop("summary")
         assert result["status"] == 200 and summary["already_archived"] == self.count, summary
-        result["gcs_requests"] = self.gcs_requests() - gcs_before
+        result["gcs_requests"] = self.gcs_requests(objects_only=True) - gcs_before
         lists = ("list", "relay-list")
         result["signalwire_lists"] = sum(sw_after[kind] - sw_before[kind] for kind in lists)
         result["signalwire_other"] = sum(sw_after.values()) - sum(sw_before.values()) - result["signalwire_lists"]
@@ -200,12 +169,6 @@ class Scenario:
             timeout=60,
         ).raise_for_status()
         return {"gcs_list_page_s": gcs, "signalwire_list_page_s": time.perf_counter() - started}
-
-    def stop(self) -> None:
-        from localspace.processes import stop
-
-        for process in reversed(self.processes):
-            stop(process)
 
 
 def before_tree(work: Path) -> Path | None:
