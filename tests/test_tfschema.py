@@ -346,6 +346,19 @@ def test_a_resource_type_the_provider_removed_fails(tmp_path: Path) -> None:
     assert "reference google_cloud_tasks_queue.archive.id: unknown resource type" in result.stderr
 
 
+def test_schemas_extracted_before_types_are_refused(tmp_path: Path) -> None:
+    """Older schemas have no types, enums or single blocks: read as current, every such check would pass."""
+    schemas = tmp_path / "schemas"
+    shutil.copytree(SCHEMAS, schemas)
+    time = json.loads((schemas / "time.json").read_text())
+    del time["format"]
+    (schemas / "time.json").write_text(json.dumps(time))
+
+    result = _check(ROOT / "infra", schemas)
+    assert result.returncode == 1
+    assert f"{schemas}/time.json was extracted by an older tfschema" in result.stderr
+
+
 def test_text_that_only_looks_like_a_reference_is_not_checked(tmp_path: Path) -> None:
     infra = _copy_infra(tmp_path)
     _plant(

@@ -56,6 +56,9 @@ _TYPE_RE = re.compile(r"^(\w+)\.tfResourceType = \"([a-z0-9_]+)\";$", re.MULTILI
 _VERSION_RE = re.compile(r"prebuilt bindings for hashicorp/(\w+) provider version ([0-9.]+)")
 
 Node = dict[str, Any]
+# Bumped whenever the extracted shape changes, so that a checker never reads older schemas as if they
+# simply had no types, enums or single blocks: 2 added "type", "single", "enum" and "conflicts".
+SCHEMA_FORMAT = 2
 
 
 class IntegrityError(ValueError):
@@ -216,7 +219,13 @@ def extract(tarball: Path) -> dict[str, Any]:
                 modules.setdefault(parts[2], []).append(_read(archive, member))
     if not provider_name:
         raise ValueError(f"{tarball.name}: not a prebuilt CDK for Terraform provider package")
-    schema: dict[str, Any] = {"name": provider_name, "version": version, "resources": {}, "data": {}}
+    schema: dict[str, Any] = {
+        "name": provider_name,
+        "version": version,
+        "format": SCHEMA_FORMAT,
+        "resources": {},
+        "data": {},
+    }
     for texts in modules.values():
         module = _Module()
         _read_module(texts, module)
