@@ -54,6 +54,9 @@ def kind_of(value: Any, variables: Mapping[str, str | None]) -> str | None:
         return "object"
     if not isinstance(value, str):
         return None
+    if value.startswith('"${') and value.endswith('}"') and _closes_at_end(value[2:-1], "{", "}"):
+        # A lone interpolation, "${x}", is x itself in HCL, not a string made of it.
+        return kind_of(value[1:-1], variables)
     if value.startswith('"'):
         return "string"
     if not (value.startswith("${") and value.endswith("}")):
