@@ -369,3 +369,16 @@ def test_text_that_only_looks_like_a_reference_is_not_checked(tmp_path: Path) ->
     )
     result = _check(infra)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_lone_interpolation_has_the_type_of_its_expression(tmp_path: Path) -> None:
+    """In HCL "${var.a_list}" is the list itself, not a string: no type error for it."""
+    infra = _copy_infra(tmp_path)
+    _plant(
+        infra,
+        "monitoring.tf",
+        "notification_channels = var.notification_channels",
+        'notification_channels = "${var.notification_channels}"',
+    )
+    result = _check(infra)
+    assert result.returncode == 0, result.stderr
