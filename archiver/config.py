@@ -64,6 +64,8 @@ class Settings:
     tasks_worker_url: str | None = None
     tasks_service_account: str | None = None
     tasks_emulator_host: str | None = None
+    # How long Cloud Tasks waits for the worker's answer: the worker's own timeout (infra sets both).
+    tasks_dispatch_deadline_s: int = 1800
     # Deployed (K_SERVICE set): who may call the private entry points.
     deployed: bool = False
     invoker_audience: str | None = None
@@ -76,7 +78,7 @@ class Settings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in any output, the Basic `Authorization` credential included."""
-        basic = base64.b64encode(f"{self.project_id}:{self.api_token}".encode()).decode()
+        basic = base64.b64encode(f"{self.project_id}:{self.api_token}".encode()).decode() if self.api_token else ""
         return tuple(s for s in (self.api_token, *self.signing_keys, self.callback_token, basic) if s)
 
 
@@ -219,6 +221,22 @@ def _invoker(env: Mapping[str, str], deployed: bool) -> tuple[str | None, str | 
     return audience, account
 
 
+def _api_token(env: Mapping[str, str], queued: bool) -> str:
+    """SIGNALWIRE_API_TOKEN, which every entry point needs but a queued callback function: it only
+    verifies and enqueues, so the deployment does not hand it the token at all."""
+    if queued and env.get("FUNCTION_TARGET", "").strip() == "archive_recording":
+        return env.get("SIGNALWIRE_API_TOKEN", "").strip()
+    return _required(env, "SIGNALWIRE_API_TOKEN")
+
+
+def _dispatch_deadline(env: Mapping[str, str]) -> int:
+    # Cloud Tasks accepts 15 s to 30 minutes for an HTTP task.
+    seconds = _number(env, "TASKS_DISPATCH_DEADLINE_SECONDS", 1800, 15, 1800)
+    if seconds != int(seconds):
+        raise ConfigError("TASKS_DISPATCH_DEADLINE_SECONDS must be a whole number of seconds")
+    return int(seconds)
+
+
 def _required(env: Mapping[str, str], name: str) -> str:
     value = env.get(name, "").strip()
     if not value:
@@ -268,7 +286,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     project_id = _required(env, "SIGNALWIRE_PROJECT_ID")
     if not is_sid(project_id):
         raise ConfigError("SIGNALWIRE_PROJECT_ID must be the project's UUID (Dashboard → API Credentials)")
-    api_token = _required(env, "SIGNALWIRE_API_TOKEN")
+    tasks_queue, worker_url, tasks_account, emulator = _tasks(env)
+    api_token = _api_token(env, queued=tasks_queue is not None)
     public_url = env.get("PUBLIC_URL", "").strip() or None
     if public_url and urlsplit(public_url).scheme not in ("http", "https"):
         raise ConfigError(f"PUBLIC_URL must be the full http(s) URL configured at SignalWire, got {public_url!r}")
@@ -281,7 +300,6 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     chunk_mib = _number(env, "UPLOAD_CHUNK_MIB", 8, 1, 256)
     if chunk_mib != int(chunk_mib):
         raise ConfigError("UPLOAD_CHUNK_MIB must be a whole number of MiB")
-    tasks_queue, worker_url, tasks_account, emulator = _tasks(env)
     audience, invoker_account = _invoker(env, on_cloud)
     max_window_days = _number(env, "RECONCILE_MAX_WINDOW_DAYS", 31, 1, 3660)
     lookback_hours = _number(env, "RECONCILE_LOOKBACK_HOURS", 48, 1, 24 * 365)
@@ -310,6 +328,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         tasks_worker_url=worker_url,
         tasks_service_account=tasks_account,
         tasks_emulator_host=emulator,
+        tasks_dispatch_deadline_s=_dispatch_deadline(env),
         deployed=on_cloud,
         invoker_audience=audience,
         invoker_service_account=invoker_account,

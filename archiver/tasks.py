@@ -16,8 +16,6 @@ from archiver.signalwire import parse_date
 
 # The callback must answer inside SignalWire's 5 s read timeout, enqueue retries included.
 ENQUEUE_DEADLINE_S = 3.0
-# Cloud Tasks' maximum for HTTP targets; a 1 GiB recording takes minutes to stream.
-DISPATCH_DEADLINE_S = 1800
 SOURCES = frozenset({"callback", "sweep", "backfill"})
 # The SignalWire API a recording belongs to (archiver/laml.py, archiver/relay.py).
 APIS = frozenset({"laml", "relay"})
@@ -141,7 +139,9 @@ class TaskQueue:
         return tasks_v2.Task(
             name=f"{self.queue}/tasks/{task_id(body.recording_sid)}",
             http_request=request,
-            dispatch_deadline=timedelta(seconds=DISPATCH_DEADLINE_S),
+            # The worker's timeout (TASKS_DISPATCH_DEADLINE_SECONDS): a shorter deadline would have Cloud
+            # Tasks retry a recording that is still streaming; a longer one outlives the worker.
+            dispatch_deadline=timedelta(seconds=self.settings.tasks_dispatch_deadline_s),
         )
 
     def enqueue(self, sid: str, *, source: str, date_created: str | None = None, api: str = "laml") -> Outcome:

@@ -11,6 +11,8 @@ locals {
     TASKS_QUEUE           = google_cloud_tasks_queue.archive.id
     TASKS_WORKER_URL      = local.function_urls["worker"]
     TASKS_SERVICE_ACCOUNT = google_service_account.sa["invoker"].email
+    # Each task may run as long as the worker may: Cloud Tasks waits this long for its answer.
+    TASKS_DISPATCH_DEADLINE_SECONDS = tostring(var.worker_timeout_seconds)
   }
 
   common_env = merge(
@@ -33,6 +35,7 @@ locals {
   functions = {
     # Public: SignalWire cannot send Google credentials; the signature check guards it. It verifies,
     # enqueues one task and answers in milliseconds, so it needs little memory and a short timeout.
+    # It never calls SignalWire, so it holds only the Signing Key, not the API token.
     webhook = {
       entry_point   = "archive_recording"
       description   = "SignalWire recordingStatusCallback: verifies the signature and enqueues the recording"
@@ -40,14 +43,16 @@ locals {
       timeout       = var.webhook_timeout_seconds
       concurrency   = var.webhook_concurrency
       max_instances = var.webhook_max_instances
-      secrets       = ["api_token", "signing_key"]
+      ingress       = "ALLOW_ALL"
+      secrets       = ["signing_key"]
       env = merge(local.tasks_env, {
         PUBLIC_URL = local.public_url
         # gunicorn threads per instance follow the request concurrency Cloud Run sends.
         THREADS = tostring(var.webhook_concurrency)
       })
     }
-    # Private: only the tasks invoker account may call it (IAM), and the code checks its OIDC token.
+    # Private: reachable only from inside the project (Cloud Tasks counts), only the tasks invoker
+    # account may call it (IAM), and the code checks its OIDC token.
     worker = {
       entry_point   = "archive_task"
       description   = "Archives one recording per Cloud Task into ${local.archive_uri}"
@@ -55,6 +60,7 @@ locals {
       timeout       = var.worker_timeout_seconds
       concurrency   = var.worker_concurrency
       max_instances = var.worker_max_instances
+      ingress       = "ALLOW_INTERNAL_ONLY"
       secrets       = ["api_token"]
       env = {
         INVOKER_AUDIENCE        = local.function_urls["worker"]
@@ -62,7 +68,8 @@ locals {
         THREADS                 = tostring(var.worker_concurrency)
       }
     }
-    # Private: only the scheduler's account may call it; one sweep at a time.
+    # Private: reachable only from inside the project (Cloud Scheduler counts), only the scheduler's
+    # account may call it, and the code checks its OIDC token; one sweep at a time.
     reconcile = {
       entry_point   = "reconcile_recordings"
       description   = "Hourly sweep: enqueues recordings whose callbacks were missed"
@@ -70,6 +77,7 @@ locals {
       timeout       = var.reconcile_timeout_seconds
       concurrency   = 1
       max_instances = 1
+      ingress       = "ALLOW_INTERNAL_ONLY"
       secrets       = ["api_token"]
       env = merge(local.tasks_env, {
         RECONCILE_LOOKBACK_HOURS   = tostring(var.reconcile_lookback_hours)
@@ -138,7 +146,7 @@ resource "google_storage_bucket_object" "source" {
 # --- the functions -----------------------------------------------------------------------------
 
 resource "google_cloudfunctions2_function" "fn" {
-  #checkov:skip=CKV_GCP_124:The callback is reached by SignalWire from the internet (no published address ranges; the signature guards it); the worker and the sweep are private through IAM and check the caller's OIDC token.
+  #checkov:skip=CKV_GCP_124:The callback is reached by SignalWire from the internet (no published address ranges; the signature guards it); the worker and the sweep are internal-only, private through IAM, and check the caller's OIDC token.
   for_each    = local.functions
   name        = local.function_names[each.key]
   location    = var.region
@@ -149,6 +157,8 @@ resource "google_cloudfunctions2_function" "fn" {
     runtime         = var.python_runtime
     entry_point     = each.value.entry_point
     service_account = google_service_account.sa["build"].id
+    # A repository of our own, so that the build account writes images there and nowhere else.
+    docker_repository = google_artifact_registry_repository.functions.id
     source {
       storage_source {
         bucket = google_storage_bucket.source.name
@@ -164,10 +174,13 @@ resource "google_cloudfunctions2_function" "fn" {
     available_cpu                    = "1"
     min_instance_count               = 0
     max_instance_count               = each.value.max_instances
-    ingress_settings                 = "ALLOW_ALL"
-    all_traffic_on_latest_revision   = true
-    service_account_email            = google_service_account.sa[each.key].email
-    environment_variables            = merge(local.common_env, each.value.env)
+    # Internal-only for the worker and the sweep: Google's network settings page for Cloud Run
+    # functions lists Cloud Scheduler and Cloud Tasks in the same project among the internal
+    # sources that "Allow internal traffic only" admits; requests from the internet get a 404.
+    ingress_settings               = each.value.ingress
+    all_traffic_on_latest_revision = true
+    service_account_email          = google_service_account.sa[each.key].email
+    environment_variables          = merge(local.common_env, each.value.env)
 
     dynamic "secret_environment_variables" {
       for_each = toset(each.value.secrets)
@@ -192,6 +205,17 @@ resource "google_cloudfunctions2_function" "fn" {
   }
 
   depends_on = [time_sleep.apis, time_sleep.grants]
+}
+
+resource "google_artifact_registry_repository" "functions" {
+  #checkov:skip=CKV_GCP_84:Holds only the functions' images, built from this repository's public code; Google-managed encryption.
+  repository_id = "${local.prefix}archiver-functions"
+  location      = var.region
+  format        = "DOCKER"
+  description   = "Images of the SignalWire archiver's functions, built by Cloud Build"
+  labels        = var.labels
+
+  depends_on = [time_sleep.apis]
 }
 
 resource "google_cloud_run_service_iam_member" "webhook_public" {

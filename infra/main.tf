@@ -16,7 +16,13 @@ locals {
   public_url    = var.public_url != "" ? var.public_url : local.function_urls["webhook"]
 
   object_retention = var.retention_mode == "object" && var.retention_days > 0
+  # The GCS service agent is granted the CMEK only on a bucket this configuration creates.
+  cmek_grant = var.kms_key_name != "" && var.existing_bucket_name == ""
 
+  # cloudresourcemanager must already be on before the first apply (infra/README.md, "Before the first
+  # apply"): google_project_service reads the project through Resource Manager after enabling each API
+  # (resource_google_project_service.go, v6.50.0, line 208), billed to this project when the
+  # credentials' quota project is this one. Listed here so that a later apply keeps it on.
   apis = [
     "artifactregistry.googleapis.com",
     "cloudbuild.googleapis.com",
@@ -53,10 +59,34 @@ data "google_storage_project_service_account" "gcs" {
 }
 
 resource "google_kms_crypto_key_iam_member" "gcs_cmek" {
-  count         = var.kms_key_name != "" && var.existing_bucket_name == "" ? 1 : 0
+  count         = local.cmek_grant ? 1 : 0
   crypto_key_id = var.kms_key_name
   role          = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
   member        = "serviceAccount:${data.google_storage_project_service_account.gcs.email_address}"
+}
+
+# GCS checks the service agent's use of the key when the bucket is created, and a fresh grant takes
+# a while to reach Cloud KMS: the provider's own TestAccStorageBucket_encryption, which orders the
+# two with depends_on alone, failed with "Permission denied on Cloud KMS key" (hashicorp/
+# terraform-provider-google v6.50.0, google/services/storage/resource_storage_bucket_test.go:2612;
+# GoogleCloudPlatform/magic-modules#3747). depends_on waits for the IAM call, not for the grant to
+# take effect; IAM says a policy change "typically" propagates in 2 minutes ("Access change
+# propagation"). The bucket waits for this sleep, which exists only with a CMEK.
+resource "time_sleep" "kms_grant" {
+  count           = local.cmek_grant ? 1 : 0
+  create_duration = "120s"
+  triggers        = { grant = google_kms_crypto_key_iam_member.gcs_cmek[count.index].id }
+}
+
+# An existing bucket is not ours to configure, but object retention can only be switched on when a
+# bucket is created: with retention_mode = "object" the archiver sets a retention on each object,
+# which GCS refuses on a bucket without it. The grant below checks at plan time, before anything
+# is deployed against the bucket.
+data "google_storage_bucket" "existing" {
+  count = var.existing_bucket_name != "" ? 1 : 0
+  name  = var.existing_bucket_name
+
+  depends_on = [time_sleep.apis]
 }
 
 resource "google_storage_bucket" "archive" {
@@ -131,7 +161,7 @@ resource "google_storage_bucket" "archive" {
     prevent_destroy = true
   }
 
-  depends_on = [time_sleep.apis, google_kms_crypto_key_iam_member.gcs_cmek]
+  depends_on = [time_sleep.apis, time_sleep.kms_grant]
 }
 
 # Least privilege on objects, granted on the archive bucket only: create and read; update custom

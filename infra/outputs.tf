@@ -14,7 +14,7 @@ output "archive_uri" {
 }
 
 output "function_urls" {
-  description = "The three functions' URLs; the worker and the sweep are private (invoke with an identity token whose audience is the URL)."
+  description = "The three functions' URLs; the worker and the sweep are internal-only and private: Cloud Tasks and Cloud Scheduler call them with an identity token whose audience is the URL (trigger a sweep with gcloud scheduler jobs run)."
   value       = { for key, fn in google_cloudfunctions2_function.fn : key => fn.url }
 }
 

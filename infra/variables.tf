@@ -151,15 +151,27 @@ variable "bucket_name" {
   }
 
   validation {
+    # The build account may read objects in Cloud Functions' gcf-v2-sources-* staging buckets (iam.tf).
+    condition     = !startswith(var.bucket_name, "gcf-")
+    error_message = "bucket_name must not start with gcf-: that prefix is Cloud Functions' own, whose staging buckets the build account may read."
+  }
+
+  validation {
     condition     = var.bucket_name == "" || can(regex("^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$", var.bucket_name))
     error_message = "bucket_name must be 3-63 lowercase letters, digits, dots, hyphens and underscores, starting and ending with a letter or digit."
   }
 }
 
 variable "existing_bucket_name" {
-  description = "Use this existing bucket instead of creating one (its hardening is then yours)."
+  description = "Use this existing bucket instead of creating one (its hardening is then yours). With retention_mode = \"object\" (the default) it must have object retention enabled, which plan checks."
   type        = string
   default     = ""
+
+  validation {
+    # The build account may read objects in Cloud Functions' gcf-v2-sources-* staging buckets (iam.tf).
+    condition     = !startswith(var.existing_bucket_name, "gcf-")
+    error_message = "existing_bucket_name must not start with gcf-: that prefix is Cloud Functions' own, whose staging buckets the build account may read."
+  }
 }
 
 variable "bucket_location" {
@@ -185,8 +197,16 @@ variable "retention_days" {
   default     = 365
 
   validation {
-    condition     = var.retention_days >= 0 && var.retention_days <= 36500
-    error_message = "retention_days must be between 0 and 36500 (100 years, the GCS maximum)."
+    condition     = var.retention_days >= 0 && var.retention_days <= 36500 && floor(var.retention_days) == var.retention_days
+    error_message = "retention_days must be a whole number from 0 to 36500 (100 years, the GCS maximum)."
+  }
+
+  validation {
+    # A bucket retention policy goes through the provider's retention_period, which it caps at
+    # 2,147,483,647 s (IntBetween(1, math.MaxInt32), resource_storage_bucket.go, v6.50.0, line 428):
+    # 24,855 whole days. Object retention is set by the archiver, not through the provider.
+    condition     = var.retention_mode != "bucket" || var.retention_days <= 24855
+    error_message = "With retention_mode = \"bucket\", retention_days must be at most 24855: the provider caps a bucket retention policy at 2,147,483,647 seconds."
   }
 }
 
@@ -306,7 +326,7 @@ variable "worker_memory" {
 }
 
 variable "worker_timeout_seconds" {
-  description = "Request timeout of the worker; each task's dispatch deadline should equal it. Covers the largest recording (max_recording_mb)."
+  description = "Request timeout of the worker, and each task's dispatch deadline (TASKS_DISPATCH_DEADLINE_SECONDS). Covers the largest recording (max_recording_mb)."
   type        = number
   default     = 1800
 
@@ -425,7 +445,16 @@ variable "tasks_max_retry_hours" {
 
 # --- alerts --------------------------------------------------------------------------------------
 variable "notification_channels" {
-  description = "Monitoring notification channel IDs (projects/P/notificationChannels/N) that alerts go to."
+  description = "Monitoring notification channel IDs (projects/P/notificationChannels/N) that alerts go to; at least one, or every alert notifies nobody (infra/README.md, \"Alerts\")."
   type        = list(string)
-  default     = []
+
+  validation {
+    condition     = length(var.notification_channels) >= 1
+    error_message = "notification_channels needs at least one channel (gcloud beta monitoring channels list): an alert without one notifies nobody."
+  }
+
+  validation {
+    condition     = alltrue([for channel in var.notification_channels : can(regex("^projects/[^/]+/notificationChannels/[0-9]+$", channel))])
+    error_message = "Each notification channel must be projects/PROJECT/notificationChannels/ID."
+  }
 }

@@ -4,19 +4,20 @@ terraform {
   required_version = ">= 1.11"
 
   required_providers {
-    # Pinned to the major versions whose published schemas `make lint` checks this configuration
-    # against (google 6.50, time 0.13, archive 2.7; see infra/README.md, "Checks").
+    # Pinned exactly to the versions whose published schemas `make lint` checks this configuration
+    # against (tools/tfschema/pins.py; infra/README.md, "Checks"): a range would let `init` pick a
+    # release nobody checked (`~> 2.7` already resolves to archive 2.8.0). The check fails on a range.
     google = {
       source  = "hashicorp/google"
-      version = "~> 6.50"
+      version = "6.50.0"
     }
     archive = {
       source  = "hashicorp/archive"
-      version = "~> 2.7"
+      version = "2.7.1"
     }
     time = {
       source  = "hashicorp/time"
-      version = "~> 0.13"
+      version = "0.13.1"
     }
   }
 }

@@ -113,6 +113,46 @@ def test_bad_values_name_the_variable(overrides: dict[str, str], variable: str) 
         load({**BASE, **overrides})
 
 
+QUEUED = {
+    "TASKS_QUEUE": "projects/test-project/locations/us-central1/queues/archive",
+    "TASKS_WORKER_URL": "https://worker.example.com/archive_task",
+}
+
+
+def test_a_queued_callback_function_needs_no_api_token() -> None:
+    """It only verifies and enqueues: infra does not give it the token, and it starts without one."""
+    env = {key: value for key, value in BASE.items() if key != "SIGNALWIRE_API_TOKEN"}
+    settings = load({**env, **QUEUED, "FUNCTION_TARGET": "archive_recording"})
+    assert settings.api_token == ""
+    assert settings.secrets == ()
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"FUNCTION_TARGET": "archive_recording"},  # not queued: it archives, so it calls SignalWire
+        {**QUEUED, "FUNCTION_TARGET": "reconcile_recordings"},
+        {**QUEUED, "FUNCTION_TARGET": "archive_task"},
+        QUEUED,  # the CLI and local runs
+    ],
+)
+def test_every_other_entry_point_still_needs_the_api_token(overrides: dict[str, str]) -> None:
+    env = {key: value for key, value in BASE.items() if key != "SIGNALWIRE_API_TOKEN"}
+    with pytest.raises(ConfigError, match="SIGNALWIRE_API_TOKEN is not set"):
+        load({**env, **overrides})
+
+
+def test_the_dispatch_deadline_follows_the_worker_timeout() -> None:
+    assert load(BASE).tasks_dispatch_deadline_s == 1800
+    assert load({**BASE, "TASKS_DISPATCH_DEADLINE_SECONDS": "600"}).tasks_dispatch_deadline_s == 600
+
+
+@pytest.mark.parametrize("value", ["14", "1801", "600.5", "soon"])
+def test_a_dispatch_deadline_cloud_tasks_refuses_is_refused(value: str) -> None:
+    with pytest.raises(ConfigError, match="TASKS_DISPATCH_DEADLINE_SECONDS"):
+        load({**BASE, "TASKS_DISPATCH_DEADLINE_SECONDS": value})
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [

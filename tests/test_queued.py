@@ -24,7 +24,7 @@ import requests
 from google.cloud import storage
 
 from archiver import cli
-from archiver.tasks import DISPATCH_DEADLINE_S, task_id
+from archiver.tasks import task_id
 from archiver.webhook import Reply, handle_sweep, handle_task
 from localspace.processes import ROOT, free_port, start_function, stop
 from localspace.space import Fault, Space
@@ -84,6 +84,7 @@ def stub_harness(make_harness: Callable[..., Harness], stub: NamingQueue) -> Har
         TASKS_WORKER_URL="https://worker.example.com/archive_task",
         TASKS_SERVICE_ACCOUNT=WORKER_ACCOUNT,
         CLOUD_TASKS_EMULATOR_HOST=stub.host,
+        TASKS_DISPATCH_DEADLINE_SECONDS="900",
     )
 
 
@@ -117,6 +118,8 @@ def test_callback_is_queued_and_the_worker_archives_the_exact_bytes(
         "CLOUD_TASKS_EMULATOR_HOST": tasks_emulator,
     }
     env = env_for(space, ARCHIVE_URI=archive_uri, PUBLIC_URL="", STORAGE_EMULATOR_HOST=gcs_url, **queued)
+    # As infra deploys it: the queued callback function is given no API token, and needs none.
+    env |= {"FUNCTION_TARGET": "archive_recording", "SIGNALWIRE_API_TOKEN": ""}
     hook, hook_url = start_function(env, log_path=tmp_path / "webhook.log")
     try:
         rec = space.add(size=1_800_000)
@@ -160,7 +163,8 @@ def test_duplicate_callbacks_make_one_task(make_harness: Callable[..., Harness],
     assert json.loads(task.http_request.body) == {"recording_sid": rec.sid, "source": "callback", "api": "laml"}
     assert task.http_request.oidc_token.service_account_email == WORKER_ACCOUNT
     assert task.http_request.oidc_token.audience == "https://worker.example.com/archive_task"
-    assert task.dispatch_deadline.total_seconds() == DISPATCH_DEADLINE_S
+    # infra sets TASKS_DISPATCH_DEADLINE_SECONDS from worker_timeout_seconds: the task carries it.
+    assert task.dispatch_deadline.total_seconds() == 900
     assert harness.space.count() == 0  # the callback asked SignalWire nothing
 
 

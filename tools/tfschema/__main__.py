@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from tools.tfschema.check import Checker, Schemas
-from tools.tfschema.extract import extract, verify_integrity
+from tools.tfschema.extract import SCHEMA_FORMAT, extract, verify_integrity
 from tools.tfschema.pins import PACKAGES
 
 
@@ -44,6 +44,11 @@ def load(directory: Path) -> Schemas:
     providers = {}
     for path in sorted(directory.glob("*.json")):
         schema = json.loads(path.read_text())
+        if schema.get("format") != SCHEMA_FORMAT:
+            raise SystemExit(
+                f"tfschema: {path} was extracted by an older tfschema;"
+                f" run `python -m tools.tfschema install {directory}`"
+            )
         providers[schema["name"]] = schema
     if not providers:
         raise SystemExit(f"tfschema: no schemas in {directory}; run `python -m tools.tfschema install {directory}`")

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import hcl2
+
+from tools.tfschema.expressions import path as attribute_path
+from tools.tfschema.references import Declared, References, expansion, items, labelled, unquote
+from tools.tfschema.values import problems, variable_type
 
 Node = Mapping[str, Any]
 
 # Terraform's own arguments, valid in every resource or data block whatever the provider says.
 _META_ARGS = {"count", "for_each", "depends_on", "provider"}
 _META_BLOCKS = {"lifecycle", "provisioner", "connection"}
-_MARKERS = ("__is_block__", "__comments__", "__inline_comments__", "__start_line__", "__end_line__")
 _LIFECYCLE: Node = {
     "attrs": {
         name: {"set": True, "req": False, "block": block, "node": None}
@@ -29,8 +32,8 @@ _LIFECYCLE: Node = {
         }.items()
     }
 }
-_CONDITION_ARGS = {"condition", "error_message"}
-_STEP = re.compile(r"\.([a-z_][a-z0-9_]*)|\[[^\]]*\]|\.\*")
+_CONDITION_ARGS = ("condition", "error_message")
+_EXACT = re.compile(r"=?\s*([0-9][0-9A-Za-z.+-]*)")
 
 
 @dataclass
@@ -50,50 +53,20 @@ class Schemas:
         return provider, self.providers[provider]["data" if kind == "data" else "resources"].get(tf_type)
 
 
-@dataclass
-class _Declared:
-    resources: set[tuple[str, str]] = field(default_factory=set)
-    data: set[tuple[str, str]] = field(default_factory=set)
-    variables: set[str] = field(default_factory=set)
-    locals: set[str] = field(default_factory=set)
-
-
-def _unquote(label: str) -> str:
-    return label[1:-1] if len(label) >= 2 and label[0] == label[-1] == '"' else label
-
-
 def _is_block(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(v, dict) and v.get("__is_block__") for v in value)
 
 
-def _items(body: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
-    return ((key, value) for key, value in body.items() if key not in _MARKERS)
-
-
-def _labelled(blocks: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """`resource "T" "N" {}` arrives as [{'"T"': {'"N"': body}}]; yield (T, {N: body})."""
-    for block in blocks:
-        for label, inner in _items(block):
-            yield _unquote(label), inner
-
-
-def _check_body(node: Node, body: Mapping[str, Any], where: str, errors: list[str], top: bool) -> None:
+def _check_body(node: Node, body: Mapping[str, Any], where: str, errors: list[str], variables: Variables) -> None:
     attrs: Mapping[str, Any] = node["attrs"]
-    present: set[str] = set()
-    for key, value in _items(body):
-        if top and key in _META_ARGS:
-            continue
-        if top and key in _META_BLOCKS:
-            if key == "lifecycle" and _is_block(value):
-                for item in value:
-                    _check_lifecycle(item, f"{where}: lifecycle", errors)
-            continue
+    present: dict[str, int] = {}
+    for key, value in items(body):
         if key == "dynamic" and isinstance(value, list):
-            for label, dynamic in _labelled(value):
-                present.add(label)
-                _check_dynamic(attrs, label, dynamic, where, errors)
+            for label, dynamic in labelled(value):
+                present[label] = present.get(label, 0) + 1
+                _check_dynamic(attrs, label, dynamic, where, errors, variables)
             continue
-        present.add(key)
+        present[key] = present.get(key, 0) + (len(value) if _is_block(value) else 1)
         spec = attrs.get(key)
         if spec is None:
             errors.append(f"{where}: unknown {'block' if _is_block(value) else 'argument'} {key!r}")
@@ -102,18 +75,40 @@ def _check_body(node: Node, body: Mapping[str, Any], where: str, errors: list[st
                 errors.append(f"{where}: {key!r} is an argument, not a block: write {key} = …")
             elif spec["node"] is not None:
                 for item in value:
-                    _check_body(spec["node"], item, f"{where}: {key}", errors, top=False)
+                    _check_body(spec["node"], item, f"{where}: {key}", errors, variables)
         elif spec["block"]:
             errors.append(f"{where}: {key!r} is a block, not an argument: write {key} {{ … }}")
         elif not spec["set"]:
             errors.append(f"{where}: {key!r} is read-only (computed by the provider)")
+        else:
+            errors.extend(f"{where}: {problem}" for problem in problems(key, spec, value, variables))
+    for name, count in present.items():
+        spec = attrs.get(name)
+        if spec and spec.get("single") and count > 1:
+            errors.append(f"{where}: block {name!r} may appear at most once (max_items 1), found {count}")
+        for other in spec.get("conflicts", []) if spec else []:
+            if other in present and name < other:
+                errors.append(f"{where}: {name!r} and {other!r} conflict: the provider accepts only one of them")
     for name, spec in attrs.items():
         if spec["req"] and name not in present:
             errors.append(f"{where}: required {'block' if spec['block'] else 'argument'} {name!r} is missing")
 
 
+def _check_resource(node: Node, body: Mapping[str, Any], where: str, errors: list[str], variables: Variables) -> None:
+    """A resource or data block: Terraform's meta-arguments and lifecycle, then the provider's schema."""
+    own = {key: value for key, value in items(body) if key not in _META_ARGS and key not in _META_BLOCKS}
+    _check_body(node, own, where, errors, variables)
+    for lifecycle in body.get("lifecycle", []) if _is_block(body.get("lifecycle")) else []:
+        _check_lifecycle(node, lifecycle, f"{where}: lifecycle", errors, variables)
+
+
 def _check_dynamic(
-    attrs: Mapping[str, Any], label: str, dynamic: Mapping[str, Any], where: str, errors: list[str]
+    attrs: Mapping[str, Any],
+    label: str,
+    dynamic: Mapping[str, Any],
+    where: str,
+    errors: list[str],
+    variables: Variables,
 ) -> None:
     spec = attrs.get(label)
     if spec is None:
@@ -122,49 +117,49 @@ def _check_dynamic(
         errors.append(f"{where}: {label!r} is an argument and cannot be generated with a dynamic block")
     elif spec["node"] is not None:
         for content in dynamic.get("content", []):
-            _check_body(spec["node"], content, f"{where}: {label}", errors, top=False)
+            _check_body(spec["node"], content, f"{where}: {label}", errors, variables)
 
 
-def _check_lifecycle(body: Mapping[str, Any], where: str, errors: list[str]) -> None:
-    _check_body(_LIFECYCLE, body, where, errors, top=False)
+def _check_lifecycle(node: Node, body: Mapping[str, Any], where: str, errors: list[str], variables: Variables) -> None:
+    _check_body(_LIFECYCLE, body, where, errors, variables)
     for key in ("precondition", "postcondition"):
         for condition in body.get(key, []):
-            unknown = {k for k, _ in _items(condition)} - _CONDITION_ARGS
-            errors.extend(f"{where}: {key}: unknown argument {name!r}" for name in sorted(unknown))
+            _check_conditions(condition, f"{where}: {key}", errors)
+    paths = body.get("ignore_changes", [])
+    for path in paths if isinstance(paths, list) else []:
+        problem = _ignored_path(node, str(path))
+        if problem:
+            errors.append(f"{where}: ignore_changes {problem}")
 
 
-def _expressions(text: str) -> Iterator[str]:
-    """The `${…}` parts of a value as python-hcl2 renders it: expressions, not the literal text around them."""
-    depth = 0
-    start = 0
-    index = 0
-    while index < len(text):
-        if text.startswith("${", index):
-            if depth == 0:
-                start = index + 2
-            depth += 1
-            index += 2
+def _check_conditions(condition: Mapping[str, Any], where: str, errors: list[str]) -> None:
+    """A precondition, postcondition, validation or assert: exactly `condition` and `error_message`, both set."""
+    names = {key for key, _ in items(condition)}
+    errors.extend(f"{where}: unknown argument {name!r}" for name in sorted(names - set(_CONDITION_ARGS)))
+    errors.extend(f"{where}: required argument {name!r} is missing" for name in _CONDITION_ARGS if name not in names)
+
+
+def _ignored_path(node: Node, path: str) -> str | None:
+    """An ignore_changes entry is an attribute path of this resource (or `all`): not an expression."""
+    text = path.removeprefix("${").removesuffix("}").strip()
+    parsed = attribute_path(text)
+    if parsed is None:
+        return f"{text!r} is not an attribute path"
+    if text == "all":
+        return None
+    steps = (parsed.root, *parsed.steps)
+    current: Node | None = node
+    for step in steps:
+        if step.startswith("[") or current is None:
             continue
-        if text[index] == "{" and depth:
-            depth += 1
-        elif text[index] == "}" and depth:
-            depth -= 1
-            if depth == 0:
-                yield text[start:index]
-        index += 1
+        spec = current["attrs"].get(step)
+        if spec is None:
+            return f"{text!r}: the resource has no attribute {step!r}"
+        current = spec["node"]
+    return None
 
 
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for key, inner in value.items():
-            if key not in _MARKERS:
-                yield key
-                yield from _strings(inner)
-    elif isinstance(value, list):
-        for inner in value:
-            yield from _strings(inner)
+Variables = Mapping[str, "str | None"]
 
 
 class Checker:
@@ -172,101 +167,71 @@ class Checker:
 
     def __init__(self, schemas: Schemas) -> None:
         self.schemas = schemas
-        prefixes = "|".join(sorted(map(re.escape, schemas.providers)))
-        # A reference starts an expression: not after a word character, a dot or a quote-less path.
-        self._ref = re.compile(
-            rf"(?<![\w.\-/])(data\.)?((?:{prefixes})_[a-z0-9_]+)\.([A-Za-z_][\w-]*)((?:\[[^\]]*\]|\.\*|\.[a-z_][a-z0-9_]*)*)"
-        )
-        self._named = re.compile(r"(?<![\w.])(var|local)\.([A-Za-z_][\w-]*)")
 
     def check(self, directory: Path) -> list[str]:
         files = {path: hcl2.load(path.open(encoding="utf-8")) for path in sorted(directory.glob("*.tf"))}
-        declared = _Declared()
+        declared = Declared()
         errors: list[str] = []
-        for path, doc in files.items():
+        for doc in files.values():
             self._declare(doc, declared)
-            errors.extend(f"{path.name}: {e}" for e in self._check_blocks(doc))
         for path, doc in files.items():
-            errors.extend(f"{path.name}: {e}" for e in self._check_references(doc, declared))
+            errors.extend(f"{path.name}: {e}" for e in self._check_blocks(doc, declared.variables))
+        for path, doc in files.items():
+            errors.extend(f"{path.name}: {e}" for e in References(self.schemas, declared).file(doc))
         return errors
 
-    def _declare(self, doc: Mapping[str, Any], declared: _Declared) -> None:
+    def _declare(self, doc: Mapping[str, Any], declared: Declared) -> None:
         for kind, target in (("resource", declared.resources), ("data", declared.data)):
-            for tf_type, named in _labelled(doc.get(kind, [])):
-                target.update((tf_type, _unquote(name)) for name, _ in _items(named))
-        for check in doc.get("check", []):
-            for _, body in _items(check):
-                for tf_type, named in _labelled(body.get("data", [])):
-                    declared.data.update((tf_type, _unquote(name)) for name, _ in _items(named))
-        declared.variables.update(name for name, _ in _labelled(doc.get("variable", [])))
+            for tf_type, named in labelled(doc.get(kind, [])):
+                target.update(((tf_type, unquote(name)), expansion(body)) for name, body in items(named))
+        for _, body in labelled(doc.get("check", [])):
+            for tf_type, named in labelled(body.get("data", [])):
+                declared.data.update(((tf_type, unquote(name)), expansion(body)) for name, body in items(named))
+        for name, body in labelled(doc.get("variable", [])):
+            declared.variables[name] = variable_type(body.get("type"))
         for block in doc.get("locals", []):
-            declared.locals.update(name for name, _ in _items(block))
+            declared.locals.update(name for name, _ in items(block))
 
-    def _check_blocks(self, doc: Mapping[str, Any]) -> Iterator[str]:
+    def _check_blocks(self, doc: Mapping[str, Any], variables: Variables) -> Iterator[str]:
         errors: list[str] = []
         for kind in ("resource", "data"):
-            self._check_typed(kind, doc.get(kind, []), errors)
-        for check in doc.get("check", []):
-            for _, body in _items(check):
-                self._check_typed("data", body.get("data", []), errors)
-        for name, body in _labelled(doc.get("provider", [])):
+            self._check_typed(kind, doc.get(kind, []), errors, variables)
+        for name, body in labelled(doc.get("check", [])):
+            self._check_typed("data", body.get("data", []), errors, variables)
+            for condition in body.get("assert", []):
+                _check_conditions(condition, f"check {name}: assert", errors)
+        for name, body in labelled(doc.get("variable", [])):
+            for condition in body.get("validation", []):
+                _check_conditions(condition, f"variable {name}: validation", errors)
+        for name, body in labelled(doc.get("provider", [])):
             if name in self.schemas.providers and "provider" in self.schemas.providers[name]:
-                _check_body(self.schemas.providers[name]["provider"], body, f"provider {name}", errors, top=True)
+                _check_body(self.schemas.providers[name]["provider"], body, f"provider {name}", errors, variables)
         for terraform in doc.get("terraform", []):
             for required in terraform.get("required_providers", []):
-                for local_name, _ in _items(required):
-                    if local_name not in self.schemas.providers:
-                        errors.append(f"required provider {local_name!r} has no schema to check against")
+                for local_name, spec in items(required):
+                    errors.extend(self._pin(local_name, spec))
         return iter(errors)
 
-    def _check_typed(self, kind: str, blocks: list[dict[str, Any]], errors: list[str]) -> None:
-        for tf_type, named in _labelled(blocks):
+    def _pin(self, local_name: str, spec: Any) -> list[str]:
+        """A required provider has a schema here, and its version constraint is that schema's exact version."""
+        if local_name not in self.schemas.providers:
+            return [f"required provider {local_name!r} has no schema to check against"]
+        version = unquote(str(spec.get("version", ""))) if isinstance(spec, Mapping) else ""
+        exact = _EXACT.fullmatch(version.strip())
+        checked = self.schemas.providers[local_name]["version"]
+        if exact is None or exact.group(1) != checked:
+            return [f"required provider {local_name!r}: version {version!r} is not {checked}, the version checked here"]
+        return []
+
+    def _check_typed(self, kind: str, blocks: list[dict[str, Any]], errors: list[str], variables: Variables) -> None:
+        for tf_type, named in labelled(blocks):
             provider, node = self.schemas.lookup(kind, tf_type)
-            for name, body in _items(named):
-                where = f"{kind} {tf_type}.{_unquote(name)}"
+            for name, body in items(named):
+                where = f"{kind} {tf_type}.{unquote(name)}"
                 if provider not in self.schemas.providers:
                     errors.append(f"{where}: no schema for provider {provider!r}")
                 elif node is None:
                     label = "data source" if kind == "data" else "resource type"
                     errors.append(f"{where}: unknown {label} {tf_type!r} in {self.schemas.describe(provider)}")
                 else:
-                    _check_body(node, body, where, errors, top=True)
-
-    def _check_references(self, doc: Mapping[str, Any], declared: _Declared) -> Iterator[str]:
-        seen: set[str] = set()
-        for text in (expression for string in _strings(doc) for expression in _expressions(string)):
-            for match in self._ref.finditer(text):
-                problem = self._reference(match, declared)
-                if problem and problem not in seen:
-                    seen.add(problem)
-                    yield problem
-            for kind, name in self._named.findall(text):
-                known = declared.variables if kind == "var" else declared.locals
-                problem = f"reference {kind}.{name}: no such {'variable' if kind == 'var' else 'local value'}"
-                if name not in known and problem not in seen:
-                    seen.add(problem)
-                    yield problem
-
-    def _reference(self, match: re.Match[str], declared: _Declared) -> str | None:
-        data, tf_type, name, path = match.groups()
-        kind = "data" if data else "resource"
-        ref = match.group(0)
-        provider, node = self.schemas.lookup(kind, tf_type)
-        if provider not in self.schemas.providers:
-            return None
-        if node is None:
-            return f"reference {ref}: unknown {'data source' if data else 'resource type'} {tf_type!r}"
-        if (tf_type, name) not in (declared.data if data else declared.resources):
-            return f"reference {ref}: no {kind} {tf_type}.{name} is declared"
-        current: Node | None = node
-        for step in _STEP.finditer(path):
-            attr = step.group(1)
-            if attr is None:
-                continue
-            if current is None:
-                break
-            spec = current["attrs"].get(attr)
-            if spec is None:
-                return f"reference {ref}: {tf_type} has no attribute {attr!r}"
-            current = spec["node"]
-        return None
+                    _check_resource(node, body, where, errors, variables)

@@ -15,6 +15,11 @@ from typing import Any
 # (and the like), nested objects are `this._camel = new Child(this, "name")`, the HCL synthesis of every
 # object lists `name: { value: …, isBlock: … }` for what configuration may set, computed-only members
 # carry `// name - computed: true, optional: false, …`, and only optional arguments have a `resetCamel()`.
+# The synthesis also names each argument's Terraform type (`storageClassType: "stringList"`); a block whose
+# object is a `…List` class may repeat, one whose object is an `…OutputReference` is at most one (max_items 1).
+# The TypeScript declarations carry the provider's descriptions, each ending in a link `…#name Class#name`:
+# there the provider states its enums ("Possible values: [...]") and, in prose only, which arguments
+# conflict ("Conflicts with …", "Only one of … can be provided"): the bindings have no ConflictsWith data.
 # These shapes are all the extractor relies on.
 _UNIT_RE = re.compile(r"^(?:class (\w+) extends ([\w.]+) \{|function (\w+)\(struct\) \{)", re.MULTILINE)
 _MEMBER_RE = re.compile(
@@ -24,11 +29,36 @@ _CHILD_RE = re.compile(r"this\._(\w+) = new ([\w.]+)\(this, \"([a-z0-9_]+)\"")
 _GETTER_RE = re.compile(r"get (\w+)\(\) \{\n\s*return [^\n]*?this\.\w+\('([a-z0-9_]+)'\)")
 _RESET_RE = re.compile(r"^    reset(\w+)\(\) \{", re.MULTILINE)
 _LIST_ITEM_RE = re.compile(r"new (\w+)\(this\.terraformResource")
-_HCL_ATTR_RE = re.compile(r"^\s*([a-z0-9_]+): \{\n\s*value: .*\n\s*isBlock: (true|false),", re.MULTILINE)
+_HCL_ATTR_RE = re.compile(
+    r"^\s*([a-z0-9_]+): \{\n\s*value: .*\n\s*isBlock: (true|false),\n"
+    r"\s*type: \"\w+\",\n\s*storageClassType: \"(\w+)\",",
+    re.MULTILINE,
+)
+_INTERFACE_RE = re.compile(r"^export interface (\w+)(?: extends [\w.]+)? \{\n(.*?)^\}", re.MULTILINE | re.DOTALL)
+_DOC_RE = re.compile(r"/\*\*(.*?)\*/", re.DOTALL)
+_DOC_NAME_RE = re.compile(r"#([a-z0-9_]+) \w+#[a-z0-9_]+\}")
+_ENUM_RE = re.compile(r"Possible values: \[([^\]]*)\]")
+_CONFLICT_RE = re.compile(r"[^.]*(?:conflicts with|only one of|mutually exclusive)[^.]*", re.IGNORECASE)
+_WORD_RE = re.compile(r"[a-z][a-z0-9_]*")
+# Argument types the checker can compare a literal with; anything else (objects, lists of objects) it leaves alone.
+_TYPES = {
+    "string",
+    "number",
+    "boolean",
+    "stringList",
+    "numberList",
+    "booleanList",
+    "stringMap",
+    "numberMap",
+    "booleanMap",
+}
 _TYPE_RE = re.compile(r"^(\w+)\.tfResourceType = \"([a-z0-9_]+)\";$", re.MULTILINE)
 _VERSION_RE = re.compile(r"prebuilt bindings for hashicorp/(\w+) provider version ([0-9.]+)")
 
 Node = dict[str, Any]
+# Bumped whenever the extracted shape changes, so that a checker never reads older schemas as if they
+# simply had no types, enums or single blocks: 2 added "type", "single", "enum" and "conflicts".
+SCHEMA_FORMAT = 2
 
 
 class IntegrityError(ValueError):
@@ -42,7 +72,7 @@ class _Class:
     children: dict[str, str] = field(default_factory=dict)
     camel: dict[str, str] = field(default_factory=dict)
     resets: set[str] = field(default_factory=set)
-    hcl: dict[str, bool] = field(default_factory=dict)
+    hcl: dict[str, tuple[bool, str]] = field(default_factory=dict)
     item: str | None = None
 
 
@@ -51,8 +81,10 @@ class _Module:
     """One resource's directory: its classes and the HCL synthesis functions of its nested objects."""
 
     classes: dict[str, _Class] = field(default_factory=dict)
-    functions: dict[str, dict[str, bool]] = field(default_factory=dict)
+    functions: dict[str, dict[str, tuple[bool, str]]] = field(default_factory=dict)
     types: dict[str, str] = field(default_factory=dict)
+    # Per interface of the declarations: {argument: {"enum": [...]} and/or {"conflicts": [...]}}.
+    docs: dict[str, dict[str, dict[str, list[str]]]] = field(default_factory=dict)
 
 
 def verify_integrity(tarball: Path, integrity: str) -> None:
@@ -75,12 +107,43 @@ def _units(text: str) -> Iterator[tuple[str, str | None, str]]:
             yield match.group(3), None, body
 
 
-def _hcl_attrs(body: str) -> dict[str, bool]:
-    return {name: block == "true" for name, block in _HCL_ATTR_RE.findall(body)}
+def _hcl_attrs(body: str) -> dict[str, tuple[bool, str]]:
+    return {name: (block == "true", storage) for name, block, storage in _HCL_ATTR_RE.findall(body)}
+
+
+def _read_docs(text: str, module: _Module) -> None:
+    """Enums and stated conflicts of each interface's members, keyed by their Terraform names."""
+    for interface, body in _INTERFACE_RE.findall(text):
+        docs: dict[str, dict[str, list[str]]] = {}
+        comments = [(match.group(1), _DOC_NAME_RE.search(match.group(1))) for match in _DOC_RE.finditer(body)]
+        names = {found.group(1) for _, found in comments if found}
+        for comment, found in comments:
+            if found is None:
+                continue
+            name = found.group(1)
+            facts: dict[str, list[str]] = {}
+            enum = _ENUM_RE.search(comment)
+            if enum:
+                facts["enum"] = [value.strip().strip('"') for value in enum.group(1).split(",") if value.strip()]
+            prose = comment.split("Docs at Terraform Registry", 1)[0]
+            conflicts = {
+                word
+                for sentence in _CONFLICT_RE.findall(prose)
+                for word in _WORD_RE.findall(sentence)
+                if word in names and word != name
+            }
+            if conflicts:
+                facts["conflicts"] = sorted(conflicts)
+            if facts:
+                docs[name] = facts
+        module.docs[interface] = docs
 
 
 def _read_module(texts: list[str], module: _Module) -> None:
     for text in texts:
+        if text.startswith("/**") and "export interface" in text:
+            _read_docs(text, module)
+            continue
         module.types.update(dict(_TYPE_RE.findall(text)))
         for name, base, body in _units(text):
             if base is None:
@@ -104,14 +167,21 @@ def _read_module(texts: list[str], module: _Module) -> None:
 
 
 def _node(module: _Module, class_name: str, seen: frozenset[str] = frozenset()) -> Node:
-    """{"attrs": {name: {"set": settable, "req": required, "block": is a block, "node": nested or None}}}."""
+    """{"attrs": {name: {"set", "req", "block", "node"} plus "type", "single", "enum", "conflicts" where known}}.
+
+    set: settable; req: required; block: written as a block; node: the nested object or None; type: the
+    argument's Terraform type (string, number, boolean, stringList, stringMap, …); single: a block that
+    may appear once (max_items 1); enum: the values the provider accepts; conflicts: arguments the
+    provider says cannot be set with this one.
+    """
     cls = module.classes[class_name]
     if cls.item:
         return _node(module, cls.item, seen)
     hcl = cls.hcl
+    stem = class_name[: -len("OutputReference")] if class_name.endswith("OutputReference") else class_name
     if not hcl and class_name.endswith("OutputReference"):
-        stem = class_name[: -len("OutputReference")]
         hcl = module.functions.get(stem[0].lower() + stem[1:] + "ToHclTerraform", {})
+    docs = module.docs.get(stem, module.docs.get(stem + "Config", {}))
     attrs: dict[str, Node] = {}
     for name in sorted(set(cls.members) | set(hcl) | set(cls.camel)):
         settable = name in hcl or any(cls.members.get(name, (False, False, False))[1:])
@@ -121,12 +191,14 @@ def _node(module: _Module, class_name: str, seen: frozenset[str] = frozenset()) 
         nested = None
         if child in module.classes and child not in seen:
             nested = _node(module, child, seen | {class_name})
-        attrs[name] = {
-            "set": settable,
-            "req": required,
-            "block": hcl.get(name, False),
-            "node": nested,
-        }
+        block, storage = hcl.get(name, (False, ""))
+        attr: Node = {"set": settable, "req": required, "block": block, "node": nested}
+        if block and child in module.classes:
+            attr["single"] = module.classes[child].item is None
+        elif storage in _TYPES:
+            attr["type"] = storage
+        attr.update(docs.get(name, {}))
+        attrs[name] = attr
     return {"attrs": attrs}
 
 
@@ -143,11 +215,17 @@ def extract(tarball: Path) -> dict[str, Any]:
                 found = _VERSION_RE.search(_read(archive, member))
                 if found:
                     provider_name, version = found.groups()
-            elif len(parts) >= 4 and parts[1] == "lib" and parts[-1].endswith(".js"):
+            elif len(parts) >= 4 and parts[1] == "lib" and parts[-1].endswith((".js", ".d.ts")):
                 modules.setdefault(parts[2], []).append(_read(archive, member))
     if not provider_name:
         raise ValueError(f"{tarball.name}: not a prebuilt CDK for Terraform provider package")
-    schema: dict[str, Any] = {"name": provider_name, "version": version, "resources": {}, "data": {}}
+    schema: dict[str, Any] = {
+        "name": provider_name,
+        "version": version,
+        "format": SCHEMA_FORMAT,
+        "resources": {},
+        "data": {},
+    }
     for texts in modules.values():
         module = _Module()
         _read_module(texts, module)
