@@ -18,6 +18,7 @@ import structlog
 
 from archiver import config, signature
 from archiver.archive import Outcome
+from archiver.holds import Selection, apply_hold
 from archiver.logging import audit, configure
 from archiver.reconcile import FAILING_RESULTS, VERIFY_COLUMNS, SweepReport, parse_when, sweep, verify
 from archiver.signalwire import FINAL_WITH_AUDIO
@@ -315,7 +316,55 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--status", default="completed", help="RecordingStatus to send (default completed)")
     send.add_argument("--to", default="http://127.0.0.1:8080/", help="where to POST (default http://127.0.0.1:8080/)")
     send.set_defaults(run=send_callback)
+    _add_hold(commands)
     return parser
+
+
+# --- legal holds ------------------------------------------------------------------------------
+
+
+def hold_command(service: Service, args: argparse.Namespace) -> int:
+    """Set or clear a temporary hold on every archived recording selected; exit 1 if none matched or any failed."""
+    if not (args.recording or args.call or args.since):
+        raise CommandError("say what to hold: --recording SID, --call CALL_SID, or --since/--until")
+    for name in ("recording", "call"):
+        value = getattr(args, name)
+        if value is not None and not config.is_sid(value):
+            raise CommandError(f"--{name}: not a SID: {value[:64]!r}")
+    if args.until is not None and args.since is None:
+        raise CommandError("--until needs --since")
+    since, until = _window(args) if args.since else (None, None)
+    selection = Selection(recording=args.recording, call=args.call, since=since, until=until)
+    held = not args.release
+    report = apply_hold(service.archiver.store, service.settings.project_id, selection, held=held, reason=args.reason)
+    verb = "held" if held else "released"
+    print(
+        f"{report.recordings} recording(s) matched; {report.changed} object(s) {verb}, "
+        f"{report.unchanged} already {verb}, {len(report.failed)} failed"
+    )
+    for failure in report.failed:
+        print(f"  FAILED {failure['uri']}: {failure['error']}")
+    if report.recordings == 0:
+        print("  nothing matched: no archived recording fits the selection")
+    return 0 if report.ok else 1
+
+
+def _add_hold(commands: Any) -> None:
+    hold = commands.add_parser(
+        "hold",
+        help="put archived recordings under legal hold (a GCS temporary hold), or release them",
+        description="Set (or with --release clear) a temporary hold on the audio and the manifest of every "
+        "archived recording selected: one recording, every recording of a call (found through the manifests), "
+        "or every recording created in a window; the selectors combine. A held object can be neither deleted "
+        "nor replaced, whatever its retention. Needs storage.objects.update on the bucket (see docs/audit.md).",
+    )
+    hold.add_argument("--recording", help="one recording's SID")
+    hold.add_argument("--call", help="a call SID: every recording of that call")
+    hold.add_argument("--since", type=_when, help="ISO 8601 date or date-time (UTC if no offset)")
+    hold.add_argument("--until", type=_when, help="ISO 8601 date or date-time; default: now")
+    hold.add_argument("--release", action="store_true", help="clear the hold instead of setting it")
+    hold.add_argument("--reason", default="", help="why (a matter or ticket number); goes into every audit line")
+    hold.set_defaults(run=hold_command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
