@@ -9,7 +9,7 @@ import os
 import socket
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -21,6 +21,7 @@ from archiver.archive import Outcome
 from archiver.holds import Selection, apply_hold
 from archiver.logging import audit, configure
 from archiver.reconcile import FAILING_RESULTS, VERIFY_COLUMNS, SweepReport, parse_when, sweep, verify
+from archiver.report import Report, configuration_of
 from archiver.signalwire import FINAL_WITH_AUDIO
 from archiver.webhook import Service
 
@@ -168,6 +169,8 @@ def verify_command(service: Service, args: argparse.Namespace) -> int:
     rows = list(verify(service.archiver, since, until, read_bytes=not args.metadata_only, concurrency=args.concurrency))
     if args.output:
         _write_report(rows, args.output)
+    if args.report:
+        _write_html_report(service, args, (since, until), rows)
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["result"]] = counts.get(row["result"], 0) + 1
@@ -180,7 +183,17 @@ def verify_command(service: Service, args: argparse.Namespace) -> int:
             print(f"  {row['result'].upper()} {row['recording_sid']}: {row['detail']}")
     if args.output:
         print(f"report written to {args.output}")
+    if args.report:
+        print(f"auditor's report written to {args.report}")
     return 1 if bad else 0
+
+
+def _write_html_report(
+    service: Service, args: argparse.Namespace, window: tuple[datetime, datetime], rows: Iterable[dict[str, Any]]
+) -> None:
+    """verify --report: the rows as one self-contained HTML page (archiver/report.py)."""
+    configuration = configuration_of(service.settings, read_bytes=not args.metadata_only)
+    Report(*window, configuration).add_all(rows).write(args.report)
 
 
 def _write_report(rows: list[dict[str, Any]], path: Path) -> None:
@@ -290,6 +303,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     window(ver)
     ver.add_argument("--output", type=Path, help="write the report to FILE.csv or FILE.json")
+    ver.add_argument(
+        "--report", type=Path, help="also write FILE.html: totals, a per-day chart and the exceptions, for an auditor"
+    )
     ver.add_argument(
         "--metadata-only",
         action="store_true",
