@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -13,9 +11,8 @@ from archiver import cli
 from archiver.errors import DeleteForbidden
 from archiver.reconcile import verify
 from archiver.storage import StoredObject
-from localspace.processes import ROOT
 from localspace.space import FakeRecording
-from tests.conftest import Harness, audit_lines, env_for
+from tests.conftest import Harness, audit_lines, env_for, run_archiver
 
 WINDOW = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
 CALL = "0c0ffee0-1ab5-4c4e-8a1e-00000000ca11"
@@ -58,16 +55,7 @@ def test_hold_a_call_in_a_real_process_then_release_it_on_the_local_archive(
     harness = make_harness(local=True)
     recs = seeded(harness)
     capsys.readouterr()
-    env = env_for(harness.space, ARCHIVE_URI=harness.settings.archive_uri)
-    done = subprocess.run(
-        [sys.executable, "-m", "archiver", "hold", "--call", CALL.upper(), "--reason", "matter 42"],
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_archiver(harness, "hold", "--call", CALL.upper(), "--reason", "matter 42")
     assert done.returncode == 0, done.stderr
     assert "2 recording(s) matched; 4 object(s) held" in done.stdout
     lines = audit_lines(done.stdout)

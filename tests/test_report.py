@@ -19,7 +19,7 @@ import pytest
 from archiver.report import MAX_EXCEPTIONS, OUTSIDE, SERIES, Report, series_of
 from localspace.processes import ROOT
 from tests import browser
-from tests.conftest import TOKEN, Harness, env_for
+from tests.conftest import TOKEN, Harness, run_archiver
 
 SINCE, UNTIL = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 8, tzinfo=UTC)
 HOSTILE_SID = "<img src=x onerror=alert(1)>"
@@ -63,17 +63,8 @@ def report_run(make_harness: Callable[..., Harness], tmp_path: Path) -> tuple[Pa
     harness = make_harness(local=True)
     seed(harness)
     page, rows_file = tmp_path / "report.html", tmp_path / "rows.json"
-    env = env_for(harness.space, ARCHIVE_URI=harness.settings.archive_uri)
     window = ["--since", SINCE.isoformat(), "--until", UNTIL.isoformat()]
-    done = subprocess.run(
-        [sys.executable, "-m", "archiver", "verify", *window, "--report", str(page), "--output", str(rows_file)],
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_archiver(harness, "verify", *window, "--report", str(page), "--output", str(rows_file))
     assert done.returncode == 1, done.stdout + done.stderr  # missing and corrupt recordings
     assert f"auditor's report written to {page}" in done.stdout
     return page, json.loads(rows_file.read_text())["recordings"], harness
