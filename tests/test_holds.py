@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
 
 import pytest
 
 from archiver import cli
-from archiver.errors import DeleteForbidden
+from archiver.errors import DeleteForbidden, HoldNotConfirmed
 from archiver.reconcile import verify
-from archiver.storage import StoredObject
+from archiver.storage import GcsStore, StoredObject
 from localspace.space import FakeRecording
 from tests.conftest import Harness, audit_lines, env_for, run_archiver
 
@@ -132,3 +135,31 @@ def test_fake_gcs_server_ignores_holds_so_none_is_reported_set(
     failures = [line for line in audit_lines(out) if line["outcome"] == "hold_failed"]
     assert len(failures) == 2 and all("HoldNotConfirmed" in line["error"] for line in failures)
     assert all(line["severity"] == "ERROR" for line in failures)
+
+
+def test_the_hold_request_is_the_patch_gcs_documents(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What GcsStore sends, recorded on its way to fake-gcs-server (nothing is changed): a PATCH of the
+    object with `temporaryHold`, the JSON API's field for it. Whether GCS then holds the object only a
+    real bucket shows."""
+    recs = seeded(harness)
+    store = harness.store
+    assert isinstance(store, GcsStore)
+    sent: list[tuple[str, str, Any]] = []
+    session = store._client._http
+    original = session.request
+
+    def record(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        sent.append((method, url, kwargs.get("data") or kwargs.get("json")))
+        return original(method, url, *args, **kwargs)
+
+    monkeypatch.setattr(session, "request", record)
+    audio, _ = pair(harness, recs["other"])
+    for held_now in (True, False):
+        sent.clear()
+        try:
+            store.set_hold(audio.key, held_now)
+        except HoldNotConfirmed:
+            assert held_now  # fake-gcs-server answers without the hold; a release it cannot contradict
+        ((method, url, body),) = sent
+        assert method == "PATCH" and url.split("?")[0].endswith("/o/" + quote(store._name(audio.key), safe=""))
+        assert json.loads(body) == {"temporaryHold": held_now}
