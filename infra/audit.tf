@@ -69,4 +69,6 @@ resource "google_project_iam_audit_config" "storage" {
   audit_log_config {
     log_type = "DATA_WRITE"
   }
+
+  depends_on = [time_sleep.apis]
 }
