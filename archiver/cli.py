@@ -349,6 +349,9 @@ def hold_command(service: Service, args: argparse.Namespace) -> int:
             raise CommandError(f"--{name}: not a SID: {value[:64]!r}")
     if args.until is not None and args.since is None:
         raise CommandError("--until needs --since")
+    if len(args.reason) > 500:
+        # It goes into every object's audit line, which Cloud Logging drops beyond 256 KB.
+        raise CommandError("--reason: at most 500 characters")
     since, until = _window(args) if args.since else (None, None)
     selection = Selection(recording=args.recording, call=args.call, since=since, until=until)
     held = not args.release

@@ -116,6 +116,8 @@ def test_hold_refuses_a_selection_that_is_no_sid_or_matches_nothing(
     assert "say what to hold" in capsys.readouterr().err
     assert cli.main(["hold", "--call", "../../etc"]) == 2
     assert "not a SID" in capsys.readouterr().err
+    assert cli.main(["hold", "--call", CALL, "--reason", "x" * 501]) == 2
+    assert "at most 500 characters" in capsys.readouterr().err
     # Nothing archived: a legal hold that caught nothing must not look like success.
     assert cli.main(["hold", "--call", CALL]) == 1
     assert "nothing matched" in capsys.readouterr().out
