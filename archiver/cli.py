@@ -178,6 +178,8 @@ def verify_command(service: Service, args: argparse.Namespace) -> int:
     noun = "recording" if len(rows) == 1 else "recordings"
     print(f"verified {len(rows)} {noun} listed {since:%Y-%m-%d %H:%M} → {until:%Y-%m-%d %H:%M} UTC: ", end="")
     print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "none listed")
+    if held := sum(1 for row in rows if row.get("held") is True):
+        print(f"  under legal hold: {held}")
     for row in rows:
         if row["result"] in FAILING_RESULTS or row["result"] == "unverified_size":
             print(f"  {row['result'].upper()} {row['recording_sid']}: {row['detail']}")

@@ -80,6 +80,8 @@ def test_hold_a_call_in_a_real_process_then_release_it_on_the_local_archive(
 
     # A second hold changes nothing and says so; a release clears exactly what was held.
     cli_env(monkeypatch, harness)
+    cli.main(["verify", "--since", "2026-11-01", "--until", "2026-11-30", "--metadata-only"])
+    assert "  under legal hold: 2\n" in capsys.readouterr().out
     assert cli.main(["hold", "--call", CALL]) == 0
     assert "0 object(s) held, 4 already held" in capsys.readouterr().out
     assert cli.main(["hold", "--call", CALL, "--release"]) == 0

@@ -190,3 +190,9 @@ def test_memory_is_bounded_by_days_and_the_exception_cap_not_by_rows() -> None:
     html = report.html()
     assert f"The first {MAX_EXCEPTIONS} of {rows} are listed" in html
     assert "<b>" not in html and "&lt;b&gt;" in html
+
+
+def test_an_empty_window_says_so() -> None:
+    html = Report(SINCE, UNTIL, {"archive": "gs://bucket/calls"}).html()
+    assert "No recordings were listed in the window." in html and "<svg" not in html
+    assert "None: every recording listed is archived" in html
