@@ -39,10 +39,24 @@ resource "google_logging_project_bucket_config" "audit" {
   depends_on = [time_sleep.apis]
 }
 
+# The linked dataset is a BigQuery dataset, queried through BigQuery's API; enabled here rather than in
+# main.tf's list so that the audit trail stays one file. Like the others, it needs a minute before use.
+resource "google_project_service" "bigquery" {
+  service            = "bigquery.googleapis.com"
+  disable_on_destroy = false
+}
+
+resource "time_sleep" "bigquery" {
+  create_duration = "60s"
+  triggers        = { api = google_project_service.bigquery.service }
+}
+
 resource "google_logging_linked_dataset" "audit" {
   link_id     = local.audit_link_id
   bucket      = google_logging_project_bucket_config.audit.id
   description = "SignalWire archiver audit trail, read-only in BigQuery (docs/audit.md)."
+
+  depends_on = [time_sleep.bigquery]
 }
 
 resource "google_logging_project_sink" "audit" {
