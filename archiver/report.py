@@ -7,7 +7,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -38,8 +38,10 @@ OUTSIDE = "outside the window"
 _DETAIL_MAX = 600
 
 _CHART_HEIGHT = 200.0
-_BAR_WIDTH = 12
-_GROUP_GAP = 16
+# The plot is this wide whatever the window: a month's days share it, each at most _GROUP_MAX wide.
+_PLOT_WIDTH = 900.0
+_GROUP_MAX = 88.0
+_LEFT = 44.0
 
 
 def configuration_of(settings: Settings, *, read_bytes: bool) -> dict[str, str]:
@@ -157,48 +159,12 @@ class Report:
                 f'<li><span class="swatch" style="background:{colour}"></span>{escape(label)}</li>'
                 for label, colour in SERIES.values()
             ),
-            chart=self._chart(),
+            chart=_chart(self.days, _window_days(self.since, self.until)),
             exceptions=self._exceptions(),
             rows=self.rows,
             digest=self.digest,
             columns=escape(", ".join(VERIFY_COLUMNS)),
         )
-
-    def _chart(self) -> str:
-        keys = sorted((k for k in self.days if isinstance(k, date)), key=lambda d: d.isoformat())
-        keys_all: list[date | str] = [*keys, *([OUTSIDE] if OUTSIDE in self.days else [])]
-        if not keys_all:
-            return '<p class="empty">No recordings were listed in the window.</p>'
-        peak = max(count for counts in self.days.values() for count in counts.values())
-        scale = _CHART_HEIGHT / peak
-        group = _BAR_WIDTH * len(SERIES) + _GROUP_GAP
-        width = max(group * len(keys_all) + 60, 320)
-        top, bottom = 16.0, 16.0 + _CHART_HEIGHT
-        parts = [
-            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{int(bottom) + 56}" '
-            f'data-scale="{scale:.6f}" role="img" aria-label="recordings per day">',
-            f'<line x1="40" y1="{bottom}" x2="{width}" y2="{bottom}" stroke="#9ca3af"/>',
-            f'<text x="36" y="{top + 4}" text-anchor="end" class="axis">{peak}</text>',
-            f'<text x="36" y="{bottom}" text-anchor="end" class="axis">0</text>',
-        ]
-        for index, key in enumerate(keys_all):
-            x0 = 44 + index * group
-            label = key.strftime("%m-%d") if isinstance(key, date) else "other"
-            day = key.isoformat() if isinstance(key, date) else OUTSIDE
-            for position, (name, (label_text, colour)) in enumerate(SERIES.items()):
-                count = self.days[key][name]
-                height = count * scale
-                parts.append(
-                    f'<rect x="{x0 + position * _BAR_WIDTH}" y="{bottom - height:.3f}" width="{_BAR_WIDTH - 1}" '
-                    f'height="{height:.3f}" fill="{colour}" data-day="{escape(day)}" data-series="{name}" '
-                    f'data-count="{count}"><title>{escape(f"{day}: {count} {label_text}")}</title></rect>'
-                )
-            parts.append(
-                f'<text x="{x0 + _BAR_WIDTH * len(SERIES) / 2}" y="{bottom + 14}" text-anchor="middle" '
-                f'class="axis">{escape(label)}</text>'
-            )
-        parts.append("</svg>")
-        return "".join(parts)
 
     def _exceptions(self) -> str:
         if not self.exception_count:
@@ -211,6 +177,55 @@ class Report:
             table += f'<p class="note">The first {shown} of {self.exception_count} are listed; {more} more are '
             table += "in verify's --output file.</p>"
         return table
+
+
+def _window_days(since: datetime, until: datetime) -> list[date]:
+    """Every day the window touches, so a day without recordings shows as an empty place, not a gap."""
+    last = (until - timedelta(microseconds=1)).date()
+    return [since.date() + timedelta(days=n) for n in range((last - since.date()).days + 1)]
+
+
+def _chart(days: Mapping[date | str, Counter[str]], window: list[date]) -> str:
+    """Grouped bars per day, each bar's height its count times one scale; bars carry their day, series and
+    count so a reader (or a test) can check every one against the totals."""
+    if not days:
+        return '<p class="empty">No recordings were listed in the window.</p>'
+    keys: list[date | str] = [*window, *([OUTSIDE] if OUTSIDE in days else [])]
+    peak = max(count for counts in days.values() for count in counts.values())
+    scale = _CHART_HEIGHT / peak
+    group = min(_GROUP_MAX, _PLOT_WIDTH / len(keys))
+    bar = group * 0.8 / len(SERIES)
+    # Day labels are about 36 px wide: one every `step` groups keeps them apart.
+    step = max(1, int(-(-36 // group)))
+    top, bottom = 16.0, 16.0 + _CHART_HEIGHT
+    width = _LEFT + group * len(keys) + 16
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{bottom + 40:.0f}" '
+        f'data-scale="{scale:.6f}" role="img" aria-label="recordings per day">',
+        f'<line x1="{_LEFT - 4}" y1="{bottom}" x2="{width:.0f}" y2="{bottom}" stroke="#9ca3af"/>',
+        f'<text x="{_LEFT - 8}" y="{top + 4}" text-anchor="end" class="axis">{peak}</text>',
+        f'<text x="{_LEFT - 8}" y="{bottom}" text-anchor="end" class="axis">0</text>',
+    ]
+    empty: Counter[str] = Counter()
+    for index, key in enumerate(keys):
+        x0 = _LEFT + index * group
+        day = key.isoformat() if isinstance(key, date) else OUTSIDE
+        counts = days.get(key, empty)
+        for position, (name, (label, colour)) in enumerate(SERIES.items()):
+            height = counts[name] * scale
+            parts.append(
+                f'<rect x="{x0 + position * bar:.3f}" y="{bottom - height:.3f}" width="{bar * 0.9:.3f}" '
+                f'height="{height:.3f}" fill="{colour}" data-day="{escape(day)}" data-series="{name}" '
+                f'data-count="{counts[name]}"><title>{escape(f"{day}: {counts[name]} {label}")}</title></rect>'
+            )
+        if index % step == 0 or not isinstance(key, date):
+            text = key.strftime("%m-%d") if isinstance(key, date) else "other"
+            parts.append(
+                f'<text x="{x0 + bar * len(SERIES) / 2:.1f}" y="{bottom + 14}" text-anchor="middle" '
+                f'class="axis">{escape(text)}</text>'
+            )
+    parts.append("</svg>")
+    return "".join(parts)
 
 
 def _exception_detail(row: Mapping[str, Any]) -> str:

@@ -131,7 +131,7 @@ def test_the_charts_bars_match_the_totals_as_rendered(
     )
     dom = browser.dump_dom(measured)
     bars = [dict(re.findall(r'([\w-]+)="([^"]*)"', tag)) for tag in re.findall(r"<rect [^>]*>", dom)]
-    assert len(bars) == len(SERIES) * 4  # three days and the rows outside the window
+    assert len(bars) == len(SERIES) * 8  # every day of the window, and the rows outside it
     scale = float(re.search(r'data-scale="([\d.]+)"', dom).group(1))  # type: ignore[union-attr]
 
     expected: dict[str, Counter[str]] = {}
@@ -145,7 +145,7 @@ def test_the_charts_bars_match_the_totals_as_rendered(
     by_series: Counter[str] = Counter()
     for bar in bars:
         count = int(bar["data-count"])
-        assert count == expected[bar["data-day"]][bar["data-series"]], bar
+        assert count == expected.get(bar["data-day"], Counter())[bar["data-series"]], bar
         # What the browser drew: height proportional to the count, one scale for every bar.
         assert abs(float(bar["data-rendered-height"]) - count * scale) < 0.6, bar
         by_series[bar["data-series"]] += count
@@ -188,6 +188,14 @@ def test_memory_is_bounded_by_days_and_the_exception_cap_not_by_rows() -> None:
     assert len(report.days) == (UNTIL - SINCE).days + 1  # the window's days, and one key for the rest
     assert all(len(e["detail"]) <= 600 for e in report.exceptions)
     html = report.html()
+    assert html.count("<rect ") == len(SERIES) * ((UNTIL - SINCE).days + 1)
+    # A month's days, and a year's, share the page's width.
+    for days in (31, 366):
+        month = Report(SINCE, SINCE + timedelta(days=days), {})
+        month.add({"recording_sid": "s", "date_created": "Tue, 03 Nov 2026 10:00:00 +0000", "result": "ok"})
+        chart = month.html()
+        assert chart.count("<rect ") == len(SERIES) * days
+        assert int(re.search(r'<svg [^>]*width="(\d+)"', chart).group(1)) <= 960  # type: ignore[union-attr]
     assert f"The first {MAX_EXCEPTIONS} of {rows} are listed" in html
     assert "<b>" not in html and "&lt;b&gt;" in html
 
