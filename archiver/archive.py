@@ -21,6 +21,7 @@ from archiver.errors import (
     TooLarge,
     TransientError,
 )
+from archiver.proof import record_deletion
 from archiver.signalwire import FINAL_WITH_AUDIO, NO_AUDIO, Budget, Recording, RecordingSource, RetryPolicy, parse_date
 from archiver.storage import Retention, Store, StoredObject, VerifyingReader
 
@@ -406,6 +407,10 @@ class Archiver:
             outcome.extra.update(deleted=False, delete_error=str(exc))
             return
         outcome.extra.update(deleted=status in DELETED_STATUSES, delete_status=status)
+        if status in DELETED_STATUSES:
+            # Without it the archive could prove its bytes but not that SignalWire's copy is gone, nor when.
+            record = record_deletion(self.store, manifest.key, outcome, status, self.retention())
+            outcome.extra["deletion_record"] = record.uri
 
     @staticmethod
     def _describe(outcome: Outcome, audio: StoredObject) -> None:

@@ -9,7 +9,7 @@ import os
 import socket
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -18,8 +18,10 @@ import structlog
 
 from archiver import config, signature
 from archiver.archive import Outcome
+from archiver.holds import Selection, apply_hold
 from archiver.logging import audit, configure
 from archiver.reconcile import FAILING_RESULTS, VERIFY_COLUMNS, SweepReport, parse_when, sweep, verify
+from archiver.report import Report, configuration_of
 from archiver.signalwire import FINAL_WITH_AUDIO
 from archiver.webhook import Service
 
@@ -167,6 +169,8 @@ def verify_command(service: Service, args: argparse.Namespace) -> int:
     rows = list(verify(service.archiver, since, until, read_bytes=not args.metadata_only, concurrency=args.concurrency))
     if args.output:
         _write_report(rows, args.output)
+    if args.report:
+        _write_html_report(service, args, (since, until), rows)
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["result"]] = counts.get(row["result"], 0) + 1
@@ -174,12 +178,24 @@ def verify_command(service: Service, args: argparse.Namespace) -> int:
     noun = "recording" if len(rows) == 1 else "recordings"
     print(f"verified {len(rows)} {noun} listed {since:%Y-%m-%d %H:%M} → {until:%Y-%m-%d %H:%M} UTC: ", end="")
     print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "none listed")
+    if held := sum(1 for row in rows if row.get("held") is True):
+        print(f"  under legal hold: {held}")
     for row in rows:
         if row["result"] in FAILING_RESULTS or row["result"] == "unverified_size":
             print(f"  {row['result'].upper()} {row['recording_sid']}: {row['detail']}")
     if args.output:
         print(f"report written to {args.output}")
+    if args.report:
+        print(f"auditor's report written to {args.report}")
     return 1 if bad else 0
+
+
+def _write_html_report(
+    service: Service, args: argparse.Namespace, window: tuple[datetime, datetime], rows: Iterable[dict[str, Any]]
+) -> None:
+    """verify --report: the rows as one self-contained HTML page (archiver/report.py)."""
+    configuration = configuration_of(service.settings, read_bytes=not args.metadata_only)
+    Report(*window, configuration).add_all(rows).write(args.report)
 
 
 def _write_report(rows: list[dict[str, Any]], path: Path) -> None:
@@ -290,6 +306,9 @@ def _parser() -> argparse.ArgumentParser:
     window(ver)
     ver.add_argument("--output", type=Path, help="write the report to FILE.csv or FILE.json")
     ver.add_argument(
+        "--report", type=Path, help="also write FILE.html: totals, a per-day chart and the exceptions, for an auditor"
+    )
+    ver.add_argument(
         "--metadata-only",
         action="store_true",
         help="trust GCS's stored CRC32C instead of reading every byte back (faster, weaker)",
@@ -315,7 +334,58 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--status", default="completed", help="RecordingStatus to send (default completed)")
     send.add_argument("--to", default="http://127.0.0.1:8080/", help="where to POST (default http://127.0.0.1:8080/)")
     send.set_defaults(run=send_callback)
+    _add_hold(commands)
     return parser
+
+
+# --- legal holds ------------------------------------------------------------------------------
+
+
+def hold_command(service: Service, args: argparse.Namespace) -> int:
+    """Set or clear a temporary hold on every archived recording selected; exit 1 if none matched or any failed."""
+    if not (args.recording or args.call or args.since):
+        raise CommandError("say what to hold: --recording SID, --call CALL_SID, or --since/--until")
+    for name in ("recording", "call"):
+        value = getattr(args, name)
+        if value is not None and not config.is_sid(value):
+            raise CommandError(f"--{name}: not a SID: {value[:64]!r}")
+    if args.until is not None and args.since is None:
+        raise CommandError("--until needs --since")
+    if len(args.reason) > 500:
+        # It goes into every object's audit line, which Cloud Logging drops beyond 256 KB.
+        raise CommandError("--reason: at most 500 characters")
+    since, until = _window(args) if args.since else (None, None)
+    selection = Selection(recording=args.recording, call=args.call, since=since, until=until)
+    held = not args.release
+    report = apply_hold(service.archiver.store, service.settings.project_id, selection, held=held, reason=args.reason)
+    verb = "held" if held else "released"
+    print(
+        f"{report.recordings} recording(s) matched; {report.changed} object(s) {verb}, "
+        f"{report.unchanged} already {verb}, {len(report.failed)} failed"
+    )
+    for failure in report.failed:
+        print(f"  FAILED {failure['uri']}: {failure['error']}")
+    if report.recordings == 0:
+        print("  nothing matched: no archived recording fits the selection")
+    return 0 if report.ok else 1
+
+
+def _add_hold(commands: Any) -> None:
+    hold = commands.add_parser(
+        "hold",
+        help="put archived recordings under legal hold (a GCS temporary hold), or release them",
+        description="Set (or with --release clear) a temporary hold on the audio and the manifest of every "
+        "archived recording selected: one recording, every recording of a call (found through the manifests), "
+        "or every recording created in a window; the selectors combine. A held object can be neither deleted "
+        "nor replaced, whatever its retention. Needs storage.objects.update on the bucket (see docs/audit.md).",
+    )
+    hold.add_argument("--recording", help="one recording's SID")
+    hold.add_argument("--call", help="a call SID: every recording of that call")
+    hold.add_argument("--since", type=_when, help="ISO 8601 date or date-time (UTC if no offset)")
+    hold.add_argument("--until", type=_when, help="ISO 8601 date or date-time; default: now")
+    hold.add_argument("--release", action="store_true", help="clear the hold instead of setting it")
+    hold.add_argument("--reason", default="", help="why (a matter or ticket number); goes into every audit line")
+    hold.set_defaults(run=hold_command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -67,6 +67,13 @@ class DeleteForbidden(ArchiveError):
     retryable = False
 
 
+class HoldNotConfirmed(ArchiveError):
+    """The store answered a hold request without showing the hold as asked: it may not have been set."""
+
+    code = "hold_not_confirmed"
+    retryable = False
+
+
 class Corrupt(ArchiveError):
     """A stored object disagrees with what its manifest recorded, or with the size SignalWire announces."""
 

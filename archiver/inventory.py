@@ -8,6 +8,7 @@ from datetime import date, datetime
 from archiver.archive import CONTENT_TYPES, check_agreement, day_prefix, retained_until
 from archiver.config import is_sid
 from archiver.errors import Corrupt
+from archiver.proof import DELETION_EXT, Deletion
 from archiver.storage import Store, StoredObject
 
 
@@ -23,6 +24,10 @@ class Archived:
     size_verified: bool
     # When the first of the two stops being retained (ISO 8601); None when either is not under retention.
     retained_until: str | None
+    # Either object under a temporary (legal) hold.
+    held: bool = False
+    # The record of a verified delete at SignalWire beside them, when there is one.
+    deletion: Deletion | None = None
 
 
 @dataclass
@@ -93,4 +98,6 @@ def _judge(sid: str, group: dict[str, StoredObject], pairs: dict[str, Archived])
         generation=audio.generation,
         size_verified=manifest.metadata.get("audio-size-verified") == "true",
         retained_until=retained_until(audio, manifest),
+        held=audio.held or manifest.held,
+        deletion=Deletion.of(record) if (record := group.get(DELETION_EXT)) is not None else None,
     )

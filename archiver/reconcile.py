@@ -15,6 +15,7 @@ from archiver.config import is_sid
 from archiver.errors import Corrupt
 from archiver.inventory import Archived, Inventory
 from archiver.progress import Window
+from archiver.proof import Deletion, deletion_key, signalwire_copy
 from archiver.signalwire import FINAL_WITH_AUDIO, NO_AUDIO, RecordingSource, parse_date, whole_number
 from archiver.storage import crc32c_of
 
@@ -461,6 +462,10 @@ VERIFY_COLUMNS = [
     "metadata_uri",
     "metadata_present",
     "retained_until",
+    # Where SignalWire's copy stands (`listed`, `deleted`, `listed_after_delete`) and the record that says so.
+    "signalwire_copy",
+    "deletion_evidence",
+    "held",
 ]
 # Results that make `verify` exit 1; `unverified_size` is reported, and DELETE_AFTER_ARCHIVE never deletes it.
 FAILING_RESULTS = frozenset({"missing", "corrupt", "failed"})
@@ -507,11 +512,23 @@ def verify_one(
             )
         if row["result"] != "missing":
             _conclude(archiver, row, audio_key, read_bytes)
+        _evidence(archiver, row, meta_key, archived)
     except Corrupt as exc:
         row.update(result="corrupt", detail=str(exc))
     except Exception as exc:
         row.update(result="failed", detail=f"{type(exc).__name__}: {exc}")
     return row
+
+
+def _evidence(archiver: Archiver, row: dict[str, Any], meta_key: str, archived: Archived | None) -> None:
+    """The columns on SignalWire's copy and on holds, from the listing when it showed the archive."""
+    if archived is not None:
+        row["held"] = archived.held
+        deletion = archived.deletion
+    else:
+        record = archiver.store.stat(deletion_key(meta_key))
+        deletion = Deletion.of(record) if record is not None else None
+    row.update(signalwire_copy(True, deletion))
 
 
 def _check_objects(archiver: Archiver, row: dict[str, Any], audio_key: str, meta_key: str) -> str:
@@ -525,6 +542,7 @@ def _check_objects(archiver: Archiver, row: dict[str, Any], audio_key: str, meta
         row["audio_uri"] = archiver.store.uri(audio_key)
     audio = archiver.store.stat(audio_key)
     row["metadata_present"] = manifest is not None
+    row["held"] = any(obj is not None and obj.held for obj in (audio, manifest))
     if audio is not None:
         row.update(audio_bytes=audio.size, audio_crc32c=audio.crc32c)
     if manifest is None:

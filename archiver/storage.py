@@ -10,7 +10,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import google_crc32c
 
 from archiver.config import ConfigError
-from archiver.errors import AlreadyExists, DeleteForbidden, IntegrityError, TooLarge
+from archiver.errors import AlreadyExists, DeleteForbidden, HoldNotConfirmed, IntegrityError, TooLarge
 
 if TYPE_CHECKING:
     from google.cloud.storage import Blob, Bucket
@@ -28,7 +28,7 @@ _MULTIPART_MAX = 8 * 1024 * 1024
 # GCS's largest page; a listing costs one request per this many objects.
 LIST_PAGE_SIZE = 1000
 # What a listing needs of each object (real GCS honours `fields`; fake-gcs-server sends everything).
-_LIST_FIELDS = "items(name,size,crc32c,generation,metadata,retention),nextPageToken"
+_LIST_FIELDS = "items(name,size,crc32c,generation,metadata,retention,temporaryHold),nextPageToken"
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,8 @@ class StoredObject:
     content_type: str
     metadata: dict[str, str] = field(default_factory=dict)
     retained_until: datetime | None = None
+    # A GCS temporary hold (a legal hold): the object can be neither deleted nor replaced while it is set.
+    held: bool = False
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,10 @@ class Store(Protocol):
         self, key: str, generation: int, metadata: dict[str, str], retention: Retention | None = None
     ) -> StoredObject: ...
     def delete(self, key: str, generation: int) -> None: ...
+    def set_hold(self, key: str, held: bool) -> StoredObject:
+        """Set or clear the object's temporary hold; raises HoldNotConfirmed when the store's answer disagrees."""
+        ...
+
     def list_objects(self, prefix: str, start: str = "") -> Iterator[StoredObject]:
         """Objects whose keys begin with `prefix` (and sort at or after `start`), in key order, page by page."""
         ...
@@ -207,6 +213,7 @@ class GcsStore:
             content_type=blob.content_type or "",
             metadata=dict(blob.metadata or {}),
             retained_until=blob.retention.retain_until_time,
+            held=bool(blob.temporary_hold),
         )
 
     def stat(self, key: str) -> StoredObject | None:
@@ -256,6 +263,18 @@ class GcsStore:
             blob.retention.retain_until_time = retention.until
         blob.patch(if_generation_match=generation)
         return self._to_stored(key, blob)
+
+    def set_hold(self, key: str, held: bool) -> StoredObject:
+        blob = self._bucket.blob(self._name(key))
+        blob.temporary_hold = held
+        # No generation precondition: a hold is about the name's current object, and setting it twice is harmless.
+        blob.patch()
+        stored = self._to_stored(key, blob)
+        if stored.held != held:
+            # A server that ignores the field (fake-gcs-server does) must not let a hold look set.
+            answer = blob.temporary_hold
+            raise HoldNotConfirmed(f"{stored.uri}: asked for temporaryHold={held}, the answer says {answer}")
+        return stored
 
     def delete(self, key: str, generation: int) -> None:
         from google.api_core.exceptions import Forbidden, NotFound, PreconditionFailed
@@ -335,6 +354,7 @@ class LocalStore:
             content_type=attrs.get("content_type", ""),
             metadata=dict(attrs.get("metadata", {})),
             retained_until=datetime.fromisoformat(attrs["retain_until"]) if attrs.get("retain_until") else None,
+            held=attrs.get("temporary_hold") is True,
         )
 
     def read_bytes(self, key: str) -> bytes:
@@ -403,21 +423,29 @@ class LocalStore:
         current = self.stat(key)
         if current is None or current.generation != generation:
             raise IntegrityError(f"{self.uri(key)} changed under us")
-        merged = {**current.metadata, **metadata}
         until = retention.until if retention is not None else current.retained_until
+        return self._rewrite_attrs(replace(current, metadata={**current.metadata, **metadata}, retained_until=until))
+
+    def set_hold(self, key: str, held: bool) -> StoredObject:
+        current = self.stat(key)
+        if current is None:
+            raise FileNotFoundError(f"{self.uri(key)} does not exist")
+        return self._rewrite_attrs(replace(current, held=held))
+
+    def _rewrite_attrs(self, obj: StoredObject) -> StoredObject:
+        """Store everything but the bytes of `obj`, as GCS keeps it beside an object."""
         self._write_attrs(
-            key,
+            obj.key,
             {
-                "content_type": current.content_type,
-                "metadata": merged,
-                "crc32c": current.crc32c,
-                "generation": generation,
-                "retain_until": until.isoformat() if until else None,
+                "content_type": obj.content_type,
+                "metadata": obj.metadata,
+                "crc32c": obj.crc32c,
+                "generation": obj.generation,
+                "retain_until": obj.retained_until.isoformat() if obj.retained_until else None,
+                "temporary_hold": obj.held,
             },
         )
-        return StoredObject(
-            key, current.uri, current.size, current.crc32c, generation, current.content_type, merged, until
-        )
+        return obj
 
     def delete(self, key: str, generation: int) -> None:
         current = self.stat(key)
@@ -426,6 +454,8 @@ class LocalStore:
         if current.retained_until is not None and current.retained_until > datetime.now(UTC):
             # What GCS does for an object under retention, so the local archive behaves the same.
             raise DeleteForbidden(f"{self.uri(key)} is retained until {current.retained_until:%Y-%m-%d %H:%M} UTC")
+        if current.held:
+            raise DeleteForbidden(f"{self.uri(key)} is under a temporary hold")
         try:
             self._path(key).unlink(missing_ok=True)
         except PermissionError as exc:

@@ -90,7 +90,7 @@ data "google_storage_bucket" "existing" {
 }
 
 resource "google_storage_bucket" "archive" {
-  #checkov:skip=CKV_GCP_62:Access is audited with Cloud Audit Logs (Data Access logs for GCS), not legacy usage logs.
+  #checkov:skip=CKV_GCP_62:Access is audited with Cloud Audit Logs instead of legacy usage logs: audit.tf enables Data Access logs (DATA_READ, DATA_WRITE) for Cloud Storage and keeps them in the audit log bucket.
   #checkov:skip=CKV_GCP_78:Versioning is the fallback when retention_days is 0; with retention nothing can be replaced or deleted anyway.
   count                       = var.existing_bucket_name == "" ? 1 : 0
   name                        = var.bucket_name

@@ -32,3 +32,13 @@ output "secrets" {
   description = "Secret Manager secrets and the versions the functions are pinned to."
   value       = { for key, version in google_secret_manager_secret_version.signalwire : key => version.name }
 }
+
+output "audit_log_bucket" {
+  description = "The log bucket that keeps the audit trail for audit_log_retention_days."
+  value       = google_logging_project_bucket_config.audit.id
+}
+
+output "audit_dataset" {
+  description = "The linked BigQuery dataset to query the audit trail in (docs/audit.md): FROM `<this>._AllLogs`."
+  value       = "${var.project_id}.${google_logging_linked_dataset.audit.link_id}"
+}

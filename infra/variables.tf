@@ -458,3 +458,27 @@ variable "notification_channels" {
     error_message = "Each notification channel must be projects/PROJECT/notificationChannels/ID."
   }
 }
+
+# --- the audit trail (audit.tf) --------------------------------------------------------------------
+variable "audit_log_retention_days" {
+  description = "How long the audit trail (the functions' logs and the archive bucket's Cloud Audit Logs) is kept in its own log bucket, in days. Default 2555, seven years."
+  type        = number
+  default     = 2555
+
+  validation {
+    condition     = var.audit_log_retention_days >= 1 && var.audit_log_retention_days <= 3650
+    error_message = "audit_log_retention_days must be between 1 and 3650 (Cloud Logging's maximum)."
+  }
+}
+
+variable "lock_audit_log_bucket" {
+  description = "Lock the audit log bucket: its retention can then never be shortened, and it cannot be deleted while it holds entries. Irreversible."
+  type        = bool
+  default     = false
+}
+
+variable "audit_log_location" {
+  description = "Where the audit log bucket (and its linked BigQuery dataset) lives: \"global\" or a Cloud Logging region such as \"us-central1\"."
+  type        = string
+  default     = "global"
+}

@@ -227,3 +227,17 @@ def only_line(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
 
 def audit_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def run_archiver(harness: Harness, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m archiver ARGS` in a process of its own, configured for the harness's space and archive."""
+    env = env_for(harness.space, ARCHIVE_URI=harness.settings.archive_uri)
+    return subprocess.run(
+        [sys.executable, "-m", "archiver", *args],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
