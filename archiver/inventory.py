@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from archiver.archive import CONTENT_TYPES, check_agreement, day_prefix, retained_until
+from archiver.archive import check_agreement, day_prefix, retained_until
+from archiver.audioformat import CONTENT_TYPES
 from archiver.config import is_sid
 from archiver.errors import Corrupt
 from archiver.storage import Store, StoredObject

@@ -15,7 +15,14 @@ from archiver.config import is_sid
 from archiver.errors import Corrupt
 from archiver.inventory import Archived, Inventory
 from archiver.progress import Window
-from archiver.signalwire import FINAL_WITH_AUDIO, NO_AUDIO, RecordingSource, parse_date, whole_number
+from archiver.signalwire import (
+    FINAL_WITH_AUDIO,
+    KNOWN_STATUSES,
+    NO_AUDIO,
+    RecordingSource,
+    parse_date,
+    whole_number,
+)
 from archiver.storage import crc32c_of
 
 # SignalWire's dates have whole seconds: a window that must include a recording's second ends one second later.
@@ -40,6 +47,8 @@ class SweepReport:
     already_queued: int = 0
     would_archive: list[str] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
+    # Status words no documentation lists, by word (they are in `skipped` too): each is a WARNING.
+    unknown_statuses: Counter[str] = field(default_factory=Counter)
     failed: list[dict[str, str]] = field(default_factory=list)
     corrupt: list[dict[str, str]] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
@@ -67,6 +76,7 @@ class SweepReport:
             "already_queued": self.already_queued,
             "would_archive": self.would_archive,
             "skipped": dict(self.skipped),
+            "unknown_statuses": dict(self.unknown_statuses),
             "failed": self.failed,
             "corrupt": self.corrupt,
             "repaired": self.repaired,
@@ -107,6 +117,13 @@ def _listed_archive(inventory: Inventory, recording: dict[str, Any]) -> Archived
     if status not in FINAL_WITH_AUDIO or not is_sid(sid) or created is None:
         return None
     return inventory.archived(sid, created)
+
+
+def _skip(report: SweepReport, status: str) -> None:
+    """A listed recording without audio to archive yet; a word no documentation lists is counted apart."""
+    report.skipped[status or "no status"] += 1
+    if status not in KNOWN_STATUSES:
+        report.unknown_statuses[status or "no status"] += 1
 
 
 class _Actions:
@@ -388,7 +405,7 @@ def _sweep_source(
                     report.failed.append({"sid": sid[:64], "error": "listing returned a malformed SID"})
                     continue
                 if status not in FINAL_WITH_AUDIO:
-                    report.skipped[status or "no status"] += 1
+                    _skip(report, status)
                     continue
                 archived = inventory.archived(sid, created) if created is not None and not out_of_time else None
                 needs_work = archived is None or wants_delete or _unfinished(archived, wants_retention, repair)
@@ -469,8 +486,8 @@ FAILING_RESULTS = frozenset({"missing", "corrupt", "failed"})
 def verify_one(
     archiver: Archiver, recording: dict[str, Any], *, read_bytes: bool, archived: Archived | None = None
 ) -> dict[str, Any]:
-    """One row of the report: `ok`, `unverified_size`, `not_retained`, `missing`, `corrupt`, `no_audio`,
-    `not_final` or `failed`.
+    """One row of the report: `ok`, `unverified_size`, `not_retained`, `missing`, `corrupt`, `misnamed`,
+    `no_audio`, `not_final`, `unknown_status` or `failed`.
 
     `archived` is what a listing of the archive showed, complete and agreeing; without it both
     objects are read to find out. A row that cannot be checked (a malformed SID or date, a storage
@@ -482,6 +499,8 @@ def verify_one(
     row.update(recording_sid=sid, date_created=str(recording.get("date_created") or "")[:64], status=status)
     if status not in FINAL_WITH_AUDIO:
         row["result"] = "no_audio" if status in NO_AUDIO else "not_final"
+        if status not in KNOWN_STATUSES:
+            row.update(result="unknown_status", detail=f"status {status!r} is not one SignalWire documents")
         return row
     if not is_sid(sid):
         row.update(result="failed", detail="the listing returned a malformed SID")

@@ -129,6 +129,7 @@ class Scenario:
         from concurrent.futures import ThreadPoolExecutor
 
         from archiver import config
+        from archiver.audioformat import decide
         from archiver.signalwire import Recording
         from archiver.storage import VerifyingReader
         from archiver.webhook import Service
@@ -144,7 +145,7 @@ class Scenario:
             reader = VerifyingReader.of_bytes(fake.audio())
             metadata = {**archiver._audio_metadata(recording), "sha256": fake.sha256()}
             audio = archiver.store.put(audio_key, reader, "audio/mpeg", metadata)
-            archiver._write_manifest(recording, meta_key, audio, True)
+            archiver._write_manifest(recording, meta_key, audio, True, decide(fake.audio()[:16], {}, sid))
 
         with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
             list(pool.map(archive, plan(self.count)))
