@@ -279,6 +279,7 @@ class Space:
                 Rule(f"{API}/Recordings/<sid>.json", endpoint="json", methods=["GET"]),
                 Rule(f"{API}/Recordings/<sid>.<fmt>", endpoint="media", methods=["GET"]),
                 Rule(f"{API}/Recordings/<sid>", endpoint="delete", methods=["DELETE"]),
+                Rule(f"{API}/Recordings/<sid>", endpoint="media_wav", methods=["GET"]),
                 Rule("/storage/<sid>.<fmt>", endpoint="storage", methods=["GET"]),
                 Rule(RELAY, endpoint="relay_list", methods=["GET"]),
                 Rule(f"{RELAY}/<sid>", endpoint="relay_json", methods=["GET"]),
@@ -464,6 +465,10 @@ class Space:
             return self._error(404, "Not Found")
         return self._serve(recording, fmt, fault)
 
+    def _media_wav(self, request: Request, account: str, sid: str) -> Response:
+        """A recording URI without an extension answers WAV (compatibility-api/recordings/main.tsp 89-94)."""
+        return self._media(request, account, sid, "wav")
+
     def _serve(self, recording: FakeRecording, fmt: str, fault: Fault | None) -> Response:
         """The audio in `fmt`, with what `fault` scripts: a redirect to the presigned host, another type, a cut."""
         if fault is not None and fault.redirect:
@@ -589,6 +594,22 @@ class Space:
         del self.recordings[sid]
         self.deleted.append(sid)
         return Response(status=204)
+
+    def status_callback(self, sid: str, status: str = "completed") -> dict[str, str]:
+        """The form fields of a cXML recordingStatusCallback for `sid` (compatibility openapi.yaml,
+        RecordingStatusCallbackPayload: every required field), as SignalWire POSTs them."""
+        recording = self.recordings.get(sid)
+        call_sid = recording.call_sid if recording is not None and recording.call_sid else str(uuid.uuid4())
+        return {
+            "AccountSid": self.project_id,
+            "CallSid": call_sid,
+            "RecordingSid": sid,
+            "RecordingUrl": f"{self.url}/api/laml/2010-04-01/Accounts/{self.project_id}/Recordings/{sid}",
+            "RecordingStatus": status,
+            "RecordingDuration": "4",
+            "RecordingChannels": "1",
+            "RecordingSource": "DialVerb",
+        }
 
     def event(
         self, recording: FakeRecording, state: str = "finished", shape: str = "record_call", **record: Any

@@ -131,7 +131,7 @@ def test_media_urls_refused_without_a_request(space: Space, url: str) -> None:
         ("192.168.1.1", False),
         ("169.254.169.254", False),  # the metadata server
         ("100.64.0.1", False),  # shared address space
-        ("0.0.0.0", False),
+        ("0.0.0.0", False),  # noqa: S104 (an address judged, not bound)
         ("::1", False),
         ("fe80::1", False),
         ("fd00:ec2::254", False),  # the metadata server over IPv6
