@@ -23,6 +23,7 @@ from archiver.errors import (
     TransientError,
 )
 from archiver.logging import get_logger
+from archiver.misnamed import rename
 from archiver.signalwire import (
     FINAL_WITH_AUDIO,
     KNOWN_STATUSES,
@@ -313,12 +314,15 @@ class Archiver:
         outcome.extra["retention_completed"] = True
 
     def _look(self, outcome: Outcome, keys: tuple[str, str], repair: bool, budget: Budget) -> bool:
-        """check_archived; in repair mode a disagreeing audio object is removed for a rewrite, and an archive
-        SignalWire announced no size for is checked against the size it announces now."""
+        """check_archived; in repair mode a disagreeing audio object is removed for a rewrite, one named against its
+        bytes is copied to the right name, and one SignalWire announced no size for is checked against the size it
+        announces now."""
         try:
             found = self.check_archived(outcome, keys)
-            if found and repair and not outcome.size_verified:
-                self._confirm_size(outcome, keys, budget)
+            if found and repair:
+                rename(self, outcome, keys)
+                if not outcome.size_verified:
+                    self._confirm_size(outcome, keys, budget)
             return found
         except Corrupt as exc:
             if not repair:

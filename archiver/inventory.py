@@ -24,6 +24,8 @@ class Archived:
     size_verified: bool
     # When the first of the two stops being retained (ISO 8601); None when either is not under retention.
     retained_until: str | None
+    # The manifest says the name was chosen from the audio's bytes: it cannot be misnamed.
+    format_from_bytes: bool = False
 
 
 @dataclass
@@ -94,4 +96,5 @@ def _judge(sid: str, group: dict[str, StoredObject], pairs: dict[str, Archived])
         generation=audio.generation,
         size_verified=manifest.metadata.get("audio-size-verified") == "true",
         retained_until=retained_until(audio, manifest),
+        format_from_bytes=manifest.metadata.get("audio-format") == fmt,
     )

@@ -11,9 +11,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from archiver.archive import Archiver, Outcome, audio_key_of, call_sid_of, check_agreement, retained_until
+from archiver.audioformat import SNIFF_BYTES
 from archiver.config import is_sid
 from archiver.errors import Corrupt
 from archiver.inventory import Archived, Inventory
+from archiver.misnamed import extension, wrong_name
 from archiver.progress import Window
 from archiver.signalwire import (
     FINAL_WITH_AUDIO,
@@ -52,6 +54,8 @@ class SweepReport:
     failed: list[dict[str, str]] = field(default_factory=list)
     corrupt: list[dict[str, str]] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
+    # What a repair could not finish (a renamed archive's old object that retention keeps), and why.
+    repair_incomplete: list[dict[str, str]] = field(default_factory=list)
     remaining: list[str] = field(default_factory=list)
     deleted: int = 0
     bytes: int = 0
@@ -80,6 +84,7 @@ class SweepReport:
             "failed": self.failed,
             "corrupt": self.corrupt,
             "repaired": self.repaired,
+            "repair_incomplete": self.repair_incomplete,
             "remaining": self.remaining,
             "resumed": self.resumed.as_dict() if self.resumed else None,
             "resume_next": self.resume_next.as_dict() if self.resume_next else None,
@@ -166,8 +171,6 @@ class _Actions:
         if outcome.outcome == "archived":
             report.archived.append(outcome.recording_sid)
             report.bytes += outcome.bytes or 0
-            if "repaired" in outcome.extra:
-                report.repaired.append(outcome.recording_sid)
         elif outcome.outcome == "corrupt":
             report.corrupt.append({"sid": outcome.recording_sid, "error": outcome.error or "corrupt"})
         elif outcome.outcome == "already_archived":
@@ -182,6 +185,10 @@ class _Actions:
             report.failed.append({"sid": outcome.recording_sid, "error": outcome.error or outcome.outcome})
         if outcome.extra.get("deleted"):
             report.deleted += 1
+        if outcome.ok and "repaired" in outcome.extra:
+            report.repaired.append(outcome.recording_sid)
+        if "repair_incomplete" in outcome.extra:
+            report.repair_incomplete.append({"sid": outcome.recording_sid, "error": outcome.extra["repair_incomplete"]})
 
     def already_archived(self, sid: str, recording: dict[str, Any], archived: Archived) -> None:
         """A recording the listings show archived: counted (and reported) without a request."""
@@ -367,7 +374,10 @@ def _sweep_window(
 
 def _unfinished(archived: Archived, wants_retention: bool, repair: bool) -> bool:
     """An archive that agrees with its manifest but still has work of its own in archive(): retention to set
-    (only on a size SignalWire announced), or, with `repair`, a size to ask SignalWire for once more."""
+    (only on a size SignalWire announced), or, with `repair`, a size to ask SignalWire for once more or a name
+    chosen before formats came from the bytes, to check."""
+    if repair and not archived.format_from_bytes:
+        return True
     if not archived.size_verified:
         return repair
     return wants_retention and archived.retained_until is None
@@ -569,10 +579,23 @@ def _conclude(archiver: Archiver, row: dict[str, Any], audio_key: str, read_byte
     """An archive that agrees with its manifest: read its bytes back if asked, then `ok`, `unverified_size`
     or `not_retained`."""
     if read_bytes:
-        size, crc, sha = crc32c_of(archiver.store.iter_bytes(audio_key))
+        head = bytearray()
+
+        def watched() -> Iterator[bytes]:
+            for chunk in archiver.store.iter_bytes(audio_key):
+                head.extend(chunk[: max(0, SNIFF_BYTES - len(head))])
+                yield chunk
+
+        size, crc, sha = crc32c_of(watched())
         row["computed_sha256"] = sha
         if (size, crc, sha) != (row["recorded_bytes"], row["recorded_crc32c"], row["recorded_sha256"]):
             raise Corrupt(f"stored bytes read back as {size} bytes sha256 {sha}")
+        if found := wrong_name(audio_key, bytes(head)):
+            # Intact, and the manifest names it, but anything looking for the right extension will not find it.
+            fmt, evidence = found
+            detail = f"holds {fmt} ({evidence}) under .{extension(audio_key)}; backfill --repair copies it to .{fmt}"
+            row.update(result="misnamed", detail=detail)
+            return
     if not row["size_verified"]:
         row.update(result="unverified_size", detail="SignalWire announced no size when it was archived")
         return
