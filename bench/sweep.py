@@ -142,10 +142,11 @@ class Scenario:
             fake = FakeRecording(sid, self.project, AUDIO_BYTES, created=created.replace(microsecond=0))
             recording = Recording(json.dumps(fake.metadata()).encode(), fake.metadata())
             audio_key, meta_key = archiver.keys(recording)
-            reader = VerifyingReader.of_bytes(fake.audio())
+            data = fake.audio()
+            reader = VerifyingReader.of_bytes(data)
             metadata = {**archiver._audio_metadata(recording), "sha256": fake.sha256()}
             audio = archiver.store.put(audio_key, reader, "audio/mpeg", metadata)
-            archiver._write_manifest(recording, meta_key, audio, True, decide(fake.audio()[:16], {}, sid))
+            archiver._write_manifest(recording, meta_key, audio, True, decide(data[:16], {}, sid))
 
         with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
             list(pool.map(archive, plan(self.count)))
