@@ -39,6 +39,8 @@ _MAX_RETRY_AFTER_S = 60.0
 _READ_BLOCK = 64 * 1024
 _RETRY_STATUSES = frozenset({404, 408, 409, 425, 429})
 _IDENTITY = {"Accept-Encoding": "identity"}
+# What a media request takes (audioformat.refused_media_type): the bytes then decide.
+_MEDIA_ACCEPT = "audio/*, video/mp4, application/octet-stream, binary/octet-stream;q=0.9"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
 # A list page of 1,000 recordings decodes to a few thousand JSON objects; a flood of `{}` to millions.
@@ -346,7 +348,8 @@ class SpaceHttp:
             raise SignalWireError(f"{method} {what} at {host}: {exc}; refused") from None
         except (requests.ConnectionError, requests.Timeout) as exc:
             if not exchange.expired and (why := _unreachable(exc)):
-                raise Unreachable(f"cannot reach {host}: {why}; check SIGNALWIRE_SPACE_URL") from exc
+                hint = "; check SIGNALWIRE_SPACE_URL" if on_space else " (a media host named by SignalWire)"
+                raise Unreachable(f"cannot reach {host}: {why}{hint}") from exc
             reason = "deadline passed" if exchange.expired else type(exc).__name__
             raise TransientError(f"{method} {what} at {host}: {reason}") from exc
         # Whatever else a misbehaving answer raises (a bad header, a bad encoding): a failed attempt.
@@ -461,7 +464,7 @@ class SpaceHttp:
         try:
             # Content-Length must count the audio bytes themselves, not a compressed form.
             response, exchange = closer.enter_context(
-                self.exchange("GET", url, budget, what, headers={"Accept": "audio/*"})
+                self.exchange("GET", url, budget, what, headers={"Accept": _MEDIA_ACCEPT})
             )
             _check(response, what)
             media = MediaStream(response, exchange, closer)
