@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from archiver import __version__
+from archiver.audioformat import CONTENT_TYPES, FormatDecision, PeekedMedia, decide, extension_of
 from archiver.config import Settings, is_sid
 from archiver.errors import (
     AlreadyExists,
@@ -21,14 +22,23 @@ from archiver.errors import (
     TooLarge,
     TransientError,
 )
+from archiver.logging import get_logger
+from archiver.misnamed import rename
 from archiver.proof import record_deletion
-from archiver.signalwire import FINAL_WITH_AUDIO, NO_AUDIO, Budget, Recording, RecordingSource, RetryPolicy, parse_date
+from archiver.signalwire import (
+    FINAL_WITH_AUDIO,
+    KNOWN_STATUSES,
+    NO_AUDIO,
+    Budget,
+    Recording,
+    RecordingSource,
+    RetryPolicy,
+    parse_date,
+)
 from archiver.storage import Retention, Store, StoredObject, VerifyingReader
 
 # How long a callback waits for a recording SignalWire still reports as not final.
 FINAL_WAIT_S = 10.0
-# mp4 only for SWML record_call, which can record in it; LaML serves mp3 or wav.
-CONTENT_TYPES = {"mp3": "audio/mpeg", "wav": "audio/wav", "mp4": "audio/mp4"}
 # SignalWire's answers to DELETE that mean the recording is gone there (404: gone already).
 DELETED_STATUSES = frozenset({200, 204, 404})
 # Outcomes after which SignalWire need not call again (queued: a Cloud Task will archive it).
@@ -167,9 +177,19 @@ class Archiver:
         """Metadata once the recording is final; waits `final_wait_s` at most for it to become final."""
         final_deadline = time.monotonic() + self.final_wait_s
         source = self.sources[api]
+        warned: set[str] = set()
 
         def fetch() -> Recording:
             recording = source.recording(sid, budget)
+            if recording.status not in KNOWN_STATUSES and recording.status not in warned:
+                # Read as not final (nothing is archived on a guess), but never silently.
+                warned.add(recording.status)
+                get_logger().warning(
+                    "SignalWire reports an unknown recording status",
+                    status_word=recording.status[:32],
+                    api=api,
+                    recording_sid=sid,
+                )
             if recording.status not in FINAL_WITH_AUDIO | NO_AUDIO:
                 message = f"recording {sid} is {recording.status[:32] or 'without status'}, not final yet"
                 if time.monotonic() >= final_deadline:
@@ -187,6 +207,7 @@ class Archiver:
         api: str | None = None,
         delete: bool | None = None,
         repair: bool = False,
+        format_hint: str | None = None,
     ) -> Outcome:
         """Archive one recording; never raises for a recording-level failure, returns `failed` or `corrupt`.
 
@@ -194,6 +215,7 @@ class Archiver:
         already complete, SignalWire is not asked anything. `api` names the SignalWire API the recording
         belongs to (default: the listing's, else "laml"). `delete` defaults to DELETE_AFTER_ARCHIVE.
         `repair` replaces an archive that disagrees with its manifest instead of only reporting it.
+        `format_hint` is the format a callback named; the audio's own bytes decide, the hint is recorded.
         """
         started = time.monotonic()
         budget = Budget(started + self.settings.retry_budget_s)
@@ -220,7 +242,7 @@ class Archiver:
                     keys = self.keys(recording)
                     # Looked at already when the listing or the recent dates named these same objects.
                     if keys in candidates or not self._look(outcome, keys, repair, budget):
-                        self._archive_final(recording, keys, outcome, budget)
+                        self._archive_final(recording, keys, outcome, budget, format_hint)
                     else:
                         self._complete_retention(outcome, keys)
             if wants_delete and keys is not None and outcome.outcome in ("archived", "already_archived"):
@@ -293,12 +315,15 @@ class Archiver:
         outcome.extra["retention_completed"] = True
 
     def _look(self, outcome: Outcome, keys: tuple[str, str], repair: bool, budget: Budget) -> bool:
-        """check_archived; in repair mode a disagreeing audio object is removed for a rewrite, and an archive
-        SignalWire announced no size for is checked against the size it announces now."""
+        """check_archived; in repair mode a disagreeing audio object is removed for a rewrite, one named against its
+        bytes is copied to the right name, and one SignalWire announced no size for is checked against the size it
+        announces now."""
         try:
             found = self.check_archived(outcome, keys)
-            if found and repair and not outcome.size_verified:
-                self._confirm_size(outcome, keys, budget)
+            if found and repair:
+                rename(self, outcome, keys)
+                if not outcome.size_verified:
+                    self._confirm_size(outcome, keys, budget)
             return found
         except Corrupt as exc:
             if not repair:
@@ -328,18 +353,23 @@ class Archiver:
         outcome.announced_bytes = announced
         outcome.extra["size_verified_now"] = True
 
-    def _archive_final(self, recording: Recording, keys: tuple[str, str], outcome: Outcome, budget: Budget) -> None:
-        audio_key, meta_key = keys
-        outcome.audio_uri = self.store.uri(audio_key)
+    def _archive_final(
+        self, recording: Recording, keys: tuple[str, str], outcome: Outcome, budget: Budget, hint: str | None
+    ) -> None:
+        meta_key = keys[1]
         outcome.metadata_uri = self.store.uri(meta_key)
-        audio, sha256, announced = self.policy.run(
-            lambda: self._archive_audio(recording, audio_key, budget), budget_s=budget.remaining()
+        audio, sha256, announced, decision = self.policy.run(
+            lambda: self._archive_audio(recording, meta_key, budget, hint, outcome), budget_s=budget.remaining()
         )
+        outcome.audio_uri = audio.uri
         self._describe(outcome, audio)
         outcome.sha256 = sha256
         outcome.announced_bytes = announced
         outcome.size_verified = announced is not None
-        manifest = self._write_manifest(recording, meta_key, audio, outcome.size_verified)
+        outcome.extra["audio_format"] = decision.fmt
+        if decision.disagreeing():
+            outcome.extra["format_hints_disagree"] = decision.disagreeing()
+        manifest = self._write_manifest(recording, meta_key, audio, outcome.size_verified, decision)
         outcome.retained_until = retained_until(audio, manifest)
         outcome.outcome = "archived"
 
@@ -434,12 +464,16 @@ class Archiver:
             "archiver-version": __version__,
         }
 
-    def _archive_audio(self, recording: Recording, key: str, budget: Budget) -> tuple[StoredObject, str, int | None]:
-        """One attempt: stream SignalWire's audio into a create-only object and verify it.
+    def _archive_audio(
+        self, recording: Recording, meta_key: str, budget: Budget, hint: str | None, outcome: Outcome
+    ) -> tuple[StoredObject, str, int | None, FormatDecision]:
+        """One attempt: stream SignalWire's audio into a create-only object named as its bytes say, and verify it.
 
-        Returns the stored object, its SHA-256, and the size SignalWire announced (None if it would not say).
+        The first block is read before the upload opens, so the object's name and Content-Type follow the
+        bytes (create-only names cannot be changed later); a body that is not audio is never stored.
+        Returns the stored object, its SHA-256, the size SignalWire announced (None if it would not say),
+        and how the format was decided; `outcome` is told which host served the audio.
         """
-        fmt = key.rsplit(".", 1)[1]
         limit = self.settings.max_recording_bytes
         source = self.sources[recording.api]
         with source.open_media(recording, budget) as media:
@@ -452,17 +486,18 @@ class Archiver:
                 announced = source.media_size(recording.sid, budget)
                 if announced is not None and announced > limit:
                     raise TooLarge(f"recording {recording.sid} audio: {announced} bytes, over MAX_RECORDING_MB")
-            reader = VerifyingReader(media, announced, limit)
+            outcome.extra["media_host"] = media.host
+            peeked = PeekedMedia(media)
+            hints = {"event": hint, "url": extension_of(media.url), "content-type": media.content_type}
+            decision = decide(peeked.head, hints, f"recording {recording.sid} audio from {media.host}")
+            key = audio_key_of(meta_key, decision.fmt)
+            reader = VerifyingReader(peeked, announced, limit)
             try:
-                stored = self.store.put(key, reader, CONTENT_TYPES[fmt], self._audio_metadata(recording))
+                stored = self.store.put(key, reader, decision.content_type, self._audio_metadata(recording))
             except AlreadyExists:
                 stored = self._adopt_existing(key, reader)
             except IntegrityError as exc:
                 raise TransientError(str(exc)) from exc
-        if reader.size == 0:
-            # SignalWire says the recording is complete: no audio at all means not ready, never a proof.
-            self.store.delete(key, stored.generation)
-            raise TransientError(f"recording {recording.sid} audio: empty body")
         # Retention freezes an archive: only one whose size SignalWire announced is proven complete.
         retention = self.retention() if announced is not None else None
         if stored.metadata.get("sha256") != reader.sha256 or (retention and stored.retained_until is None):
@@ -470,7 +505,7 @@ class Archiver:
             # and retention comes with it, so bytes that failed verification were never retained.
             wanted = {**self._audio_metadata(recording), "sha256": reader.sha256}
             stored = self.store.set_metadata(key, stored.generation, {**stored.metadata, **wanted}, retention)
-        return stored, reader.sha256, announced
+        return stored, reader.sha256, announced, decision
 
     def _adopt_existing(self, key: str, reader: VerifyingReader) -> StoredObject:
         """Another attempt created the object first: keep it only if it holds exactly these bytes."""
@@ -487,9 +522,12 @@ class Archiver:
             raise TransientError(f"{existing.uri} held other bytes than SignalWire serves; removed for a retry")
         return existing
 
-    def _write_manifest(self, recording: Recording, key: str, audio: StoredObject, size_verified: bool) -> StoredObject:
+    def _write_manifest(
+        self, recording: Recording, key: str, audio: StoredObject, size_verified: bool, decision: FormatDecision
+    ) -> StoredObject:
         """The metadata object goes last: its presence means the recording is completely archived."""
         metadata = {
+            **decision.manifest(),
             "recording-sid": recording.sid.lower(),
             "audio-object": audio.uri,
             "audio-generation": str(audio.generation),

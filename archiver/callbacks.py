@@ -13,7 +13,8 @@ from archiver.signalwire import FINAL_WITH_AUDIO, NO_AUDIO
 
 Source = Literal["laml", "relay"]
 Shape = Literal["form", "query", "event"]
-Kind = Literal["audio", "no_audio", "not_final"]
+# "unknown": a status word not documented; SignalWire's REST answer then decides, and a WARNING names it.
+Kind = Literal["audio", "no_audio", "not_final", "unknown"]
 
 # cXML RecordingStatus values; `stopped` and the REST resource's own statuses are tolerated too.
 _LAML_NOT_FINAL = frozenset({"in-progress", "paused", "resumed", "queued"})
@@ -49,16 +50,18 @@ class Callback:
     recording_id: str | None
     call_id: str | None = None
     key_position: int | None = None
+    # The format an event names (`params.record.format`, or `params.record.audio.format`): a hint only.
+    format_hint: str | None = None
 
 
 def _laml_kind(status: str) -> Kind:
+    if not status:
+        raise Invalid("RecordingStatus is missing")
     if status in FINAL_WITH_AUDIO:
         return "audio"
     if status in NO_AUDIO:
         return "no_audio"
-    if status in _LAML_NOT_FINAL:
-        return "not_final"
-    raise Invalid("RecordingStatus is missing or unknown")
+    return "not_final" if status in _LAML_NOT_FINAL else "unknown"
 
 
 def from_fields(fields: Mapping[str, str], project_id: str, shape: Shape, key_position: int | None) -> Callback:
@@ -75,7 +78,7 @@ def from_fields(fields: Mapping[str, str], project_id: str, shape: Shape, key_po
     call_sid = fields.get("CallSid") or None
     if call_sid is not None and not is_sid(call_sid):
         raise Invalid("CallSid is not a SignalWire SID")
-    status = fields.get("RecordingStatus", "").lower()
+    status = fields.get("RecordingStatus", "").lower()[:32]
     kind = _laml_kind(status)
     return Callback("laml", shape, status, kind, sid.lower(), call_sid and call_sid.lower(), key_position)
 
@@ -95,7 +98,8 @@ def _uuid_in_path(url: Any) -> str | None:
 def _recording_id(params: Mapping[str, Any]) -> str | None:
     """The recording an event is about: an explicit id where SignalWire sends one, else the URL's UUID.
 
-    The docs show the URL under `params.record.url`; older events and SDKs put it at `params.url`.
+    record_call's events carry the URL under `params.record.url`; record's carry `params.url` and
+    `params.recording_id` (signalwire/docs swml record_call.mdx and record.mdx).
     """
     record = params.get("record")
     record = record if isinstance(record, dict) else {}
@@ -103,6 +107,15 @@ def _recording_id(params: Mapping[str, Any]) -> str | None:
     if isinstance(explicit, str) and is_sid(explicit):
         return explicit.lower()
     return _uuid_in_path(record.get("url")) or _uuid_in_path(params.get("url"))
+
+
+def _format_hint(params: Mapping[str, Any]) -> str | None:
+    """record_call's `params.record.format`, or record's `params.record.audio.format`; None when neither says."""
+    record = params.get("record")
+    record = record if isinstance(record, dict) else {}
+    audio = record.get("audio")
+    named = record.get("format") or (audio.get("format") if isinstance(audio, dict) else None)
+    return named.lower()[:8] if isinstance(named, str) and named.isascii() and named.isalnum() else None
 
 
 def from_event(body: bytes, project_id: str, key_position: int | None) -> Callback:
@@ -120,13 +133,14 @@ def from_event(body: bytes, project_id: str, key_position: int | None) -> Callba
     if not isinstance(params, dict):
         raise Invalid("event has no params")
     state = str(params.get("state") or "").lower()[:32]
-    kind = _RELAY_KINDS.get(state)
-    if kind is None:
-        raise Invalid("params.state is missing or unknown")
+    if not state:
+        raise Invalid("params.state is missing")
+    kind = _RELAY_KINDS.get(state, "unknown")
     call_id = params.get("call_id") or None
     if call_id is not None and not (isinstance(call_id, str) and is_sid(call_id)):
         raise Invalid("params.call_id is not a SignalWire id")
     recording_id = _recording_id(params)
     if kind == "audio" and recording_id is None:
         raise Invalid("finished event names no recording (no UUID in params.record.url)")
-    return Callback("relay", "event", state, kind, recording_id, call_id and call_id.lower(), key_position)
+    call = call_id and call_id.lower()
+    return Callback("relay", "event", state, kind, recording_id, call, key_position, _format_hint(params))

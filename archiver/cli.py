@@ -141,6 +141,8 @@ def _print_summary(report: SweepReport, dry_run: bool, out: TextIO, *, queued: b
         print(f"  {name.ljust(width)}  {value}", file=out)
     for sid in report.repaired:
         print(f"  REPAIRED {sid}", file=out)
+    for row in report.repair_incomplete:
+        print(f"  NOT FULLY REPAIRED {row['sid']}: {row['error']}", file=out)
     for row in report.corrupt:
         print(f"  CORRUPT {row['sid']}: {row['error']}", file=out)
     for failure in report.failed:

@@ -70,6 +70,9 @@ class Settings:
     deployed: bool = False
     invoker_audience: str | None = None
     invoker_service_account: str | None = None
+    # Hosts besides the space that receive the API credentials with a RELAY recording's media URL
+    # (SIGNALWIRE_MEDIA_HOSTS): lower-case "host" or "host:port".
+    media_hosts: frozenset[str] = frozenset()
 
     @property
     def api_base(self) -> str:
@@ -101,7 +104,7 @@ def _space_url(raw: str) -> str:
     if not (_HOSTNAME_RE.fullmatch(host) or _is_ip(host)):
         # requests would read `https://evil.com\.signalwire.com` as evil.com: only plain host names pass.
         raise ConfigError(f"SIGNALWIRE_SPACE_URL must name a plain host such as example.signalwire.com, got {shown!r}")
-    if parts.scheme == "http" and not _is_loopback(host):
+    if parts.scheme == "http" and not is_loopback_host(host):
         raise ConfigError(
             "SIGNALWIRE_SPACE_URL may use http only for a loopback stand-in; credentials would travel in clear"
         )
@@ -117,7 +120,7 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
     if host == "localhost":
         return True
     try:
@@ -179,7 +182,7 @@ def _worker_url(raw: str) -> str:
     parts = urlsplit(raw)
     if parts.scheme not in ("https", "http") or not parts.hostname or parts.username:
         raise ConfigError(f"TASKS_WORKER_URL must be the worker function's https URL, got {raw!r}")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         # Cloud Tasks attaches OIDC tokens to https targets only.
         raise ConfigError("TASKS_WORKER_URL may use http only for a loopback worker (tests, local runs)")
     return raw
@@ -332,7 +335,21 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         deployed=on_cloud,
         invoker_audience=audience,
         invoker_service_account=invoker_account,
+        media_hosts=_media_hosts(env.get("SIGNALWIRE_MEDIA_HOSTS", "")),
     )
+
+
+def _media_hosts(raw: str) -> frozenset[str]:
+    """SIGNALWIRE_MEDIA_HOSTS: comma-separated host names (each optionally with :port), nothing else."""
+    hosts = set()
+    for entry in (part.strip().lower() for part in raw.split(",")):
+        if not entry:
+            continue
+        name, _, port = entry.partition(":")
+        if not _HOSTNAME_RE.fullmatch(name) or (port and not (port.isascii() and port.isdigit() and len(port) <= 5)):
+            raise ConfigError(f"SIGNALWIRE_MEDIA_HOSTS must list host names such as media.example.com, got {entry!r}")
+        hosts.add(entry)
+    return frozenset(hosts)
 
 
 def _retention_mode(raw: str) -> str:

@@ -10,6 +10,7 @@ falls behind. Connections are never reused across exchanges, so a cut can only l
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import socket
 import threading
 import time
@@ -37,6 +38,8 @@ class Exchange:
         self.allowance_s = allowance_s
         self.received = 0
         self.expired = False
+        # Set per request: the connection must then lead to a globally routable address.
+        self.public_peer_only = False
         self._window: tuple[float, int] | None = None
         self._window_s = min(max(allowance_s, RATE_WINDOW_S[0]), RATE_WINDOW_S[1])
         self._done = False
@@ -82,6 +85,28 @@ class Exchange:
         with self._lock:
             self._done = True
             self._sockets.clear()
+
+
+class ForbiddenPeer(Exception):
+    """A connection reached an address this request may not talk to (loopback, private, link-local, metadata)."""
+
+
+def is_public(text: str) -> bool:
+    """True for a globally routable address: not loopback, private, link-local (the metadata server's
+    169.254.169.254 included), shared, reserved or multicast; an IPv4-mapped IPv6 address is judged as IPv4."""
+    address = ipaddress.ip_address(text.split("%")[0])
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
+
+
+def check_peer(sock: socket.socket) -> None:
+    """Refuse a socket connected to an address that is not public, before a byte is sent on it."""
+    peer = str(sock.getpeername()[0])
+    if not is_public(peer):
+        _cut(sock)
+        sock.close()
+        raise ForbiddenPeer(f"connected to {peer}, an address that is not public")
 
 
 def _cut(sock: socket.socket) -> None:
@@ -147,6 +172,8 @@ def _watch(sock: socket.socket | None) -> None:
     stack = _stack()
     if sock is not None and stack:
         stack[-1].attach(sock)
+        if stack[-1].public_peer_only:
+            check_peer(sock)
 
 
 class _Watched:

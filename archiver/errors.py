@@ -28,6 +28,12 @@ class TransientError(SignalWireError):
         self.retry_after = retry_after
 
 
+class NotAudio(TransientError):
+    """A media answer that is not audio (an error page, JSON, an empty body): never stored, tried again."""
+
+    code = "not_audio"
+
+
 class Unreachable(SignalWireError):
     """The space's host does not resolve or refuses connections: a configuration error, not a bad minute."""
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from archiver.archive import CONTENT_TYPES, call_sid_of, day_prefix
+from archiver.archive import call_sid_of, day_prefix
+from archiver.audioformat import CONTENT_TYPES
 from archiver.config import is_sid
 from archiver.logging import get_logger
 from archiver.signalwire import parse_date

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from archiver.archive import CONTENT_TYPES, check_agreement, day_prefix, retained_until
+from archiver.archive import check_agreement, day_prefix, retained_until
+from archiver.audioformat import CONTENT_TYPES
 from archiver.config import is_sid
 from archiver.errors import Corrupt
 from archiver.proof import DELETION_EXT, Deletion
@@ -28,6 +29,8 @@ class Archived:
     held: bool = False
     # The record of a verified delete at SignalWire beside them, when there is one.
     deletion: Deletion | None = None
+    # The manifest says the name was chosen from the audio's bytes: it cannot be misnamed.
+    format_from_bytes: bool = False
 
 
 @dataclass
@@ -100,4 +103,5 @@ def _judge(sid: str, group: dict[str, StoredObject], pairs: dict[str, Archived])
         retained_until=retained_until(audio, manifest),
         held=audio.held or manifest.held,
         deletion=Deletion.of(record) if (record := group.get(DELETION_EXT)) is not None else None,
+        format_from_bytes=manifest.metadata.get("audio-format") == fmt,
     )

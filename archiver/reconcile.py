@@ -11,12 +11,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from archiver.archive import Archiver, Outcome, audio_key_of, call_sid_of, check_agreement, retained_until
+from archiver.audioformat import SNIFF_BYTES
 from archiver.config import is_sid
 from archiver.errors import Corrupt
 from archiver.inventory import Archived, Inventory
+from archiver.misnamed import extension, wrong_name
 from archiver.progress import Window
 from archiver.proof import Deletion, deletion_key, signalwire_copy
-from archiver.signalwire import FINAL_WITH_AUDIO, NO_AUDIO, RecordingSource, parse_date, whole_number
+from archiver.signalwire import (
+    FINAL_WITH_AUDIO,
+    KNOWN_STATUSES,
+    NO_AUDIO,
+    RecordingSource,
+    parse_date,
+    whole_number,
+)
 from archiver.storage import crc32c_of
 
 # SignalWire's dates have whole seconds: a window that must include a recording's second ends one second later.
@@ -41,9 +50,13 @@ class SweepReport:
     already_queued: int = 0
     would_archive: list[str] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
+    # Status words no documentation lists, by word (they are in `skipped` too): each is a WARNING.
+    unknown_statuses: Counter[str] = field(default_factory=Counter)
     failed: list[dict[str, str]] = field(default_factory=list)
     corrupt: list[dict[str, str]] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
+    # What a repair could not finish (a renamed archive's old object that retention keeps), and why.
+    repair_incomplete: list[dict[str, str]] = field(default_factory=list)
     remaining: list[str] = field(default_factory=list)
     deleted: int = 0
     bytes: int = 0
@@ -68,9 +81,11 @@ class SweepReport:
             "already_queued": self.already_queued,
             "would_archive": self.would_archive,
             "skipped": dict(self.skipped),
+            "unknown_statuses": dict(self.unknown_statuses),
             "failed": self.failed,
             "corrupt": self.corrupt,
             "repaired": self.repaired,
+            "repair_incomplete": self.repair_incomplete,
             "remaining": self.remaining,
             "resumed": self.resumed.as_dict() if self.resumed else None,
             "resume_next": self.resume_next.as_dict() if self.resume_next else None,
@@ -108,6 +123,13 @@ def _listed_archive(inventory: Inventory, recording: dict[str, Any]) -> Archived
     if status not in FINAL_WITH_AUDIO or not is_sid(sid) or created is None:
         return None
     return inventory.archived(sid, created)
+
+
+def _skip(report: SweepReport, status: str) -> None:
+    """A listed recording without audio to archive yet; a word no documentation lists is counted apart."""
+    report.skipped[status or "no status"] += 1
+    if status not in KNOWN_STATUSES:
+        report.unknown_statuses[status or "no status"] += 1
 
 
 class _Actions:
@@ -150,8 +172,6 @@ class _Actions:
         if outcome.outcome == "archived":
             report.archived.append(outcome.recording_sid)
             report.bytes += outcome.bytes or 0
-            if "repaired" in outcome.extra:
-                report.repaired.append(outcome.recording_sid)
         elif outcome.outcome == "corrupt":
             report.corrupt.append({"sid": outcome.recording_sid, "error": outcome.error or "corrupt"})
         elif outcome.outcome == "already_archived":
@@ -166,6 +186,10 @@ class _Actions:
             report.failed.append({"sid": outcome.recording_sid, "error": outcome.error or outcome.outcome})
         if outcome.extra.get("deleted"):
             report.deleted += 1
+        if outcome.ok and "repaired" in outcome.extra:
+            report.repaired.append(outcome.recording_sid)
+        if "repair_incomplete" in outcome.extra:
+            report.repair_incomplete.append({"sid": outcome.recording_sid, "error": outcome.extra["repair_incomplete"]})
 
     def already_archived(self, sid: str, recording: dict[str, Any], archived: Archived) -> None:
         """A recording the listings show archived: counted (and reported) without a request."""
@@ -351,7 +375,10 @@ def _sweep_window(
 
 def _unfinished(archived: Archived, wants_retention: bool, repair: bool) -> bool:
     """An archive that agrees with its manifest but still has work of its own in archive(): retention to set
-    (only on a size SignalWire announced), or, with `repair`, a size to ask SignalWire for once more."""
+    (only on a size SignalWire announced), or, with `repair`, a size to ask SignalWire for once more or a name
+    chosen before formats came from the bytes, to check."""
+    if repair and not archived.format_from_bytes:
+        return True
     if not archived.size_verified:
         return repair
     return wants_retention and archived.retained_until is None
@@ -389,7 +416,7 @@ def _sweep_source(
                     report.failed.append({"sid": sid[:64], "error": "listing returned a malformed SID"})
                     continue
                 if status not in FINAL_WITH_AUDIO:
-                    report.skipped[status or "no status"] += 1
+                    _skip(report, status)
                     continue
                 archived = inventory.archived(sid, created) if created is not None and not out_of_time else None
                 needs_work = archived is None or wants_delete or _unfinished(archived, wants_retention, repair)
@@ -474,8 +501,8 @@ FAILING_RESULTS = frozenset({"missing", "corrupt", "failed"})
 def verify_one(
     archiver: Archiver, recording: dict[str, Any], *, read_bytes: bool, archived: Archived | None = None
 ) -> dict[str, Any]:
-    """One row of the report: `ok`, `unverified_size`, `not_retained`, `missing`, `corrupt`, `no_audio`,
-    `not_final` or `failed`.
+    """One row of the report: `ok`, `unverified_size`, `not_retained`, `missing`, `corrupt`, `misnamed`,
+    `no_audio`, `not_final`, `unknown_status` or `failed`.
 
     `archived` is what a listing of the archive showed, complete and agreeing; without it both
     objects are read to find out. A row that cannot be checked (a malformed SID or date, a storage
@@ -487,6 +514,8 @@ def verify_one(
     row.update(recording_sid=sid, date_created=str(recording.get("date_created") or "")[:64], status=status)
     if status not in FINAL_WITH_AUDIO:
         row["result"] = "no_audio" if status in NO_AUDIO else "not_final"
+        if status not in KNOWN_STATUSES:
+            row.update(result="unknown_status", detail=f"status {status!r} is not one SignalWire documents")
         return row
     if not is_sid(sid):
         row.update(result="failed", detail="the listing returned a malformed SID")
@@ -568,10 +597,23 @@ def _conclude(archiver: Archiver, row: dict[str, Any], audio_key: str, read_byte
     """An archive that agrees with its manifest: read its bytes back if asked, then `ok`, `unverified_size`
     or `not_retained`."""
     if read_bytes:
-        size, crc, sha = crc32c_of(archiver.store.iter_bytes(audio_key))
+        head = bytearray()
+
+        def watched() -> Iterator[bytes]:
+            for chunk in archiver.store.iter_bytes(audio_key):
+                head.extend(chunk[: max(0, SNIFF_BYTES - len(head))])
+                yield chunk
+
+        size, crc, sha = crc32c_of(watched())
         row["computed_sha256"] = sha
         if (size, crc, sha) != (row["recorded_bytes"], row["recorded_crc32c"], row["recorded_sha256"]):
             raise Corrupt(f"stored bytes read back as {size} bytes sha256 {sha}")
+        if found := wrong_name(audio_key, bytes(head)):
+            # Intact, and the manifest names it, but anything looking for the right extension will not find it.
+            fmt, evidence = found
+            detail = f"holds {fmt} ({evidence}) under .{extension(audio_key)}; backfill --repair copies it to .{fmt}"
+            row.update(result="misnamed", detail=detail)
+            return
     if not row["size_verified"]:
         row.update(result="unverified_size", detail="SignalWire announced no size when it was archived")
         return

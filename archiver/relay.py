@@ -1,8 +1,9 @@
 """Recordings through the RELAY REST API (SWML `record_call`, Calling API `calling.record`).
 
 What the docs leave open is read both ways: a status of `completed` or `finished` means audio, the
-audio's format is the extension its `url` names, and a listing without a date filter is read whole
-and filtered here on `created_at`.
+audio's `url` may be on the space or anywhere else (an object store's presigned URL), its format is
+whatever its bytes are (the URL's extension is only a hint), and a listing without a date filter is
+read whole and filtered here on `created_at`.
 """
 
 from __future__ import annotations
@@ -10,27 +11,26 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
+from archiver.audioformat import extension_of
 from archiver.config import Settings, is_sid
 from archiver.errors import SignalWireError
 from archiver.signalwire import METADATA_MAX_BYTES, Budget, MediaStream, Recording, RetryPolicy, SpaceHttp, parse_date
 
 PATH = "/api/relay/rest/recordings"
-# record_call's default format, for a URL that names none.
-DEFAULT_FORMAT = "wav"
-_FORMATS = ("mp3", "wav", "mp4")
+# The spec documents no enumeration for `status` (relay-rest/recordings/models/core.tsp): these are the
+# words read as final; the call-state words are read as not final; any other is reported as unknown.
 _WITH_AUDIO = frozenset({"completed", "finished"})
 _WITHOUT_AUDIO = frozenset({"failed", "error", "no_input", "absent"})
-
-
-def media_format(url: Any) -> str:
-    """`mp3`, `wav` or `mp4`, as the media URL's extension says; record_call's default when it says none."""
-    try:
-        path = urlsplit(url).path.lower() if isinstance(url, str) else ""
-    except ValueError:
-        path = ""
-    return next((fmt for fmt in _FORMATS if path.endswith(f".{fmt}")), DEFAULT_FORMAT)
+_NOT_FINAL = {
+    "recording": "in-progress",
+    "in_progress": "in-progress",
+    "in-progress": "in-progress",
+    "paused": "paused",
+    "queued": "queued",
+    "processing": "processing",
+}
 
 
 def as_row(data: dict[str, Any]) -> dict[str, Any]:
@@ -38,11 +38,13 @@ def as_row(data: dict[str, Any]) -> dict[str, Any]:
 
     Its own status is kept as `relay_status`; the stored metadata stays the bytes SignalWire sent.
     """
-    status = str(data.get("status") or "").lower()
+    status = str(data.get("status") or "").lower()[:32]
     if status in _WITH_AUDIO:
         status = "completed"
     elif status in _WITHOUT_AUDIO:
         status = "failed"
+    else:
+        status = _NOT_FINAL.get(status, status)
     return {
         **data,
         "sid": str(data.get("id") or ""),
@@ -51,12 +53,12 @@ def as_row(data: dict[str, Any]) -> dict[str, Any]:
         "date_created": data.get("created_at"),
         "duration": data.get("duration_in_seconds"),
         "api": RelaySource.name,
-        "format": media_format(data.get("url")),
+        "format": extension_of(data.get("url")),
     }
 
 
 class RelaySource:
-    """`GET/DELETE /api/relay/rest/recordings/{id}` and the listing; audio only from the space's own host."""
+    """`GET/DELETE /api/relay/rest/recordings/{id}` and the listing; audio from wherever its `url` points, safely."""
 
     name = "relay"
     size_from = "byte_size"
@@ -82,14 +84,30 @@ class RelaySource:
         return Recording(raw=raw, data=as_row(data))
 
     def open_media(self, recording: Recording, budget: Budget) -> MediaStream:
-        """The audio from the metadata's `url`, only when that URL is on the configured space."""
+        """The audio from the metadata's `url`: a relative one is joined with the space.
+
+        On the space it is fetched with the credentials; elsewhere over https (or the space's own scheme,
+        http only for a loopback stand-in), without credentials unless SIGNALWIRE_MEDIA_HOSTS lists the
+        host, and only from a public address (SpaceHttp checks the address it connects to).
+        """
         url = recording.data.get("url")
         what = f"RELAY recording {recording.sid} audio"
-        if not isinstance(url, str) or not url or not self._http.on_space(url):
-            # Our credentials go with every request: a URL elsewhere is never asked.
-            shown = url[:120] if isinstance(url, str) else None
-            raise SignalWireError(f"{what}: media URL {shown!r} is not on the configured space; refused")
-        return self._http.open_media(url, budget, what)
+        shown = url[:120] if isinstance(url, str) else None
+        if not isinstance(url, str) or not url.strip() or len(url) > _MAX_URL:
+            raise SignalWireError(f"{what}: media URL {shown!r} is missing or unusable; refused")
+        space = self._settings.space_url
+        try:
+            target = urljoin(space + "/", url.strip())
+            parts, home = urlsplit(target), urlsplit(space)
+            same_host = (parts.hostname, parts.port) == (home.hostname, home.port)
+        except ValueError:
+            raise SignalWireError(f"{what}: media URL {shown!r} does not parse; refused") from None
+        if self._http.on_space(target):
+            return self._http.open_media(target, budget, what)
+        if same_host or parts.username or parts.password or parts.scheme not in ("https", home.scheme):
+            # On the space's host but climbing out of its paths, carrying credentials, or in clear text.
+            raise SignalWireError(f"{what}: media URL {shown!r} refused")
+        return self._http.open_media(target, budget, what)
 
     def media_size(self, sid: str, budget: Budget) -> int | None:
         """`byte_size` from the metadata, read now; None when SignalWire does not say."""
@@ -121,6 +139,9 @@ class RelaySource:
     def delete_recording(self, sid: str, budget: Budget) -> int:
         """DELETE …/recordings/{id}; see SpaceHttp.delete for what the status means."""
         return self._http.delete(f"{self._base}/{sid}", budget, f"DELETE RELAY recording {sid}")
+
+
+_MAX_URL = 2048
 
 
 def _links_next(page: dict[str, Any]) -> Any:

@@ -20,12 +20,15 @@ import urllib3
 from urllib3.exceptions import NameResolutionError
 
 from archiver import __version__, deadline
-from archiver.config import Settings
-from archiver.errors import SignalWireError, TooLarge, TransientError, Unreachable
+from archiver.audioformat import refused_media_type
+from archiver.config import Settings, is_loopback_host
+from archiver.errors import NotAudio, SignalWireError, TooLarge, TransientError, Unreachable
 
 FINAL_WITH_AUDIO = frozenset({"completed", "stopped"})
 NO_AUDIO = frozenset({"absent", "failed"})
 NOT_FINAL = frozenset({"in-progress", "paused", "resumed", "queued", "processing"})
+# Any other word is reported as unknown (a WARNING naming it), never silently passed over.
+KNOWN_STATUSES = FINAL_WITH_AUDIO | NO_AUDIO | NOT_FINAL
 METADATA_MAX_BYTES = 1024 * 1024
 PAGE_MAX_BYTES = 16 * 1024 * 1024
 _CONNECT_TIMEOUT_S = 5
@@ -36,6 +39,8 @@ _MAX_RETRY_AFTER_S = 60.0
 _READ_BLOCK = 64 * 1024
 _RETRY_STATUSES = frozenset({404, 408, 409, 425, 429})
 _IDENTITY = {"Accept-Encoding": "identity"}
+# What a media request takes (audioformat.refused_media_type): the bytes then decide.
+_MEDIA_ACCEPT = "audio/*, video/mp4, application/octet-stream, binary/octet-stream;q=0.9"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
 # A list page of 1,000 recordings decodes to a few thousand JSON objects; a flood of `{}` to millions.
@@ -244,10 +249,13 @@ class MediaStream:
 
     `content_length` is the size SignalWire announced, or None for a body that ends when the
     connection closes (a cut-off body then looks complete: see Archiver for what follows from that).
+    `url` is where the audio finally came from (after redirects), `host` that URL's host.
     """
 
     def __init__(self, response: requests.Response, exchange: deadline.Exchange, closer: contextlib.ExitStack) -> None:
         self._response = response
+        self.url = str(response.url or "")
+        self.host = urlsplit(self.url).netloc.rpartition("@")[2][:255]
         self._exchange = exchange
         self._closer = closer
         self.content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
@@ -287,6 +295,17 @@ class SpaceHttp:
         self._session.auth = (settings.project_id, settings.api_token)
         self._session.headers["User-Agent"] = f"signalwire-gcs-archiver/{__version__}"
         self._session.headers.update(_IDENTITY)
+        self._space_on_loopback = is_loopback_host(urlsplit(settings.space_url).hostname or "")
+
+    def listed_media_host(self, url: str) -> bool:
+        """True for a URL whose host (or host:port) SIGNALWIRE_MEDIA_HOSTS lists, without credentials in it."""
+        try:
+            parts = urlsplit(url)
+            host, port = (parts.hostname or "").lower(), parts.port
+        except ValueError:
+            return False
+        named = {host, f"{host}:{port}"} if port is not None else {host}
+        return not parts.username and not parts.password and bool(named & self.settings.media_hosts)
 
     @contextlib.contextmanager
     def exchange(
@@ -295,8 +314,8 @@ class SpaceHttp:
         """One request under a wall-clock deadline covering connect, redirects, headers and the whole body."""
         budget.requests += 1
         with deadline.limit(max(budget.remaining(), _MIN_ALLOWANCE_S)) as exchange:
-            for _hop in range(_MAX_REDIRECTS + 1):
-                response = self._send(method, url, exchange, what, **kwargs)
+            for hop in range(_MAX_REDIRECTS + 1):
+                response = self._send(method, url, exchange, what, hop, **kwargs)
                 location = response.headers.get("Location") if response.status_code in _REDIRECTS else None
                 if not follow or not location:
                     break
@@ -309,18 +328,28 @@ class SpaceHttp:
             with response:
                 yield response, exchange
 
-    def _send(self, method: str, url: str, exchange: deadline.Exchange, what: str, **kwargs: Any) -> requests.Response:
+    def _send(
+        self, method: str, url: str, exchange: deadline.Exchange, what: str, hop: int = 0, **kwargs: Any
+    ) -> requests.Response:
         host = urlsplit(url).netloc
-        # The credentials go to the space's own origin only, never along a redirect elsewhere.
-        auth = None if self.on_space(url) else _no_credentials
+        on_space = self.on_space(url)
+        # The credentials go to the space's own origin, and to a listed media host when asked directly;
+        # never along a redirect to another origin.
+        auth = None if on_space or (hop == 0 and self.listed_media_host(url)) else _no_credentials
+        # Off the space, only a public address is ever connected to (checked on the connected socket,
+        # so a name that resolves anew cannot steer it); a stand-in space on loopback lifts this for tests.
+        exchange.public_peer_only = not on_space and not self._space_on_loopback
         try:
             request = self._session.prepare_request(requests.Request(method, url, auth=auth, **kwargs))
             # The adapter itself: Session.send reads a redirect's whole body even with allow_redirects=False.
             adapter = self._session.get_adapter(url)
             return adapter.send(request, stream=True, timeout=(_CONNECT_TIMEOUT_S, _READ_TIMEOUT_S))
+        except deadline.ForbiddenPeer as exc:
+            raise SignalWireError(f"{method} {what} at {host}: {exc}; refused") from None
         except (requests.ConnectionError, requests.Timeout) as exc:
             if not exchange.expired and (why := _unreachable(exc)):
-                raise Unreachable(f"cannot reach {host}: {why}; check SIGNALWIRE_SPACE_URL") from exc
+                hint = "; check SIGNALWIRE_SPACE_URL" if on_space else " (a media host named by SignalWire)"
+                raise Unreachable(f"cannot reach {host}: {why}{hint}") from exc
             reason = "deadline passed" if exchange.expired else type(exc).__name__
             raise TransientError(f"{method} {what} at {host}: {reason}") from exc
         # Whatever else a misbehaving answer raises (a bad header, a bad encoding): a failed attempt.
@@ -435,7 +464,7 @@ class SpaceHttp:
         try:
             # Content-Length must count the audio bytes themselves, not a compressed form.
             response, exchange = closer.enter_context(
-                self.exchange("GET", url, budget, what, headers={"Accept": "audio/*"})
+                self.exchange("GET", url, budget, what, headers={"Accept": _MEDIA_ACCEPT})
             )
             _check(response, what)
             media = MediaStream(response, exchange, closer)
@@ -443,9 +472,9 @@ class SpaceHttp:
             if encoding not in ("", "identity"):
                 # Asked for identity; compressed bytes stored as audio would be neither the audio nor its size.
                 raise SignalWireError(f"{what}: Content-Encoding {encoding[:32]!r} despite Accept-Encoding: identity")
-            if not media.content_type.startswith("audio/"):
-                # An error page answered with 200 must never be stored as audio.
-                raise TransientError(f"{what}: unexpected Content-Type {media.content_type[:64] or 'none'!r}")
+            if refusal := refused_media_type(media.content_type):
+                # An error page answered with 200 must never be stored as audio; its body is never read.
+                raise NotAudio(f"{what} from {media.host}: {refusal}")
             limit = self.settings.max_recording_bytes
             if media.content_length is not None and media.content_length > limit:
                 raise TooLarge(f"{what}: {media.content_length} bytes announced, over MAX_RECORDING_MB")

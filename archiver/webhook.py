@@ -205,14 +205,22 @@ def act(service: Service, callback: Callback) -> Outcome:
     """The same for every shape: ignore what is not final, log what has no audio, archive the rest."""
     sid = callback.recording_id or ""
     project = service.settings.project_id
-    if callback.kind == "not_final":
+    if callback.kind == "unknown":
+        # Undocumented words are not guessed at: SignalWire's own record of the recording decides below.
+        get_logger().warning(
+            "callback names an unknown recording status",
+            status_word=callback.status,
+            api=callback.source,
+            recording_sid=sid or None,
+        )
+    if callback.kind == "not_final" or (callback.kind == "unknown" and not sid):
         outcome = Outcome("ignored", sid, project, api=callback.source, recording_status=callback.status)
     elif callback.kind == "no_audio":
         outcome = Outcome("no_audio", sid, project, api=callback.source, recording_status=callback.status)
     elif service.queue is not None:
         outcome = service.queue.enqueue(sid, source="callback", api=callback.source)
     else:
-        outcome = service.archiver.archive(sid, api=callback.source)
+        outcome = service.archiver.archive(sid, api=callback.source, format_hint=callback.format_hint)
     outcome.call_sid = outcome.call_sid or callback.call_id
     return outcome
 
@@ -357,6 +365,8 @@ def handle_sweep(service: Service, method: str, headers: Headers, body: IO[bytes
         log.error("sweep finished with failures", **fields)
     elif report.remaining:
         log.warning("sweep stopped before its deadline; the rest is left for the next run", **fields)
+    elif report.unknown_statuses:
+        log.warning("sweep met recording statuses SignalWire does not document; those were not archived", **fields)
     elif report.unlisted_days:
         log.warning("sweep could not list the archive; it checked those days one recording at a time", **fields)
     else:

@@ -107,6 +107,7 @@ class Scenario(Stack):
         from concurrent.futures import ThreadPoolExecutor
 
         from archiver import config
+        from archiver.audioformat import decide
         from archiver.signalwire import Recording
         from archiver.storage import VerifyingReader
         from archiver.webhook import Service
@@ -119,10 +120,11 @@ class Scenario(Stack):
             fake = FakeRecording(sid, self.project, AUDIO_BYTES, created=created.replace(microsecond=0))
             recording = Recording(json.dumps(fake.metadata()).encode(), fake.metadata())
             audio_key, meta_key = archiver.keys(recording)
-            reader = VerifyingReader.of_bytes(fake.audio())
+            data = fake.audio()
+            reader = VerifyingReader.of_bytes(data)
             metadata = {**archiver._audio_metadata(recording), "sha256": fake.sha256()}
             audio = archiver.store.put(audio_key, reader, "audio/mpeg", metadata)
-            archiver._write_manifest(recording, meta_key, audio, True)
+            archiver._write_manifest(recording, meta_key, audio, True, decide(data[:16], {}, sid))
 
         with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
             list(pool.map(archive, plan(self.count)))

@@ -1,11 +1,12 @@
 """`make demo`: the archiver end to end on this machine, with nothing configured.
 
-It starts a simulated SignalWire space serving `demo/hello.mp3` twice, once as a cXML recording and
-once as a SWML `record_call` recording (RELAY REST API), runs the function under functions-framework
-with a local archive, sends signed callbacks the way SignalWire does (in-progress, completed, a
-duplicate, one with a bad signature, then a SWML `calling.call.record` JSON event), then shows how
-each was answered, the audit lines and the archived files. Exit status 0 only if both archived
-recordings are byte-identical to what the space served. Every process it starts is stopped before it exits.
+It starts a simulated SignalWire space serving `demo/hello.mp3` three times, once as a cXML recording and
+twice as SWML recordings (RELAY REST API, media at the documented extension-less download URL), runs the
+function under functions-framework with a local archive, sends signed callbacks the way SignalWire does
+(in-progress, completed, a duplicate, one with a bad signature, then a `calling.call.record` JSON event in
+each documented shape: SWML `record_call` and `record`), then shows how each was answered, the audit lines
+and the archived files. Exit status 0 only if every archived recording is byte-identical to what the space
+served and named `.mp3`, as its bytes are. Every process it starts is stopped before it exits.
 
 hello.mp3 was made by this project with Debian's espeak-ng and lame:
     espeak-ng -v en-us -s 150 -w hello.wav "Hello. This call is recorded, ..."
@@ -52,21 +53,24 @@ def post(url: str, fields: dict[str, str] | dict[str, Any], key: str) -> request
     return requests.post(url, data=urlencode(fields), headers=headers, timeout=60)
 
 
-def swml_event(project: str, sid: str, space_url: str) -> dict[str, Any]:
-    """What SWML's record_call POSTs to its status_url when the recording is finished."""
+def swml_event(project: str, sid: str, space_url: str, shape: str) -> dict[str, Any]:
+    """What SWML's record_call (shape "record_call") or record (shape "record") POSTs to its status_url when the
+    recording is finished, as signalwire/docs shows them."""
+    url = f"{space_url}/api/v1/recordings/{sid}/download"
+    ids = {"call_id": str(uuid.uuid4()), "node_id": str(uuid.uuid4()), "control_id": str(uuid.uuid4())}
+    params: dict[str, Any] = {**ids, "state": "finished"}
+    if shape == "record_call":
+        params["record"] = {"url": url, "duration": 7.0, "size": AUDIO.stat().st_size, "format": "mp3"}
+    else:
+        params |= {"url": url, "duration": 7, "size": AUDIO.stat().st_size, "recording_id": sid}
+        params["record"] = {"audio": {"format": "mp3", "direction": "speak", "stereo": False}}
     return {
         "event_type": "calling.call.record",
         "event_channel": f"swml:{uuid.uuid4()}",
         "timestamp": 1795000000.0,
         "project_id": project,
         "space_id": str(uuid.uuid4()),
-        "params": {
-            "call_id": str(uuid.uuid4()),
-            "node_id": str(uuid.uuid4()),
-            "control_id": str(uuid.uuid4()),
-            "state": "finished",
-            "record": {"url": f"{space_url}/api/relay/rest/media/{sid}.mp3", "duration": 7.0, "format": "mp3"},
-        },
+        "params": params,
     }
 
 
@@ -75,7 +79,7 @@ def show_audit(log: Path, skip: int) -> None:
         if not line.startswith("{"):
             continue
         entry: dict[str, Any] = json.loads(line)
-        keys = ("outcome", "http_status", "reason", "api", "recording_sid", "bytes", "sha256", "elapsed_ms")
+        keys = ("outcome", "http_status", "reason", "api", "recording_sid", "audio_format", "bytes", "sha256")
         details = " ".join(f"{k}={entry[k]}" for k in keys if entry.get(k) is not None)
         say(f"  {entry['severity']:<7} {entry['message']}: {details}")
 
@@ -84,6 +88,7 @@ def main() -> int:
     project = str(uuid.uuid4())
     sid = str(uuid.uuid4())
     swml_sid = str(uuid.uuid4())
+    record_sid = str(uuid.uuid4())
     processes: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory(prefix="archiver-demo-") as tmp:
         work = Path(tmp)
@@ -94,7 +99,8 @@ def main() -> int:
             port = free_port()
             space = subprocess.Popen(
                 [sys.executable, "-m", "localspace", "--port", str(port), "--project", project,
-                 "--token", TOKEN, "--recording", f"{sid}=@{AUDIO}", "--relay-recording", f"{swml_sid}=@{AUDIO}"],
+                 "--token", TOKEN, "--recording", f"{sid}=@{AUDIO}", "--relay-recording", f"{swml_sid}=@{AUDIO}",
+                 "--relay-recording", f"{record_sid}=@{AUDIO}"],
                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             processes.append(space)
@@ -114,7 +120,8 @@ def main() -> int:
             function, _ = start_function(env, port=function_port, log_path=log)
             processes.append(function)
             size = AUDIO.stat().st_size
-            say(f"simulated SignalWire space: {space_url}  (recordings {sid} and {swml_sid}, {size} bytes of MP3 each)")
+            say(f"simulated SignalWire space: {space_url}  ({size} bytes of MP3 each)")
+            say(f"  cXML recording {sid}, SWML recordings {swml_sid} (record_call) and {record_sid} (record)")
             say(f"archiver function:          {callback_url}  (archive: {archive})")
             say()
 
@@ -132,7 +139,12 @@ def main() -> int:
                 ("recording finished (completed)", fields | {"RecordingStatus": "completed"}, KEY),
                 ("SignalWire retries the same callback", fields | {"RecordingStatus": "completed"}, KEY),
                 ("someone else signs a callback", fields | {"RecordingStatus": "completed"}, "PSK_not_yours"),
-                ("SWML record_call finished (JSON event)", swml_event(project, swml_sid, space_url), KEY),
+                (
+                    "SWML record_call finished (JSON event)",
+                    swml_event(project, swml_sid, space_url, "record_call"),
+                    KEY,
+                ),
+                ("SWML record finished (JSON event)", swml_event(project, record_sid, space_url, "record"), KEY),
             ]
             probe_lines = len(log.read_text().splitlines())  # the readiness probe's GET, answered 405
             say("callbacks sent, and how the function answered:")
@@ -151,11 +163,13 @@ def main() -> int:
             files = sorted(p for p in archive.rglob("*") if p.is_file() and ".meta" not in p.parts)
             for path in files:
                 say(f"  {path.relative_to(archive)}  {path.stat().st_size} bytes")
-            archived = [p for p in files if p.suffix == ".mp3"]
-            identical = len(archived) == 2 and all(p.read_bytes() == AUDIO.read_bytes() for p in archived)
+            archived = [p for p in files if p.suffix != ".json"]
+            identical = len(archived) == 3 and all(p.read_bytes() == AUDIO.read_bytes() for p in archived)
+            identical = identical and all(p.suffix == ".mp3" for p in archived)
             say()
             if identical:
-                say("OK: both archived MP3s (cXML and SWML) are byte-identical to what the space served.")
+                say("OK: all three archived MP3s (cXML, SWML record_call, SWML record) are byte-identical to what")
+                say("the space served, each named .mp3 as its bytes are (the download URL names no format).")
                 say(f"The archive stays in {archive.relative_to(ROOT)}/ (the next `make demo` replaces it). Listen:")
                 say(f"  ffplay -nodisp -autoexit {archived[0].relative_to(ROOT)}   (or open it in any audio player)")
                 return 0

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
         "--relay-recording",
         action="append",
         default=[],
-        metavar="SID=@FILE.mp3|SID=@FILE.wav",
+        metavar="SID=@FILE.mp3|SID=@FILE.wav|SID=@FILE.mp4",
         help="serve this file as a SWML record_call recording, through the RELAY REST API (repeatable)",
     )
     args = parser.parse_args(argv)

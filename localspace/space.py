@@ -29,9 +29,34 @@ from archiver.signalwire import parse_date
 
 API = "/api/laml/2010-04-01/Accounts/<account>"
 RELAY = "/api/relay/rest/recordings"
-# Where this stand-in serves RELAY audio; the real path is whatever the metadata's `url` says.
-RELAY_MEDIA = "/api/relay/rest/media"
+# Where SignalWire's docs show RELAY audio: no extension (swml record_call.mdx and record.mdx, raw JSON examples).
+RELAY_MEDIA = "/api/v1/recordings"
 _BLOCK = 64 * 1024
+# Statuses whose audio is served: LaML `completed`/`stopped`, RELAY `completed`/`finished`.
+_FINAL = ("completed", "stopped", "finished")
+# What real servers answer for each format: SignalWire's LaML media (as Twilio's) says audio/x-wav for wav;
+# an .mp4 is commonly served as video/mp4. The docs state none of these: see docs/callbacks.md.
+MEDIA_TYPES = {"mp3": "audio/mpeg", "wav": "audio/x-wav", "mp4": "video/mp4"}
+# Where a RELAY recording's `url` points: the space (documented), a second host serving presigned URLs
+# (no credentials accepted), a second host that wants the credentials (SIGNALWIRE_MEDIA_HOSTS), or a
+# path relative to the space.
+MEDIA_PLACES = ("space", "presigned", "listed", "relative")
+# How S3 answers a presigned URL that also carries an Authorization header.
+_S3_TWO_AUTHS = (
+    b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidArgument</Code>'
+    b"<Message>Only one auth mechanism allowed</Message></Error>"
+)
+
+
+def magic(fmt: str, size: int) -> bytes:
+    """The first bytes of a file in `fmt`, as an encoder writes them, for audio generated here."""
+    if fmt == "mp3":
+        return b"ID3\x04\x00\x00\x00\x00\x00\x00"
+    if fmt == "wav":
+        return b"RIFF" + max(0, size - 8).to_bytes(4, "little") + b"WAVEfmt "
+    return b"\x00\x00\x00\x1cftypM4A \x00\x00\x00\x00M4A mp42isom"
+
+
 # A response header the handler swallows: it makes the body end when the connection closes.
 _CLOSE_DELIMITED = "X-Standin-Close-Delimited"
 
@@ -108,40 +133,57 @@ class FakeRecording:
     created: datetime = field(default_factory=lambda: datetime(2026, 11, 26, 23, 59, 58, tzinfo=UTC))
     call_sid: str | None = field(default_factory=lambda: str(uuid.uuid4()))
     content: bytes | None = None
-    content_type: str = "audio/mpeg"
+    # The media's Content-Type, when it should not be what real servers send for its format ("" sends none).
+    content_type: str | None = None
     seed: int = 0
     # What the listing and metadata show as date_created, when it should not be the real date (a lie).
     listed_date: str | None = None
-    # "laml" (cXML) or "relay" (SWML / Calling API); a RELAY recording's audio is `fmt`.
+    # "laml" (cXML) or "relay" (SWML / Calling API). A RELAY recording's audio is in `fmt` (default
+    # record_call's wav); a LaML one is served in whichever format its URL asks for (default mp3).
     api: str = "laml"
-    fmt: str = "wav"
+    fmt: str = ""
     # RELAY's byte_size, when it should not be the real size (a lie), or None to leave it out.
     byte_size: int | None = -1
+    # Where a RELAY recording's `url` points: one of MEDIA_PLACES.
+    media_place: str = "space"
 
-    def endless(self) -> Iterator[bytes]:
+    def __post_init__(self) -> None:
+        self.fmt = self.fmt or ("wav" if self.api == "relay" else "mp3")
+
+    def endless(self, fmt: str | None = None) -> Iterator[bytes]:
         block = self.block()
-        return itertools.repeat(block)
+        return itertools.chain([magic(fmt or self.fmt, 0) + block], itertools.repeat(block))
 
     def block(self) -> bytes:
         return random.Random(self.seed or self.sid).randbytes(_BLOCK)
 
-    def chunks(self, limit: int | None = None) -> Iterator[bytes]:
-        """The audio, generated on the fly so a 1 GiB recording costs no memory here either."""
+    def chunks(self, limit: int | None = None, fmt: str | None = None) -> Iterator[bytes]:
+        """The audio in `fmt` (default its own), generated on the fly so a 1 GiB recording costs no memory here either.
+
+        Generated audio starts as a file of that format does, so whatever looks at its first bytes sees it.
+        """
         if self.content is not None:
             yield self.content[:limit]
             return
         block = self.block()
         remaining = self.size if limit is None else min(limit, self.size)
+        head = magic(fmt or self.fmt, self.size)
         offset = 0
         while remaining > 0:
             piece = block[: min(_BLOCK, remaining)]
             # Mixing in the offset makes every block distinct, so a reordered chunk changes the digest.
-            yield offset.to_bytes(8, "big")[: len(piece)] + piece[8:] if len(piece) > 8 else piece
+            piece = offset.to_bytes(8, "big")[: len(piece)] + piece[8:] if len(piece) > 8 else piece
+            if offset == 0 and self.size >= len(head):
+                piece = head[: len(piece)] + piece[len(head) :]
+            yield piece
             offset += len(piece)
             remaining -= len(piece)
 
-    def audio(self) -> bytes:
-        return b"".join(self.chunks())
+    def audio(self, fmt: str | None = None) -> bytes:
+        return b"".join(self.chunks(fmt=fmt))
+
+    def media_type(self, fmt: str | None = None) -> str:
+        return MEDIA_TYPES[fmt or self.fmt] if self.content_type is None else self.content_type
 
     def sha256(self) -> str:
         digest = hashlib.sha256()
@@ -154,30 +196,43 @@ class FakeRecording:
         return f"/api/laml/2010-04-01/Accounts/{self.account_sid}"
 
     def metadata(self, space_status: str | None = None) -> dict[str, Any]:
+        """The LaML Recording resource: every field compatibility-api/recordings/models/core.tsp lists."""
         stamp = format_datetime(self.created)
         return {
             "account_sid": self.account_sid,
             "api_version": "2010-04-01",
             "call_sid": self.call_sid,
             "conference_sid": None,
+            "channel": "1",
             "channels": "1",
             "date_created": self.listed_date or stamp,
             "date_updated": format_datetime(self.created + timedelta(seconds=4)),
             "start_time": stamp,
             "end_time": format_datetime(self.created + timedelta(seconds=4)),
+            "duration": 4,
             "price": "-0.0025",
             "price_unit": "USD",
-            "duration": "4",
             "sid": self.sid,
             "source": "DialVerb",
             "status": space_status or self.status,
             "error_code": None,
             "uri": f"{self.uri_base}/Recordings/{self.sid}.json",
             "subresource_uris": {"transcriptions": f"{self.uri_base}/Recordings/{self.sid}/Transcriptions.json"},
+            "encryption_details": None,
+            "trim": "do-not-trim",
         }
 
-    def relay_metadata(self, space_url: str) -> dict[str, Any]:
-        """The RELAY REST recording resource, as signalwire/docs' spec describes it."""
+    def media_url(self, space_url: str, other_url: str) -> str:
+        """Where the RELAY resource and its events say the audio is, by `media_place`."""
+        documented = f"{RELAY_MEDIA}/{self.sid}/download"
+        if self.media_place == "relative":
+            return documented
+        if self.media_place == "presigned":
+            return f"{other_url}/storage/{self.sid}.{self.fmt}?a={self.account_sid}&X-Amz-Signature=0ff1ce"
+        return f"{other_url if self.media_place == 'listed' else space_url}{documented}"
+
+    def relay_metadata(self, space_url: str, other_url: str = "") -> dict[str, Any]:
+        """The RELAY REST recording resource (a PSTN recording), as signalwire/docs' spec describes it."""
         document: dict[str, Any] = {
             "id": self.sid,
             "project_id": self.account_sid,
@@ -187,7 +242,7 @@ class FakeRecording:
             "price": 0.0025,
             "price_unit": "USD",
             "status": self.status,
-            "url": f"{space_url}{RELAY_MEDIA}/{self.sid}.{self.fmt}",
+            "url": self.media_url(space_url, other_url),
             "stereo": False,
             "track": "both",
             "relay_pstn_leg_id": self.call_sid,
@@ -224,11 +279,12 @@ class Space:
                 Rule(f"{API}/Recordings/<sid>.json", endpoint="json", methods=["GET"]),
                 Rule(f"{API}/Recordings/<sid>.<fmt>", endpoint="media", methods=["GET"]),
                 Rule(f"{API}/Recordings/<sid>", endpoint="delete", methods=["DELETE"]),
+                Rule(f"{API}/Recordings/<sid>", endpoint="media_wav", methods=["GET"]),
                 Rule("/storage/<sid>.<fmt>", endpoint="storage", methods=["GET"]),
                 Rule(RELAY, endpoint="relay_list", methods=["GET"]),
                 Rule(f"{RELAY}/<sid>", endpoint="relay_json", methods=["GET"]),
                 Rule(f"{RELAY}/<sid>", endpoint="relay_delete", methods=["DELETE"]),
-                Rule(f"{RELAY_MEDIA}/<sid>.<fmt>", endpoint="relay_media", methods=["GET"]),
+                Rule(f"{RELAY_MEDIA}/<sid>/download", endpoint="relay_media", methods=["GET"]),
                 Rule("/__stats", endpoint="stats", methods=["GET"]),
             ]
         )
@@ -254,7 +310,7 @@ class Space:
             if kind == "json":
                 return seen.path.endswith(".json") and "/Recordings/" in seen.path
             if kind == "media":
-                return seen.method == "GET" and seen.path.endswith((".mp3", ".wav"))
+                return seen.method == "GET" and (seen.path.endswith((".mp3", ".wav", ".mp4", "/download")))
             if kind == "relay-json":
                 return seen.method == "GET" and seen.path.startswith(f"{RELAY}/")
             if kind == "relay-list":
@@ -395,7 +451,8 @@ class Space:
         return Response(document, mimetype="application/json")
 
     def _media(self, request: Request, account: str, sid: str, fmt: str, *, redirected: bool = False) -> Response:
-        if account != self.project_id or fmt not in ("mp3", "wav"):
+        # LaML serves mp3 or wav (compatibility-api/recordings/main.tsp); a presigned store serves what it holds.
+        if account != self.project_id or fmt not in (MEDIA_TYPES if redirected else ("mp3", "wav")):
             return self._error(404, "Not Found")
         recording = self.recordings.get(sid)
         if recording is not None and recording.api != "laml" and not redirected:
@@ -404,31 +461,53 @@ class Space:
         fault = None if redirected else self._next_fault(sid, kind)
         if (scripted := self._apply(fault)) is not None:
             return scripted
-        if recording is None or recording.status not in ("completed", "stopped"):
+        if recording is None or recording.status not in _FINAL:
             return self._error(404, "Not Found")
+        return self._serve(recording, fmt, fault)
+
+    def _media_wav(self, request: Request, account: str, sid: str) -> Response:
+        """A recording URI without an extension answers WAV (compatibility-api/recordings/main.tsp 89-94)."""
+        return self._media(request, account, sid, "wav")
+
+    def _serve(self, recording: FakeRecording, fmt: str, fault: Fault | None) -> Response:
+        """The audio in `fmt`, with what `fault` scripts: a redirect to the presigned host, another type, a cut."""
         if fault is not None and fault.redirect:
-            return Response(status=302, headers={"Location": f"{self.other_host_url}/storage/{sid}.{fmt}?a={account}"})
-        if fault is not None and fault.content_type:
-            return Response(fault.body or b"<html>upstream error</html>", mimetype=fault.content_type)
+            where = f"{self.other_host_url}/storage/{recording.sid}.{fmt}?a={recording.account_sid}"
+            return Response(status=302, headers={"Location": where})
+        if fault is not None and fault.content_type is not None and fault.body:
+            return self._typed(Response(fault.body), fault.content_type)
         limit = fault.truncate_at if fault is not None else None
         headers = {"Content-Length": str(recording.size), "Accept-Ranges": "bytes"}
         if limit is not None:
             # Announce the whole length, send less, then hang up: what a cut connection looks like.
             headers["Connection"] = "close"
-        body: Iterator[bytes] = recording.chunks(limit)
+        body: Iterator[bytes] = recording.chunks(limit, fmt)
         if fault is not None and fault.endless:
             del headers["Content-Length"]
-            body = recording.endless()
+            body = recording.endless(fmt)
         if fault is not None and fault.no_length:
             del headers["Content-Length"]
             headers[_CLOSE_DELIMITED] = "1"
         if fault is not None and fault.trickle_s:
             body = _trickle(body, fault.trickle_s, fault.trickle_after)
-        content_type = recording.content_type if fmt == "mp3" else "audio/x-wav"
         headers |= fault.headers if fault is not None else {}
-        return Response(body, headers=headers, content_type=content_type, direct_passthrough=True)
+        response = Response(body, headers=headers, direct_passthrough=True)
+        content_type = fault.content_type if fault is not None and fault.content_type is not None else None
+        return self._typed(response, recording.media_type(fmt) if content_type is None else content_type)
+
+    @staticmethod
+    def _typed(response: Response, content_type: str) -> Response:
+        """`content_type` on the response, or no Content-Type header at all for ""."""
+        if content_type:
+            response.headers["Content-Type"] = content_type
+        else:
+            del response.headers["Content-Type"]
+        return response
 
     def _storage(self, request: Request, sid: str, fmt: str) -> Response:
+        """An object store's presigned URL: the signature is in the query, so a request with credentials is refused."""
+        if "Authorization" in request.headers:
+            return Response(_S3_TWO_AUTHS, status=400, mimetype="application/xml")
         return self._media(request, request.args.get("a", ""), sid, fmt, redirected=True)
 
     def _stats(self, request: Request) -> Response:
@@ -477,7 +556,7 @@ class Space:
             links["next"] = f"{origin}{RELAY}?{urlencode({'page_size': size, 'page_number': page + 1})}"
         if fault is not None and fault.next_page:
             links["next"] = fault.next_page
-        body = {"links": links, "data": [r.relay_metadata(origin) for r in window]}
+        body = {"links": links, "data": [r.relay_metadata(origin, self.other_host_url) for r in window]}
         return Response(json.dumps(body), mimetype="application/json")
 
     def _relay_json(self, request: Request, sid: str) -> Response:
@@ -487,7 +566,7 @@ class Space:
         recording = self._relay(sid)
         if recording is None:
             return self._error(404, "Not Found")
-        document = recording.relay_metadata(request.host_url.rstrip("/"))
+        document = recording.relay_metadata(request.host_url.rstrip("/"), self.other_host_url)
         if fault is not None and fault.not_final:
             document["status"] = "in-progress"
         if fault is not None and fault.body:
@@ -495,20 +574,16 @@ class Space:
             document.update(json.loads(fault.body))
         return Response(json.dumps(document, indent=2), mimetype="application/json")
 
-    def _relay_media(self, request: Request, sid: str, fmt: str) -> Response:
+    def _relay_media(self, request: Request, sid: str) -> Response:
+        """The documented `/api/v1/recordings/{id}/download`, in the recording's own format, no extension to say so."""
         # "Protect Recording Media URLs" on: the audio needs the API credentials too.
         refused, fault = self._relay_guard(request, sid, "media")
         if refused is not None:
             return refused
         recording = self._relay(sid)
-        if recording is None or fmt != recording.fmt or recording.status not in ("completed", "finished"):
+        if recording is None or recording.status not in _FINAL:
             return self._error(404, "Not Found")
-        limit = fault.truncate_at if fault is not None else None
-        headers = {"Content-Length": str(recording.size)}
-        if limit is not None:
-            headers["Connection"] = "close"
-        content_type = {"mp3": "audio/mpeg", "mp4": "audio/mp4"}.get(fmt, "audio/x-wav")
-        return Response(recording.chunks(limit), headers=headers, content_type=content_type, direct_passthrough=True)
+        return self._serve(recording, recording.fmt, fault)
 
     def _relay_delete(self, request: Request, sid: str) -> Response:
         refused, _ = self._relay_guard(request, sid, "delete")
@@ -520,21 +595,47 @@ class Space:
         self.deleted.append(sid)
         return Response(status=204)
 
-    def event(self, recording: FakeRecording, state: str = "finished", **record: Any) -> dict[str, Any]:
-        """The `calling.call.record` event SignalWire POSTs to a record_call status_url; `record` overrides fields."""
+    def status_callback(self, sid: str, status: str = "completed") -> dict[str, str]:
+        """The form fields of a cXML recordingStatusCallback for `sid` (compatibility openapi.yaml,
+        RecordingStatusCallbackPayload: every required field), as SignalWire POSTs them."""
+        recording = self.recordings.get(sid)
+        call_sid = recording.call_sid if recording is not None and recording.call_sid else str(uuid.uuid4())
+        return {
+            "AccountSid": self.project_id,
+            "CallSid": call_sid,
+            "RecordingSid": sid,
+            "RecordingUrl": f"{self.url}/api/laml/2010-04-01/Accounts/{self.project_id}/Recordings/{sid}",
+            "RecordingStatus": status,
+            "RecordingDuration": "4",
+            "RecordingChannels": "1",
+            "RecordingSource": "DialVerb",
+        }
+
+    def event(
+        self, recording: FakeRecording, state: str = "finished", shape: str = "record_call", **record: Any
+    ) -> dict[str, Any]:
+        """The `calling.call.record` event SignalWire POSTs to a status_url, in the documented `shape`.
+
+        "record_call" (swml record_call.mdx): the result under `params.record` (`url`, `duration`, `size`,
+        `format`). "record" (swml record.mdx): `params.url`, `params.recording_id`, `params.size`, ... and
+        the settings under `params.record.audio`. `record` overrides fields of the result.
+        """
         params: dict[str, Any] = {
             "call_id": recording.call_sid,
             "node_id": str(uuid.uuid4()),
             "control_id": str(uuid.uuid4()),
             "state": state,
         }
-        if state == "finished":
-            params["record"] = {
-                "url": f"{self.url}{RELAY_MEDIA}/{recording.sid}.{recording.fmt}",
-                "duration": 4.0,
-                "size": recording.size,
-                "format": recording.fmt,
-            } | record
+        url = recording.media_url(self.url, self.other_host_url)
+        if shape == "record":
+            ended = recording.created.timestamp() + 4
+            if state in ("finished", "no_input"):
+                params |= {"url": url, "duration": 4, "size": recording.size, "recording_id": recording.sid}
+                params |= {"start_time": ended - 4, "end_time": ended}
+            audio = {"format": recording.fmt, "direction": "speak", "stereo": False}
+            params["record"] = {"audio": audio | record}
+        elif state == "finished":
+            params["record"] = {"url": url, "duration": 4.0, "size": recording.size, "format": recording.fmt} | record
         return {
             "event_type": "calling.call.record",
             "event_channel": f"swml:{uuid.uuid4()}",

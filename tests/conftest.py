@@ -105,19 +105,7 @@ class Harness:
         time.sleep(min(seconds, 0.02))
 
     def form(self, sid: str, status: str = "completed", **extra: str) -> dict[str, str]:
-        recording = self.space.recordings.get(sid)
-        fields = {
-            "AccountSid": self.space.project_id,
-            "CallSid": recording.call_sid if recording and recording.call_sid else str(uuid.uuid4()),
-            "RecordingSid": sid,
-            "RecordingUrl": f"{self.space.url}/api/laml/2010-04-01/Accounts/{self.space.project_id}/Recordings/{sid}",
-            "RecordingStatus": status,
-            "RecordingDuration": "4",
-            "RecordingChannels": "1",
-            "RecordingSource": "DialVerb",
-        }
-        fields.update(extra)
-        return fields
+        return self.space.status_callback(sid, status) | extra
 
     def post(
         self,

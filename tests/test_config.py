@@ -96,6 +96,10 @@ def test_secrets_are_not_in_repr() -> None:
         ({"ARCHIVE_URI": "gs://bucket/a/../b"}, "ARCHIVE_URI"),
         ({"ARCHIVE_URI": "s3://bucket"}, "ARCHIVE_URI"),
         ({"RECORDING_FORMAT": "ogg"}, "RECORDING_FORMAT"),
+        ({"SIGNALWIRE_MEDIA_HOSTS": "https://media.example.com"}, "SIGNALWIRE_MEDIA_HOSTS"),
+        ({"SIGNALWIRE_MEDIA_HOSTS": "media.example.com/path"}, "SIGNALWIRE_MEDIA_HOSTS"),
+        ({"SIGNALWIRE_MEDIA_HOSTS": "user@media.example.com"}, "SIGNALWIRE_MEDIA_HOSTS"),
+        ({"SIGNALWIRE_MEDIA_HOSTS": "media.example.com:port"}, "SIGNALWIRE_MEDIA_HOSTS"),
         ({"PUBLIC_URL": "archiver.example.com/cb"}, "PUBLIC_URL"),
         ({"RETRY_BUDGET_SECONDS": "soon"}, "RETRY_BUDGET_SECONDS"),
         ({"RETRY_BUDGET_SECONDS": "0"}, "RETRY_BUDGET_SECONDS"),
@@ -277,3 +281,9 @@ def test_several_signing_keys_and_a_callback_token_are_secrets() -> None:
 def test_bad_keys_and_tokens_are_refused(name: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load({**BASE, name: value})
+
+
+def test_media_hosts_are_host_names_with_an_optional_port() -> None:
+    settings = load({**BASE, "SIGNALWIRE_MEDIA_HOSTS": " Media.Example.com, files.example.net:8443 ,"})
+    assert settings.media_hosts == frozenset({"media.example.com", "files.example.net:8443"})
+    assert load(BASE).media_hosts == frozenset()

@@ -19,7 +19,7 @@ from google.cloud import storage
 from archiver import signature
 from localspace.__main__ import DEMO_SID
 from localspace.processes import ROOT, free_port, start_function, stop, wait_for
-from localspace.space import Space
+from localspace.space import Fault, Space
 from tests.conftest import SIGNING_KEY, TOKEN, env_for, import_main
 
 
@@ -210,3 +210,35 @@ def test_local_loop_space_run_callback_without_an_account(tmp_path: Path) -> Non
     finally:
         for process in processes:
             stop(process)
+
+
+def test_the_stand_ins_switches_against_the_real_server(
+    space: Space, function: tuple[str, storage.Bucket, Path]
+) -> None:
+    """Each localspace switch of issue 18, played against a functions-framework process and fake-gcs-server: RELAY
+    MP3 audio on a presigned host that refuses credentials, under a neutral Content-Type, announced by the `record`
+    event shape; LaML audio redirected to that host; and a callback with a status word no documentation lists."""
+    url, bucket, log = function
+    probes = len(log.read_text().splitlines())
+    relay = space.add(size=50_000, api="relay", fmt="mp3", media_place="presigned", content_type="binary/octet-stream")
+    body = json.dumps(space.event(relay, shape="record", format="wav")).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-SignalWire-Signature": signature.compute_hex(SIGNING_KEY, url, body),
+    }
+    assert requests.post(url, data=body, headers=headers, timeout=30).json()["outcome"] == "archived"
+    laml = space.add(size=40_000)
+    space.fault(laml.sid, "media", Fault(redirect=True))
+    assert signed_post(url, callback(space, laml.sid, "transcribed")).json()["outcome"] == "archived"
+
+    blobs = {b.name: b for b in bucket.list_blobs()}
+    for rec in (relay, laml):
+        audio = blobs[f"rec/{space.project_id}/{rec.created:%Y/%m/%d}/{rec.sid}.mp3"]
+        assert (audio.download_as_bytes(), audio.content_type) == (rec.audio(), "audio/mpeg")
+    other = int(space.other_host_url.rsplit(":", 1)[1])
+    assert [seen.has_auth_header for seen in space.requests if seen.port == other] == [False, False]
+    lines = [json.loads(line) for line in log.read_text().splitlines()[probes:] if line.startswith("{")]
+    assert [line["status_word"] for line in lines if line["severity"] == "WARNING"] == ["transcribed"]
+    relay_line = next(line for line in lines if line.get("api") == "relay")
+    assert relay_line["format_hints_disagree"] == ["event=wav"]
+    assert relay_line["media_host"] == space.other_host_url.removeprefix("http://")

@@ -446,7 +446,7 @@ def test_an_empty_body_is_never_an_archive_or_a_reason_to_delete(deleting: Harne
     rec = deleting.space.add(content=b"")  # 'completed', Content-Length: 0
     reply = deleting.post(deleting.form(rec.sid))
     assert reply.status == 503
-    assert reply.body["error"] == "signalwire_unavailable"
+    assert reply.body["error"] == "not_audio"
     assert objects(deleting) == {}
     assert deleting.space.count("delete") == 0
 

@@ -1,0 +1,1 @@
+"""Contract tests: what the stand-in space serves and sends, checked against SignalWire's published spec."""
