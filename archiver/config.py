@@ -68,6 +68,8 @@ class Settings:
     deployed: bool = False
     invoker_audience: str | None = None
     invoker_service_account: str | None = None
+    # A private entry point without INVOKER_* on a non-loopback address starts only when this says it is meant.
+    allow_open_private: bool = False
 
     @property
     def api_base(self) -> str:
@@ -99,7 +101,7 @@ def _space_url(raw: str) -> str:
     if not (_HOSTNAME_RE.fullmatch(host) or _is_ip(host)):
         # requests would read `https://evil.com\.signalwire.com` as evil.com: only plain host names pass.
         raise ConfigError(f"SIGNALWIRE_SPACE_URL must name a plain host such as example.signalwire.com, got {shown!r}")
-    if parts.scheme == "http" and not _is_loopback(host):
+    if parts.scheme == "http" and not is_loopback(host):
         raise ConfigError(
             "SIGNALWIRE_SPACE_URL may use http only for a loopback stand-in; credentials would travel in clear"
         )
@@ -115,7 +117,7 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
@@ -177,7 +179,7 @@ def _worker_url(raw: str) -> str:
     parts = urlsplit(raw)
     if parts.scheme not in ("https", "http") or not parts.hostname or parts.username:
         raise ConfigError(f"TASKS_WORKER_URL must be the worker function's https URL, got {raw!r}")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         # Cloud Tasks attaches OIDC tokens to https targets only.
         raise ConfigError("TASKS_WORKER_URL may use http only for a loopback worker (tests, local runs)")
     return raw
@@ -216,6 +218,10 @@ def _invoker(env: Mapping[str, str], deployed: bool) -> tuple[str | None, str | 
         for name, value in (("INVOKER_AUDIENCE", audience), ("INVOKER_SERVICE_ACCOUNT", account)):
             if not value:
                 raise ConfigError(f"{name} is not set: a deployed private entry point verifies its caller's token")
+    if bool(audience) != bool(account):
+        # Half a check is no check, wherever this runs: refuse rather than quietly let every caller in.
+        missing = "INVOKER_SERVICE_ACCOUNT" if audience else "INVOKER_AUDIENCE"
+        raise ConfigError(f"{missing} is not set: INVOKER_AUDIENCE and INVOKER_SERVICE_ACCOUNT go together")
     return audience, account
 
 
@@ -313,6 +319,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         deployed=on_cloud,
         invoker_audience=audience,
         invoker_service_account=invoker_account,
+        allow_open_private=_bool(env, "ALLOW_OPEN_PRIVATE_ENDPOINT", False),
     )
 
 

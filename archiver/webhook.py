@@ -250,11 +250,12 @@ def _window(settings: Settings, body: bytes) -> tuple[datetime, datetime]:
 
 
 def check_caller(service: Service, headers: Headers) -> None:
-    """Deployed, a private entry point serves only its one caller's Google-signed OIDC token."""
-    if not service.settings.deployed:
-        return
+    """With INVOKER_* set (required when deployed), a private entry point serves only its one caller's
+    Google-signed OIDC token, wherever it runs; without them, only an undeployed process serves anyone."""
     if service.invoker is None:
-        raise Rejected(403, "INVOKER_AUDIENCE and INVOKER_SERVICE_ACCOUNT are not set: every caller is refused")
+        if service.settings.deployed:
+            raise Rejected(403, "INVOKER_AUDIENCE and INVOKER_SERVICE_ACCOUNT are not set: every caller is refused")
+        return
     try:
         service.invoker.verify(headers.get("Authorization"))
     except Unauthorized as exc:
