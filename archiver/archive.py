@@ -17,6 +17,8 @@ from archiver.errors import (
     DeleteForbidden,
     IntegrityError,
     NotFinal,
+    NotFound,
+    NotThere,
     SignalWireError,
     TooLarge,
     TransientError,
@@ -26,6 +28,8 @@ from archiver.storage import Retention, Store, StoredObject, VerifyingReader
 
 # How long a callback waits for a recording SignalWire still reports as not final.
 FINAL_WAIT_S = 10.0
+# A 404 for a recording nobody vouched for (only a CALLBACK_TOKEN named it): asked this many times, not the budget.
+UNVOUCHED_404_TRIES = 2
 # mp4 only for SWML record_call, which can record in it; LaML serves mp3 or wav.
 CONTENT_TYPES = {"mp3": "audio/mpeg", "wav": "audio/wav", "mp4": "audio/mp4"}
 # SignalWire's answers to DELETE that mean the recording is gone there (404: gone already).
@@ -162,13 +166,27 @@ class Archiver:
     def keys(self, recording: Recording) -> tuple[str, str]:
         return self.keys_of(recording.sid, recording.data)
 
-    def fetch_final(self, sid: str, budget: Budget, api: str = "laml") -> Recording:
-        """Metadata once the recording is final; waits `final_wait_s` at most for it to become final."""
+    def fetch_final(self, sid: str, budget: Budget, api: str = "laml", *, vouched: bool = True) -> Recording:
+        """Metadata once the recording is final; waits `final_wait_s` at most for it to become final.
+
+        A 404 is waited out for the whole budget when SignalWire vouched for the recording (a signed
+        callback may arrive before the recording is ready); otherwise it is asked once more, then NotThere.
+        """
         final_deadline = time.monotonic() + self.final_wait_s
         source = self.sources[api]
+        missing = 0
 
         def fetch() -> Recording:
-            recording = source.recording(sid, budget)
+            nonlocal missing
+            try:
+                recording = source.recording(sid, budget)
+            except NotFound as exc:
+                missing += 1
+                if not vouched and missing >= UNVOUCHED_404_TRIES:
+                    raise NotThere(
+                        f"{exc} ({missing} times); only a CALLBACK_TOKEN named it, so not waited for"
+                    ) from None
+                raise
             if recording.status not in FINAL_WITH_AUDIO | NO_AUDIO:
                 message = f"recording {sid} is {recording.status[:32] or 'without status'}, not final yet"
                 if time.monotonic() >= final_deadline:
@@ -186,6 +204,7 @@ class Archiver:
         api: str | None = None,
         delete: bool | None = None,
         repair: bool = False,
+        vouched: bool = True,
     ) -> Outcome:
         """Archive one recording; never raises for a recording-level failure, returns `failed` or `corrupt`.
 
@@ -193,6 +212,7 @@ class Archiver:
         already complete, SignalWire is not asked anything. `api` names the SignalWire API the recording
         belongs to (default: the listing's, else "laml"). `delete` defaults to DELETE_AFTER_ARCHIVE.
         `repair` replaces an archive that disagrees with its manifest instead of only reporting it.
+        `vouched` is False for a recording only a CALLBACK_TOKEN named (see `fetch_final`).
         """
         started = time.monotonic()
         budget = Budget(started + self.settings.retry_budget_s)
@@ -210,7 +230,7 @@ class Archiver:
             if keys is not None:
                 self._complete_retention(outcome, keys)
             if keys is None:
-                recording = self.fetch_final(sid, budget, api)
+                recording = self.fetch_final(sid, budget, api, vouched=vouched)
                 outcome.call_sid = call_sid_of(recording.data)
                 outcome.recording_status = recording.status[:32]
                 if recording.status in NO_AUDIO:

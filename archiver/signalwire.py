@@ -21,7 +21,7 @@ from urllib3.exceptions import NameResolutionError
 
 from archiver import __version__, deadline
 from archiver.config import Settings
-from archiver.errors import SignalWireError, TooLarge, TransientError, Unreachable
+from archiver.errors import NotFound, SignalWireError, TooLarge, TransientError, Unreachable
 
 FINAL_WITH_AUDIO = frozenset({"completed", "stopped"})
 NO_AUDIO = frozenset({"absent", "failed"})
@@ -182,6 +182,8 @@ def _check(response: requests.Response, what: str) -> None:
         return
     status = response.status_code
     response.close()
+    if status == 404:
+        raise NotFound(f"{what}: HTTP 404")
     if status in _RETRY_STATUSES or status >= 500:
         raise TransientError(f"{what}: HTTP {status}", _retry_after(response))
     if status in (401, 403):

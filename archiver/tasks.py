@@ -18,7 +18,8 @@ from archiver.signalwire import parse_date
 ENQUEUE_DEADLINE_S = 3.0
 # Cloud Tasks' maximum for HTTP targets; a 1 GiB recording takes minutes to stream.
 DISPATCH_DEADLINE_S = 1800
-SOURCES = frozenset({"callback", "sweep", "backfill"})
+# "token_callback": a callback only CALLBACK_TOKEN vouched for, whose 404 the worker does not wait out.
+SOURCES = frozenset({"callback", "token_callback", "sweep", "backfill"})
 # The SignalWire API a recording belongs to (archiver/laml.py, archiver/relay.py).
 APIS = frozenset({"laml", "relay"})
 _MAX_DATE = 64

@@ -205,14 +205,16 @@ def act(service: Service, callback: Callback) -> Outcome:
     """The same for every shape: ignore what is not final, log what has no audio, archive the rest."""
     sid = callback.recording_id or ""
     project = service.settings.project_id
+    # Signed means SignalWire named this recording; a CALLBACK_TOKEN holder can name any UUID.
+    vouched = callback.key_position is not None
     if callback.kind == "not_final":
         outcome = Outcome("ignored", sid, project, api=callback.source, recording_status=callback.status)
     elif callback.kind == "no_audio":
         outcome = Outcome("no_audio", sid, project, api=callback.source, recording_status=callback.status)
     elif service.queue is not None:
-        outcome = service.queue.enqueue(sid, source="callback", api=callback.source)
+        outcome = service.queue.enqueue(sid, source="callback" if vouched else "token_callback", api=callback.source)
     else:
-        outcome = service.archiver.archive(sid, api=callback.source)
+        outcome = service.archiver.archive(sid, api=callback.source, vouched=vouched)
     outcome.call_sid = outcome.call_sid or callback.call_id
     return outcome
 
@@ -290,7 +292,9 @@ def handle_task(service: Service, method: str, headers: Headers, body: IO[bytes]
         return Reply(exc.status, {"outcome": "rejected", "reason": exc.reason}, exc.headers)
 
     listed = {"date_created": task.date_created, "api": task.api} if task.date_created else None
-    outcome = service.archiver.archive(task.recording_sid, listed, api=task.api)
+    outcome = service.archiver.archive(
+        task.recording_sid, listed, api=task.api, vouched=task.source != "token_callback"
+    )
     http_status = 200 if outcome.ok or not outcome.retryable else 503
     retries = headers.get("X-CloudTasks-TaskRetryCount") or ""
     audit(
