@@ -11,7 +11,7 @@ import functions_framework
 from archiver import config, server, webhook
 from archiver.logging import configure
 
-server.cap_request_line()
+server.harden()
 try:
     _settings = config.load()
     _service = webhook.Service.from_settings(_settings)

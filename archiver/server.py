@@ -1,16 +1,21 @@
-"""The server functions-framework runs the entry points in: who can reach it, how long a request line it reads."""
+"""The server functions-framework runs the entry points in: who may reach it, how much and how slowly it reads."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from archiver import deadline
 from archiver.config import PRIVATE_TARGETS, ConfigError, Settings, is_loopback
 
 # gunicorn's own ceiling for a request line (its default is 4094; functions-framework sets 0, unlimited, and
 # gunicorn then reads a line in time quadratic in its length: 4 MiB took 2 s of CPU, 50 MB 288 s). A
 # callback's GET query is well under 2 KiB.
 MAX_REQUEST_LINE = 8190
+# How long a client has, from the moment its first byte arrives, to send the request's head and the body
+# the entry point reads (at most 64 KiB). SignalWire sends a callback in one go.
+REQUEST_READ_S = 10.0
 # functions-framework's --host default: every address.
 _FF_DEFAULT_HOST = "0.0.0.0"  # noqa: S104 (what functions-framework binds, named so it can be refused)
 
@@ -42,11 +47,85 @@ def check_exposure(settings: Settings, target: str, host: str) -> None:
     )
 
 
-def cap_request_line() -> None:
-    """Make functions-framework's gunicorn refuse (400) a request line over MAX_REQUEST_LINE before any work.
+_reading = threading.local()
+
+
+def _finish_reading() -> None:
+    exchange: deadline.Exchange | None = getattr(_reading, "exchange", None)
+    if exchange is not None:
+        exchange.finish()
+
+
+class _BodyRead:
+    """The request body as the app reads it: once it has all of it, the read deadline is over."""
+
+    def __init__(self, body: Any) -> None:
+        self._body = body
+
+    def read(self, size: int | None = -1) -> bytes:
+        data: bytes = self._body.read(size)
+        if size is None or size < 0 or len(data) < size:
+            _finish_reading()
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._body, name)
+
+
+def _bounded_reading(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    """The WSGI app, ending the read deadline once it has its body or starts its answer, never later:
+    the work that follows (a long recording) is never cut."""
+
+    def bounded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        has_body = environ.get("CONTENT_LENGTH", "") not in ("", "0") or "HTTP_TRANSFER_ENCODING" in environ
+        if has_body:
+            environ["wsgi.input"] = _BodyRead(environ["wsgi.input"])
+        else:
+            _finish_reading()
+
+        def start(*args: Any) -> Any:
+            _finish_reading()
+            return start_response(*args)
+
+        return app(environ, start)
+
+    return bounded
+
+
+def _read_deadline_worker() -> type:
+    from gunicorn.workers.gthread import ThreadWorker  # type: ignore[import-untyped]
+
+    class ReadDeadlineWorker(ThreadWorker):  # type: ignore[misc]
+        """gunicorn's thread worker with one wall-clock deadline for reading each request.
+
+        gunicorn reads a request's head, and the app its body, from a blocking socket without a
+        timeout: eight clients sending one byte each held all eight threads of `make run` for good.
+        Here archiver.deadline's watchdog shuts such a connection down when the head and body are
+        not in within REQUEST_READ_S.
+        """
+
+        def load_wsgi(self) -> None:
+            super().load_wsgi()
+            self.wsgi = _bounded_reading(self.wsgi)  # type: ignore[has-type]
+
+        def handle(self, conn: Any) -> Any:
+            with deadline.limit(REQUEST_READ_S) as exchange:
+                exchange.attach(conn.sock)
+                _reading.exchange = exchange
+                try:
+                    return super().handle(conn)
+                finally:
+                    _reading.exchange = None
+
+    return ReadDeadlineWorker
+
+
+def harden() -> None:
+    """Make functions-framework's gunicorn refuse (414) a request line over MAX_REQUEST_LINE before any work,
+    and give each request REQUEST_READ_S to arrive.
 
     functions-framework builds its gunicorn application after importing main.py and offers no setting
-    for this, so its configuration step is extended here; without gunicorn (Windows, --debug) werkzeug's
+    for either, so its configuration step is extended here; without gunicorn (Windows, --debug) werkzeug's
     server caps a request line at 64 KiB itself.
     """
     try:
@@ -54,13 +133,16 @@ def cap_request_line() -> None:
     except ImportError:
         return
     application: Any = ff_gunicorn.GunicornApplication
-    if getattr(application, "request_line_capped", False):
+    if getattr(application, "archiver_hardened", False):
         return
     configure = application.load_config
 
     def load_config(self: Any) -> None:
         configure(self)
         self.cfg.set("limit_request_line", MAX_REQUEST_LINE)
+        # Unless functions-framework chose a worker of its own (THREADED_TIMEOUT_ENABLED), bound the reading.
+        if "worker_class" not in self.options:
+            self.cfg.set("worker_class", _read_deadline_worker())
 
     application.load_config = load_config
-    application.request_line_capped = True
+    application.archiver_hardened = True

@@ -10,21 +10,25 @@ import contextlib
 import json
 import os
 import re
+import selectors
 import shlex
 import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 import requests
 
-from archiver import server
+from archiver import server, signature
 from localspace.processes import ROOT, free_port, start_function, stop, wait_for
-from localspace.space import Space
-from tests.conftest import env_for, import_main
+from localspace.space import Fault, Space
+from tests.conftest import SIGNING_KEY, env_for, import_main
+from tests.test_function_process import callback, signed_post
 
 INVOKER = {
     "INVOKER_AUDIENCE": "https://worker.example.com/archive_task",
@@ -177,5 +181,79 @@ def test_the_documented_local_sweep_listens_on_loopback_only(space: Space, tmp_p
         local = {row.split()[1] for row in listening if row.split()[3] == "0A"}  # state 0A: LISTEN
         assert f"0100007F:{port:04X}" in local  # 127.0.0.1
         assert f"00000000:{port:04X}" not in local  # 0.0.0.0
+    finally:
+        stop(process)
+
+
+def open_stalled(url: str, first_bytes: bytes, count: int) -> list[socket.socket]:
+    host, port = url.split("//")[1].strip("/").split(":")
+    stalled = []
+    for _ in range(count):
+        sock = socket.create_connection((host, int(port)))
+        sock.sendall(first_bytes)
+        stalled.append(sock)
+    return stalled
+
+
+def cut_within(stalled: list[socket.socket], seconds: float) -> int:
+    """How many of `stalled` the server closed (EOF or reset) within `seconds`."""
+    waiting = selectors.DefaultSelector()
+    for sock in stalled:
+        waiting.register(sock, selectors.EVENT_READ)
+    cut = 0
+    deadline = time.monotonic() + seconds
+    while cut < len(stalled) and (remaining := deadline - time.monotonic()) > 0:
+        for key, _ in waiting.select(remaining):
+            ready = key.fileobj
+            assert isinstance(ready, socket.socket)
+            with contextlib.suppress(ConnectionError):
+                ready.recv(1024)  # EOF, or a late answer to a cut request; never a request served
+            waiting.unregister(ready)
+            ready.close()
+            cut += 1
+    waiting.close()
+    return cut
+
+
+def test_stalled_connections_are_cut_instead_of_holding_make_run_for_good(space: Space, tmp_path: Path) -> None:
+    """Eight one-byte connections, then eight that announce a body and send none: each group is as many
+    as `make run`'s threads on this 2-core machine (functions-framework: 4 per core). Before, either
+    held every thread indefinitely; now each is cut REQUEST_READ_S after its first byte."""
+    env = os.environ | env_for(space, ARCHIVE_URI=str(tmp_path / "archive"), PUBLIC_URL="")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    command = [sys.executable, "-m", "archiver", "serve", "--port", str(port)]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(url, process)
+        head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+        for first_bytes in (b"P", head):
+            stalled = open_stalled(url, first_bytes, 8)
+            assert cut_within(stalled, 6 * server.REQUEST_READ_S) == 8
+            assert requests.get(url, timeout=60).status_code == 403  # answered: an unsigned GET
+        assert space.count() == 0
+    finally:
+        stop(process)
+
+
+@pytest.mark.parametrize("method", ["POST", "GET"])
+def test_work_longer_than_the_read_deadline_is_never_cut(space: Space, tmp_path: Path, method: str) -> None:
+    """The read deadline ends once the body is in: a recording whose last bytes trickle in for longer
+    than REQUEST_READ_S is archived and answered 200."""
+    rec = space.add(size=20_000)
+    trickled = int(server.REQUEST_READ_S / 0.5) + 6
+    space.fault(rec.sid, "media", Fault(trickle_s=0.5, trickle_after=rec.size - trickled))
+    env = env_for(space, ARCHIVE_URI=str(tmp_path / "archive"), PUBLIC_URL="", RETRY_BUDGET_SECONDS="120")
+    process, url = start_function(env, log_path=tmp_path / "function.log")
+    try:
+        fields = callback(space, rec.sid)
+        if method == "POST":
+            response = signed_post(url, fields)
+        else:
+            get_url = f"{url}?{urlencode(fields)}"
+            headers = {"X-SignalWire-Signature": signature.compute(SIGNING_KEY, get_url, ())}
+            response = requests.get(get_url, headers=headers, timeout=120)
+        assert response.status_code == 200, response.text
+        assert response.json()["outcome"] == "archived"
     finally:
         stop(process)
