@@ -25,7 +25,7 @@ import pytest
 import requests
 
 from archiver import server, signature
-from localspace.processes import ROOT, free_port, start_function, stop, wait_for
+from localspace.processes import ROOT, free_port, start_function, start_serve, stop, wait_for
 from localspace.space import Fault, Space
 from tests.conftest import SIGNING_KEY, env_for, import_main
 from tests.test_function_process import callback, signed_post
@@ -89,13 +89,10 @@ def test_a_multi_megabyte_request_line_is_refused_before_any_work(space: Space, 
 
 
 def test_make_run_refuses_a_multi_megabyte_request_line(space: Space, tmp_path: Path) -> None:
-    env = os.environ | env_for(space, ARCHIVE_URI=str(tmp_path / "archive"), PUBLIC_URL="")
-    port = free_port()
-    command = [sys.executable, "-m", "archiver", "serve", "--port", str(port)]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process, url = start_serve(os.environ | env_for(space, ARCHIVE_URI=str(tmp_path / "archive"), PUBLIC_URL=""))
     try:
-        wait_for(f"http://127.0.0.1:{port}/", process)
-        assert raw_request(f"http://127.0.0.1:{port}/", HUGE).startswith(b"HTTP/1.1 414 ")
+        wait_for(url, process)
+        assert raw_request(url, HUGE).startswith(b"HTTP/1.1 414 ")
         assert space.count() == 0
     finally:
         stop(process)
@@ -219,11 +216,7 @@ def test_stalled_connections_are_cut_instead_of_holding_make_run_for_good(space:
     """Eight one-byte connections, then eight that announce a body and send none: each group is as many
     as `make run`'s threads on this 2-core machine (functions-framework: 4 per core). Before, either
     held every thread indefinitely; now each is cut REQUEST_READ_S after its first byte."""
-    env = os.environ | env_for(space, ARCHIVE_URI=str(tmp_path / "archive"), PUBLIC_URL="")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
-    command = [sys.executable, "-m", "archiver", "serve", "--port", str(port)]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process, url = start_serve(os.environ | env_for(space, ARCHIVE_URI=str(tmp_path / "archive"), PUBLIC_URL=""))
     try:
         wait_for(url, process)
         head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from archiver import signature
 from archiver.webhook import handle_task
 from localspace.processes import start_function, stop
 from localspace.space import Fault, Space
-from tests.conftest import SIGNING_KEY, Harness, env_for
+from tests.conftest import Harness, env_for
+from tests.test_function_process import signed_event
 
 TOKEN = "cb-token-0123456789abcdef"
 
@@ -64,12 +64,7 @@ def test_a_token_named_recording_late_by_one_404_is_archived(space: Space, funct
 def test_a_signed_callback_before_the_recording_is_ready_is_still_waited_for(space: Space, function: str) -> None:
     rec = space.add(api="relay", size=20_000)
     space.fault(rec.sid, "json", Fault(status=404), Fault(status=404), Fault(status=404))
-    body = json.dumps(space.event(rec)).encode()
-    headers = {
-        "Content-Type": "application/json",
-        "X-SignalWire-Signature": signature.compute_hex(SIGNING_KEY, function, body),
-    }
-    response = requests.post(function, data=body, headers=headers, timeout=60)
+    response = signed_event(function, space.event(rec))
     assert response.status_code == 200, response.text
     assert response.json()["outcome"] == "archived"
     assert space.count("relay-json", rec.sid) == 4
