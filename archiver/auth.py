@@ -15,6 +15,7 @@ from google.auth import crypt, jwt
 
 from archiver import deadline
 from archiver.errors import ArchiveError
+from archiver.logging import get_logger
 from archiver.signalwire import SpaceHttp
 
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
@@ -88,6 +89,8 @@ class CertCache:
                     return self._certs
                 except CertsUnavailable as exc:
                     self._failed_at, self._failure = time.monotonic(), str(exc)
+                    kept = "; the last good keys serve meanwhile" if self._certs is not None else ""
+                    get_logger().error(f"refreshing Google's signing certificates failed{kept}", error=str(exc))
             if self._certs is not None and now - self._fetched_at < self.stale_s:
                 return self._certs
             raise CertsUnavailable(self._failure)
