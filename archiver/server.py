@@ -13,8 +13,9 @@ from archiver.config import PRIVATE_TARGETS, ConfigError, Settings, is_loopback
 # gunicorn then reads a line in time quadratic in its length: 4 MiB took 2 s of CPU, 50 MB 288 s). A
 # callback's GET query is well under 2 KiB.
 MAX_REQUEST_LINE = 8190
-# How long a client has, from the moment its first byte arrives, to send the request's head and the body
-# the entry point reads (at most 64 KiB). SignalWire sends a callback in one go.
+# How long a client has, from the moment a worker thread takes its connection (where gunicorn first waits
+# up to 5 s for a byte), to send the request's head and the body the entry point reads (at most 64 KiB).
+# SignalWire sends a callback in one go.
 REQUEST_READ_S = 10.0
 # functions-framework's --host default: every address.
 _FF_DEFAULT_HOST = "0.0.0.0"  # noqa: S104 (what functions-framework binds, named so it can be refused)
