@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import flask
 import functions_framework
 
-from archiver import config, webhook
+from archiver import config, server, webhook
 from archiver.logging import configure
 
+server.harden()
 try:
     _settings = config.load()
     _service = webhook.Service.from_settings(_settings)
+    server.check_exposure(_settings, os.environ.get("FUNCTION_TARGET", ""), server.bind_host(sys.argv, os.environ))
 except config.ConfigError as exc:
     # One clear line at startup instead of a traceback, and never a 500 per request.
     raise SystemExit(f"configuration error: {exc}") from None

@@ -18,6 +18,8 @@ from archiver.errors import (
     DeleteForbidden,
     IntegrityError,
     NotFinal,
+    NotFound,
+    NotThere,
     SignalWireError,
     TooLarge,
     TransientError,
@@ -39,6 +41,8 @@ from archiver.storage import Retention, Store, StoredObject, VerifyingReader
 
 # How long a callback waits for a recording SignalWire still reports as not final.
 FINAL_WAIT_S = 10.0
+# A 404 for a recording nobody vouched for (only a CALLBACK_TOKEN named it): asked this many times, not the budget.
+UNVOUCHED_404_TRIES = 2
 # SignalWire's answers to DELETE that mean the recording is gone there (404: gone already).
 DELETED_STATUSES = frozenset({200, 204, 404})
 # Outcomes after which SignalWire need not call again (queued: a Cloud Task will archive it).
@@ -173,14 +177,28 @@ class Archiver:
     def keys(self, recording: Recording) -> tuple[str, str]:
         return self.keys_of(recording.sid, recording.data)
 
-    def fetch_final(self, sid: str, budget: Budget, api: str = "laml") -> Recording:
-        """Metadata once the recording is final; waits `final_wait_s` at most for it to become final."""
+    def fetch_final(self, sid: str, budget: Budget, api: str = "laml", *, vouched: bool = True) -> Recording:
+        """Metadata once the recording is final; waits `final_wait_s` at most for it to become final.
+
+        A 404 is waited out for the whole budget when SignalWire vouched for the recording (a signed
+        callback may arrive before the recording is ready); otherwise it is asked once more, then NotThere.
+        """
         final_deadline = time.monotonic() + self.final_wait_s
         source = self.sources[api]
         warned: set[str] = set()
+        missing = 0
 
         def fetch() -> Recording:
-            recording = source.recording(sid, budget)
+            nonlocal missing
+            try:
+                recording = source.recording(sid, budget)
+            except NotFound as exc:
+                missing += 1
+                if not vouched and missing >= UNVOUCHED_404_TRIES:
+                    raise NotThere(
+                        f"{exc} ({missing} times); only a CALLBACK_TOKEN named it, so not waited for"
+                    ) from None
+                raise
             if recording.status not in KNOWN_STATUSES and recording.status not in warned:
                 # Read as not final (nothing is archived on a guess), but never silently.
                 warned.add(recording.status)
@@ -208,6 +226,7 @@ class Archiver:
         delete: bool | None = None,
         repair: bool = False,
         format_hint: str | None = None,
+        vouched: bool = True,
     ) -> Outcome:
         """Archive one recording; never raises for a recording-level failure, returns `failed` or `corrupt`.
 
@@ -216,6 +235,7 @@ class Archiver:
         belongs to (default: the listing's, else "laml"). `delete` defaults to DELETE_AFTER_ARCHIVE.
         `repair` replaces an archive that disagrees with its manifest instead of only reporting it.
         `format_hint` is the format a callback named; the audio's own bytes decide, the hint is recorded.
+        `vouched` is False for a recording only a CALLBACK_TOKEN named (see `fetch_final`).
         """
         started = time.monotonic()
         budget = Budget(started + self.settings.retry_budget_s)
@@ -233,7 +253,7 @@ class Archiver:
             if keys is not None:
                 self._complete_retention(outcome, keys)
             if keys is None:
-                recording = self.fetch_final(sid, budget, api)
+                recording = self.fetch_final(sid, budget, api, vouched=vouched)
                 outcome.call_sid = call_sid_of(recording.data)
                 outcome.recording_status = recording.status[:32]
                 if recording.status in NO_AUDIO:

@@ -18,6 +18,7 @@ import structlog
 
 from archiver import config, signature
 from archiver.archive import Outcome
+from archiver.display import csv_row, terminal
 from archiver.holds import Selection, apply_hold
 from archiver.logging import audit, configure
 from archiver.reconcile import FAILING_RESULTS, VERIFY_COLUMNS, SweepReport, parse_when, sweep, verify
@@ -128,7 +129,10 @@ def _print_summary(report: SweepReport, dry_run: bool, out: TextIO, *, queued: b
         ]
     rows += [
         ("already archived", str(report.already_archived)),
-        ("skipped (no audio / not final)", ", ".join(f"{k}: {v}" for k, v in sorted(report.skipped.items())) or "0"),
+        (
+            "skipped (no audio / not final)",
+            ", ".join(f"{terminal(k)}: {v}" for k, v in sorted(report.skipped.items())) or "0",
+        ),
         ("repaired", str(len(report.repaired))),
         ("deleted at SignalWire", str(report.deleted)),
         ("audio transferred", _size(report.bytes)),
@@ -140,13 +144,13 @@ def _print_summary(report: SweepReport, dry_run: bool, out: TextIO, *, queued: b
     for name, value in rows:
         print(f"  {name.ljust(width)}  {value}", file=out)
     for sid in report.repaired:
-        print(f"  REPAIRED {sid}", file=out)
+        print(f"  REPAIRED {terminal(sid)}", file=out)
     for row in report.repair_incomplete:
-        print(f"  NOT FULLY REPAIRED {row['sid']}: {row['error']}", file=out)
+        print(f"  NOT FULLY REPAIRED {terminal(row['sid'])}: {terminal(row['error'])}", file=out)
     for row in report.corrupt:
-        print(f"  CORRUPT {row['sid']}: {row['error']}", file=out)
+        print(f"  CORRUPT {terminal(row['sid'])}: {terminal(row['error'])}", file=out)
     for failure in report.failed:
-        print(f"  FAILED {failure['sid'] or '(the listing)'}: {failure['error']}", file=out)
+        print(f"  FAILED {terminal(failure['sid'] or '(the listing)')}: {terminal(failure['error'])}", file=out)
     if report.corrupt and not any("cannot repair" in row["error"] for row in report.corrupt):
         print("  run the same command with --repair to archive the corrupt recordings again", file=out)
     if dry_run:
@@ -159,7 +163,7 @@ def _tell_retry(seconds: float, error: BaseException) -> None:
     from tqdm import tqdm
 
     # Above any progress bar, on stderr: waiting should never look like hanging.
-    tqdm.write(f"retrying in {seconds:.1f}s: {error}", file=sys.stderr)
+    tqdm.write(f"retrying in {seconds:.1f}s: {terminal(error)}", file=sys.stderr)
 
 
 def _size(count: int) -> str:
@@ -179,12 +183,12 @@ def verify_command(service: Service, args: argparse.Namespace) -> int:
     bad = [row for row in rows if row["result"] in FAILING_RESULTS]
     noun = "recording" if len(rows) == 1 else "recordings"
     print(f"verified {len(rows)} {noun} listed {since:%Y-%m-%d %H:%M} → {until:%Y-%m-%d %H:%M} UTC: ", end="")
-    print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "none listed")
+    print(", ".join(f"{terminal(k)}: {v}" for k, v in sorted(counts.items())) or "none listed")
     if held := sum(1 for row in rows if row.get("held") is True):
         print(f"  under legal hold: {held}")
     for row in rows:
         if row["result"] in FAILING_RESULTS or row["result"] == "unverified_size":
-            print(f"  {row['result'].upper()} {row['recording_sid']}: {row['detail']}")
+            print(f"  {terminal(row['result'].upper())} {terminal(row['recording_sid'])}: {terminal(row['detail'])}")
     if args.output:
         print(f"report written to {args.output}")
     if args.report:
@@ -208,7 +212,7 @@ def _write_report(rows: list[dict[str, Any]], path: Path) -> None:
     with path.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=VERIFY_COLUMNS)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(csv_row(row) for row in rows)
 
 
 def serve(service: Service, args: argparse.Namespace) -> int:
@@ -253,7 +257,8 @@ def send_callback(service: Service, args: argparse.Namespace) -> int:
         response = requests.post(args.to, data=fields, headers=headers, timeout=600)
     except requests.ConnectionError:
         raise CommandError(f"nothing answers at {args.to}: start the function with `make run`") from None
-    print(f"POST {args.to} ({args.status}, signed for {signed_for}) → {response.status_code} {response.text.strip()}")
+    answer = terminal(response.text.strip()[:2000])
+    print(f"POST {args.to} ({args.status}, signed for {signed_for}) → {response.status_code} {answer}")
     return 0 if response.ok else 1
 
 
@@ -366,7 +371,7 @@ def hold_command(service: Service, args: argparse.Namespace) -> int:
         f"{report.unchanged} already {verb}, {len(report.failed)} failed"
     )
     for failure in report.failed:
-        print(f"  FAILED {failure['uri']}: {failure['error']}")
+        print(f"  FAILED {terminal(failure['uri'])}: {terminal(failure['error'])}")
     if report.recordings == 0:
         print("  nothing matched: no archived recording fits the selection")
     return 0 if report.ok else 1
@@ -399,12 +404,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         service.archiver.policy.on_retry = _tell_retry
         return int(args.run(service, args))
     except (config.ConfigError, CommandError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {terminal(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: run the same command again to continue", file=sys.stderr)
         return 130
     except Exception as exc:
         # One clear line for the operator; what went wrong is in the message, not a traceback.
-        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"error: {type(exc).__name__}: {terminal(exc)}", file=sys.stderr)
         return 2

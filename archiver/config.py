@@ -73,6 +73,8 @@ class Settings:
     # Hosts besides the space that receive the API credentials with a RELAY recording's media URL
     # (SIGNALWIRE_MEDIA_HOSTS): lower-case "host" or "host:port".
     media_hosts: frozenset[str] = frozenset()
+    # A private entry point without INVOKER_* on a non-loopback address starts only when this says it is meant.
+    allow_open_private: bool = False
 
     @property
     def api_base(self) -> str:
@@ -221,6 +223,10 @@ def _invoker(env: Mapping[str, str], deployed: bool) -> tuple[str | None, str | 
         for name, value in (("INVOKER_AUDIENCE", audience), ("INVOKER_SERVICE_ACCOUNT", account)):
             if not value:
                 raise ConfigError(f"{name} is not set: a deployed private entry point verifies its caller's token")
+    if bool(audience) != bool(account):
+        # Half a check is no check, wherever this runs: refuse rather than quietly let every caller in.
+        missing = "INVOKER_SERVICE_ACCOUNT" if audience else "INVOKER_AUDIENCE"
+        raise ConfigError(f"{missing} is not set: INVOKER_AUDIENCE and INVOKER_SERVICE_ACCOUNT go together")
     return audience, account
 
 
@@ -336,6 +342,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         invoker_audience=audience,
         invoker_service_account=invoker_account,
         media_hosts=_media_hosts(env.get("SIGNALWIRE_MEDIA_HOSTS", "")),
+        allow_open_private=_bool(env, "ALLOW_OPEN_PRIVATE_ENDPOINT", False),
     )
 
 

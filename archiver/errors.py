@@ -34,6 +34,19 @@ class NotAudio(TransientError):
     code = "not_audio"
 
 
+class NotFound(TransientError):
+    """SignalWire answers 404: not available yet (a recording can lag its callback), or never."""
+
+
+class NotThere(SignalWireError):
+    """A recording only a CALLBACK_TOKEN holder named is still 404 when asked again: not waited for.
+
+    Not retried by a queue either; if it does exist, the sweep archives it from the listing.
+    """
+
+    code = "not_found"
+
+
 class Unreachable(SignalWireError):
     """The space's host does not resolve or refuses connections: a configuration error, not a bad minute."""
 

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
+from archiver.display import terminal
+
 if TYPE_CHECKING:
     from archiver.archive import Outcome
 
@@ -57,6 +59,11 @@ def _severity(_logger: Any, name: str, event: MutableMapping[str, Any]) -> Mutab
     return event
 
 
+def _terminal_safe(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    # The console renderer prints strings as they are (containers go through repr, which escapes already).
+    return {k: terminal(v) if isinstance(v, str) else v for k, v in event.items()}
+
+
 def configure(secrets: Iterable[str] = (), *, console: bool | None = None) -> None:
     """Set up structlog once per process; `console` defaults to True in an interactive terminal."""
     _redactor.secrets = tuple(s for s in secrets if s)
@@ -71,7 +78,7 @@ def configure(secrets: Iterable[str] = (), *, console: bool | None = None) -> No
     ]
     renderer: list[Any]
     if console:
-        renderer = [structlog.dev.ConsoleRenderer(timestamp_key="time")]
+        renderer = [_terminal_safe, structlog.dev.ConsoleRenderer(timestamp_key="time")]
     else:
         renderer = [_severity, structlog.processors.EventRenamer("message"), structlog.processors.JSONRenderer()]
     structlog.configure(

@@ -22,7 +22,7 @@ from urllib3.exceptions import NameResolutionError
 from archiver import __version__, deadline
 from archiver.audioformat import refused_media_type
 from archiver.config import Settings, is_loopback_host
-from archiver.errors import NotAudio, SignalWireError, TooLarge, TransientError, Unreachable
+from archiver.errors import NotAudio, NotFound, SignalWireError, TooLarge, TransientError, Unreachable
 
 FINAL_WITH_AUDIO = frozenset({"completed", "stopped"})
 NO_AUDIO = frozenset({"absent", "failed"})
@@ -187,6 +187,8 @@ def _check(response: requests.Response, what: str) -> None:
         return
     status = response.status_code
     response.close()
+    if status == 404:
+        raise NotFound(f"{what}: HTTP 404")
     if status in _RETRY_STATUSES or status >= 500:
         raise TransientError(f"{what}: HTTP {status}", _retry_after(response))
     if status in (401, 403):

@@ -16,7 +16,8 @@ from archiver.signalwire import parse_date
 
 # The callback must answer inside SignalWire's 5 s read timeout, enqueue retries included.
 ENQUEUE_DEADLINE_S = 3.0
-SOURCES = frozenset({"callback", "sweep", "backfill"})
+# "token_callback": a callback only CALLBACK_TOKEN vouched for, whose 404 the worker does not wait out.
+SOURCES = frozenset({"callback", "token_callback", "sweep", "backfill"})
 # The SignalWire API a recording belongs to (archiver/laml.py, archiver/relay.py).
 APIS = frozenset({"laml", "relay"})
 _MAX_DATE = 64

@@ -213,14 +213,16 @@ def act(service: Service, callback: Callback) -> Outcome:
             api=callback.source,
             recording_sid=sid or None,
         )
+    # Signed means SignalWire named this recording; a CALLBACK_TOKEN holder can name any UUID.
+    vouched = callback.key_position is not None
     if callback.kind == "not_final" or (callback.kind == "unknown" and not sid):
         outcome = Outcome("ignored", sid, project, api=callback.source, recording_status=callback.status)
     elif callback.kind == "no_audio":
         outcome = Outcome("no_audio", sid, project, api=callback.source, recording_status=callback.status)
     elif service.queue is not None:
-        outcome = service.queue.enqueue(sid, source="callback", api=callback.source)
+        outcome = service.queue.enqueue(sid, source="callback" if vouched else "token_callback", api=callback.source)
     else:
-        outcome = service.archiver.archive(sid, api=callback.source, format_hint=callback.format_hint)
+        outcome = service.archiver.archive(sid, api=callback.source, format_hint=callback.format_hint, vouched=vouched)
     outcome.call_sid = outcome.call_sid or callback.call_id
     return outcome
 
@@ -258,11 +260,12 @@ def _window(settings: Settings, body: bytes) -> tuple[datetime, datetime]:
 
 
 def check_caller(service: Service, headers: Headers) -> None:
-    """Deployed, a private entry point serves only its one caller's Google-signed OIDC token."""
-    if not service.settings.deployed:
-        return
+    """With INVOKER_* set (required when deployed), a private entry point serves only its one caller's
+    Google-signed OIDC token, wherever it runs; without them, only an undeployed process serves anyone."""
     if service.invoker is None:
-        raise Rejected(403, "INVOKER_AUDIENCE and INVOKER_SERVICE_ACCOUNT are not set: every caller is refused")
+        if service.settings.deployed:
+            raise Rejected(403, "INVOKER_AUDIENCE and INVOKER_SERVICE_ACCOUNT are not set: every caller is refused")
+        return
     try:
         service.invoker.verify(headers.get("Authorization"))
     except Unauthorized as exc:
@@ -297,7 +300,9 @@ def handle_task(service: Service, method: str, headers: Headers, body: IO[bytes]
         return Reply(exc.status, {"outcome": "rejected", "reason": exc.reason}, exc.headers)
 
     listed = {"date_created": task.date_created, "api": task.api} if task.date_created else None
-    outcome = service.archiver.archive(task.recording_sid, listed, api=task.api)
+    outcome = service.archiver.archive(
+        task.recording_sid, listed, api=task.api, vouched=task.source != "token_callback"
+    )
     http_status = 200 if outcome.ok or not outcome.retryable else 503
     retries = headers.get("X-CloudTasks-TaskRetryCount") or ""
     audit(

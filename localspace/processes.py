@@ -123,6 +123,14 @@ def start_function(
     return process, url
 
 
+def start_serve(env: Mapping[str, str], stdout: Any = subprocess.DEVNULL) -> tuple[subprocess.Popen[bytes], str]:
+    """`python -m archiver serve` (what `make run` runs) on a free port; returns (process, URL) before it is up."""
+    port = free_port()
+    command = [sys.executable, "-m", "archiver", "serve", "--port", str(port)]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=stdout, stderr=subprocess.DEVNULL)
+    return process, f"http://127.0.0.1:{port}/"
+
+
 TASKS_EMULATOR = ROOT / ".venv-tasks" / "bin" / "gcloud-tasks-emulator"
 
 

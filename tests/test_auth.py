@@ -1,7 +1,7 @@
 """The private entry points' caller check, with google-auth's real verifier and no call to Google.
 
-Why this way: google-auth's `verify_token` fetches the signer's public keys from `certs_url`, then
-checks the RS256 signature, expiry and audience itself. Nobody can sign with Google's keys, so
+Why this way: the check fetches the signer's public keys from a certificates URL, then google-auth's
+`jwt.decode` checks the RS256 signature, expiry and audience. Nobody can sign with Google's keys, so
 the test makes its own RSA key, signs tokens with it, and publishes its public half from a
 loopback HTTP server given as `certs_url`: the verifier's whole code path runs (HTTP fetch,
 signature, claims) exactly as in production, where only the URL differs.
@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import crypt, jwt
 
-from archiver.auth import CertsUnavailable, InvokerCheck, Unauthorized
+from archiver.auth import CertCache, CertsUnavailable, InvokerCheck, Unauthorized
 from archiver.webhook import handle_sweep, handle_task
 from tests.conftest import Harness, audit_lines, import_main
 
@@ -41,23 +41,42 @@ def new_key() -> tuple[bytes, bytes]:
 
 
 class CertsServer:
-    """Publishes {key id: public key PEM} as Google's certificate endpoint does; counts fetches."""
+    """Publishes {key id: public key PEM} as Google's certificate endpoint does; counts fetches.
+
+    It can misbehave: answer another `status`, send `garbage` as a 200, `trickle_s` one byte at a time,
+    or hold every answer until `release` is set.
+    """
 
     def __init__(self, certs: dict[str, str]) -> None:
         self.certs = certs
         self.fetches = 0
         self.status = 200
+        self.garbage: bytes | None = None
+        self.trickle_s: float | None = None
+        self.release = threading.Event()
+        self.release.set()
+        self.cut_off = threading.Event()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 server.fetches += 1
-                body = json.dumps(server.certs).encode()
+                server.release.wait(60)
+                body = server.garbage if server.garbage is not None else json.dumps(server.certs).encode()
                 self.send_response(server.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if server.trickle_s is None:
+                    self.wfile.write(body)
+                    return
+                try:
+                    for offset in range(len(body)):
+                        self.wfile.write(body[offset : offset + 1])
+                        self.wfile.flush()
+                        time.sleep(server.trickle_s)
+                except OSError:
+                    server.cut_off.set()
 
             def log_message(self, *_args: Any) -> None:
                 return
@@ -108,7 +127,7 @@ def sign(keys: dict[str, tuple[bytes, bytes]]) -> Sign:
 
 
 def test_a_token_of_the_expected_caller_is_accepted_and_keys_are_fetched_once(certs: CertsServer, sign: Sign) -> None:
-    check = InvokerCheck(AUDIENCE, CALLER, certs_url=certs.url)
+    check = InvokerCheck(AUDIENCE, CALLER, CertCache(certs.url))
     for _ in range(3):
         assert check.verify(f"Bearer {sign()}")["email"] == CALLER
     assert certs.fetches == 1
@@ -135,13 +154,93 @@ def test_anything_else_is_refused(
     certs: CertsServer, sign: Sign, header: Callable[[Sign], str | None], reason: str
 ) -> None:
     with pytest.raises(Unauthorized, match=reason):
-        InvokerCheck(AUDIENCE, CALLER, certs_url=certs.url).verify(header(sign))
+        InvokerCheck(AUDIENCE, CALLER, CertCache(certs.url)).verify(header(sign))
 
 
 def test_unreachable_keys_are_not_a_refusal(certs: CertsServer, sign: Sign) -> None:
     certs.status = 500
     with pytest.raises(CertsUnavailable):
-        InvokerCheck(AUDIENCE, CALLER, certs_url=certs.url).verify(f"Bearer {sign()}")
+        InvokerCheck(AUDIENCE, CALLER, CertCache(certs.url)).verify(f"Bearer {sign()}")
+
+
+def test_a_trickling_endpoint_is_cut_at_one_wall_clock_deadline(certs: CertsServer, sign: Sign) -> None:
+    """A byte every 50 ms never trips a per-read timeout; the document would take half a minute."""
+    certs.trickle_s = 0.05
+    check = InvokerCheck(AUDIENCE, CALLER, CertCache(certs.url, deadline_s=0.5))
+    with pytest.raises(CertsUnavailable, match="deadline passed"):
+        check.verify(f"Bearer {sign()}")
+    assert certs.cut_off.wait(30), "the connection was not cut before the document was sent"
+
+
+def verify_at_once(check: InvokerCheck, token: str, certs: CertsServer, callers: int = 8) -> list[str]:
+    """`callers` threads verify `token` while the endpoint holds its first answer; what each got."""
+    certs.release.clear()
+    results: list[str] = []
+
+    def call() -> None:
+        try:
+            results.append(str(check.verify(token)["email"]))
+        except CertsUnavailable:
+            results.append("unavailable")
+
+    threads = [threading.Thread(target=call) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    for _ in range(200):
+        if certs.fetches:
+            break
+        time.sleep(0.05)
+    time.sleep(0.3)  # the others pile up behind the fetch in flight
+    certs.release.set()
+    for thread in threads:
+        thread.join(60)
+    return results
+
+
+def test_concurrent_requests_share_one_fetch(certs: CertsServer, sign: Sign) -> None:
+    check = InvokerCheck(AUDIENCE, CALLER, CertCache(certs.url))
+    assert verify_at_once(check, f"Bearer {sign()}", certs) == [CALLER] * 8
+    assert certs.fetches == 1
+
+
+def test_concurrent_requests_share_one_failure(certs: CertsServer, sign: Sign) -> None:
+    certs.status = 500
+    check = InvokerCheck(AUDIENCE, CALLER, CertCache(certs.url))
+    assert verify_at_once(check, f"Bearer {sign()}", certs) == ["unavailable"] * 8
+    assert certs.fetches == 1
+
+
+def test_the_last_good_keys_serve_while_the_endpoint_fails(certs: CertsServer, sign: Sign) -> None:
+    cache = CertCache(certs.url, ttl_s=0.0, retry_s=0.0)
+    check = InvokerCheck(AUDIENCE, CALLER, cache)
+    token = f"Bearer {sign()}"
+    assert check.verify(token)["email"] == CALLER
+    certs.status = 500
+    assert check.verify(token)["email"] == CALLER
+    certs.status, certs.garbage = 200, b"<html>sorry</html>"
+    assert check.verify(token)["email"] == CALLER
+    certs.garbage = json.dumps({"kid-1": "not a key"}).encode()
+    assert check.verify(token)["email"] == CALLER
+    assert certs.fetches == 4
+    cache.stale_s = 0.0  # kept only so long
+    with pytest.raises(CertsUnavailable):
+        check.verify(token)
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [b"<html>sorry</html>", b"{}", b'{"kid-1": "-----BEGIN PUBLIC KEY-----\\nAAAA\\n-----END PUBLIC KEY-----\\n"}'],
+    ids=["html", "empty", "bad-key"],
+)
+def test_a_bad_answer_is_unavailable_never_unauthorised_and_never_kept(
+    certs: CertsServer, sign: Sign, garbage: bytes
+) -> None:
+    certs.garbage = garbage
+    check = InvokerCheck(AUDIENCE, CALLER, CertCache(certs.url, retry_s=0.0))
+    with pytest.raises(CertsUnavailable, match="unusable answer"):
+        check.verify(f"Bearer {sign()}")
+    certs.garbage = None
+    assert check.verify(f"Bearer {sign()}")["email"] == CALLER
 
 
 class Untouchable(io.RawIOBase):
@@ -158,7 +257,7 @@ def test_deployed_private_entry_points_refuse_before_reading_anything(
     make_harness: Callable[..., Harness], certs: CertsServer, sign: Sign, capsys: pytest.CaptureFixture[str]
 ) -> None:
     harness = make_harness(K_SERVICE="archive-task")
-    harness.service.invoker = InvokerCheck(AUDIENCE, CALLER, certs_url=certs.url)
+    harness.service.invoker = InvokerCheck(AUDIENCE, CALLER, CertCache(certs.url))
     rec = harness.space.add()
     capsys.readouterr()
     forged = {"Authorization": f"Bearer {sign(key='attacker')}"}

@@ -18,7 +18,7 @@ from google.cloud import storage
 
 from archiver import signature
 from localspace.__main__ import DEMO_SID
-from localspace.processes import ROOT, free_port, start_function, stop, wait_for
+from localspace.processes import ROOT, free_port, start_function, start_serve, stop, wait_for
 from localspace.space import Fault, Space
 from tests.conftest import SIGNING_KEY, TOKEN, env_for, import_main
 
@@ -34,6 +34,16 @@ def function(
     process, url = start_function(env, log_path=log)
     yield url, bucket, log
     stop(process)
+
+
+def signed_event(url: str, event: dict[str, Any]) -> requests.Response:
+    """A JSON status event, signed hex over the URL and the raw body, as SignalWire POSTs it."""
+    body = json.dumps(event).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-SignalWire-Signature": signature.compute_hex(SIGNING_KEY, url, body),
+    }
+    return requests.post(url, data=body, headers=headers, timeout=60)
 
 
 def signed_post(url: str, fields: dict[str, str], key: str = SIGNING_KEY) -> requests.Response:
@@ -90,12 +100,7 @@ def test_swml_event_and_get_callback_through_the_real_server(
     url, bucket, log = function
     probes = len(log.read_text().splitlines())
     swml = space.add(size=600_000, api="relay", fmt="wav")
-    body = json.dumps(space.event(swml)).encode()
-    headers = {
-        "Content-Type": "application/json",
-        "X-SignalWire-Signature": signature.compute_hex(SIGNING_KEY, url, body),
-    }
-    response = requests.post(url, data=body, headers=headers, timeout=30)
+    response = signed_event(url, space.event(swml))
     assert response.status_code == 200, response.text
     assert response.json()["outcome"] == "archived"
     base = f"rec/{space.project_id}/{swml.created:%Y/%m/%d}/{swml.sid}"
@@ -111,7 +116,7 @@ def test_swml_event_and_get_callback_through_the_real_server(
     response = requests.get(get_url, headers=signed, timeout=30)
     assert response.status_code == 200, response.text
     assert response.json()["outcome"] == "archived"
-    unsigned = requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=30)
+    unsigned = requests.post(url, json=space.event(swml), headers={"Content-Type": "application/json"}, timeout=30)
     assert unsigned.status_code == 403
 
     lines = [json.loads(line) for line in log.read_text().splitlines()[probes:] if line.startswith("{")]
@@ -167,9 +172,9 @@ def test_sweep_through_the_real_server(space: Space, gcs_url: str, gcs_client: s
 def test_serve_says_where_it_listens_and_refuses_a_taken_port(space: Space, tmp_path: Path) -> None:
     """`make run` is `python -m archiver serve`: one line to say where, one line to say why not."""
     env = os.environ | env_for(space, ARCHIVE_URI=str(tmp_path / "archive"), PUBLIC_URL="")
-    port = free_port()
+    process, url = start_serve(env, stdout=subprocess.PIPE)
+    port = int(url.rstrip("/").rsplit(":", 1)[1])
     command = [sys.executable, "-m", "archiver", "serve", "--port", str(port)]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
         assert process.stdout is not None
         first = process.stdout.readline().decode()
