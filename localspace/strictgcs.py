@@ -23,7 +23,7 @@ _BLOCK = 64 * 1024
 _JSON_MAX = 1024 * 1024
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host"})
 # GCS's documented limit on writes to one object name (https://cloud.google.com/storage/quotas).
-MUTATION_INTERVAL_S = 1.0
+GCS_MUTATION_INTERVAL_S = 1.0
 # Marks the proxy's own look-ups in the upstream's request log, so request counts show only the client's.
 STATE_MARK = "strictgcs=state"
 
@@ -110,6 +110,7 @@ def _reset(request: Request) -> None:
     """Drop the connection unanswered (a TCP reset): the client cannot tell whether anything happened."""
     sock: socket.socket = request.environ["werkzeug.socket"]
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.shutdown(socket.SHUT_RDWR)
     # werkzeug treats this as a dropped connection and answers nothing.
     raise ConnectionResetError("strictgcs: answer lost after commit")
 
@@ -174,9 +175,10 @@ class Objects:
         if failed:
             raise Refusal(412, "conditionNotMet", "At least one of the pre-conditions you specified did not hold.")
 
-    def throttled(self, key: Key, rate_limit: bool) -> bool:
-        since = time.monotonic() - self._last_mutation.get(key, -MUTATION_INTERVAL_S)
-        return rate_limit and since < MUTATION_INTERVAL_S
+    def throttled(self, key: Key, interval_s: float | None) -> bool:
+        """Whether this name was mutated less than `interval_s` ago (None: no limit)."""
+        last = self._last_mutation.get(key)
+        return interval_s is not None and last is not None and time.monotonic() - last < interval_s
 
     def record(self, key: Key, what: str, resource: dict[str, Any], holds: dict[str, bool]) -> None:
         """A mutation upstream accepted."""
@@ -203,11 +205,12 @@ class Objects:
 class StrictGcs:
     """Serves the GCS JSON API by forwarding to `upstream` (fake-gcs-server), enforcing on the way:
     preconditions at every upload's finalisation, holds and object retention on overwrite and delete,
-    a Locked retention on patches, and (when `rate_limit`) one mutation per object name per second."""
+    a Locked retention on patches, and (when `mutation_interval_s` is set, GCS_MUTATION_INTERVAL_S being
+    GCS's own figure) 429 for a second mutation of one object name within that interval."""
 
-    def __init__(self, upstream: str, *, rate_limit: bool = False) -> None:
+    def __init__(self, upstream: str, *, mutation_interval_s: float | None = None) -> None:
         self.upstream = upstream.rstrip("/")
-        self.rate_limit = rate_limit
+        self.mutation_interval_s = mutation_interval_s
         self.objects = Objects()
         self._http = urllib3.PoolManager(maxsize=16, retries=False, timeout=urllib3.Timeout(connect=5, read=60))
         self._server: BaseWSGIServer | None = None
@@ -380,7 +383,7 @@ class StrictGcs:
                 check_retention_patch(key[1], current, patch)
             elif what in ("write", "DELETE"):
                 check_replaceable(key[1], current)
-            if self._take(key, "throttle") or self.objects.throttled(key, self.rate_limit):
+            if self._take(key, "throttle") or self.objects.throttled(key, self.mutation_interval_s):
                 raise Refusal(429, "rateLimitExceeded", "The object exceeded the rate limit for object mutations.")
             upstream = self._forward(request, body)
             data = upstream.read(_JSON_MAX)
