@@ -37,11 +37,13 @@ class Fault:
     `lose`: the mutation is committed upstream, then the client sees "reset" (the connection dropped)
     or "503". `throttle`: 429 before anything is done. `gone`: the next request in a resumable session
     for the name is answered 503 and the session is dead from then on (410 Gone, as GCS says of an
-    expired session).
+    expired session). `what` limits a `lose` or `throttle` to one kind of mutation: "write", "patch"
+    or "delete" (None: the next of any kind).
     """
 
     kind: str
     answer: str = "reset"
+    what: str | None = None
 
 
 class Refusal(Exception):
@@ -239,10 +241,12 @@ class StrictGcs:
         with self.objects.lock:
             self.faults[(bucket, name)].append(fault)
 
-    def _take(self, key: Key, kind: str) -> Fault | None:
+    def _take(self, key: Key, kind: str, what: str | None = None) -> Fault | None:
         with self.objects.lock:
             queue = self.faults.get(key)
-            return queue.popleft() if queue and queue[0].kind == kind else None
+            if queue and queue[0].kind == kind and queue[0].what in (None, what):
+                return queue.popleft()
+            return None
 
     # --- upstream -------------------------------------------------------------------------
     def _forward(self, request: Request, body: Any = None) -> urllib3.BaseHTTPResponse:
@@ -311,7 +315,8 @@ class StrictGcs:
         if parts[1:4] == ["storage", "v1", "b"] and len(parts) == 7 and parts[5] == "o":
             key = (parts[4], unquote(parts[6]))
             if request.method in ("DELETE", "PATCH", "PUT"):
-                return self._lose_maybe(request, key, self._mutate(request, key, request.method))
+                what = "delete" if request.method == "DELETE" else "patch"
+                return self._lose_maybe(request, key, what, self._mutate(request, key, what))
             return self._relay(self._forward(request), key)
         return self._relay(self._forward(request))
 
@@ -336,9 +341,9 @@ class StrictGcs:
             resource = _multipart_resource(head)
             key = (bucket, args.get("name") or str(resource.get("name", "")))
             response = self._mutate(request, key, "write", _Prefixed(head, request.stream), _holds_in(resource))
-            return self._lose_maybe(request, key, response)
+            return self._lose_maybe(request, key, "write", response)
         key = (bucket, args.get("name", ""))
-        return self._lose_maybe(request, key, self._mutate(request, key, "write"))
+        return self._lose_maybe(request, key, "write", self._mutate(request, key, "write"))
 
     def _resumable_chunk(self, request: Request, upload_id: str) -> Response:
         session = self._sessions.get(upload_id)
@@ -358,7 +363,7 @@ class StrictGcs:
         response = self._mutate(request, session.key, "write", None, session.holds, session.args)
         if response.status_code == 200:
             session.done = response.get_data()
-        return self._lose_maybe(request, session.key, response)
+        return self._lose_maybe(request, session.key, "write", response)
 
     def _mutate(
         self,
@@ -369,10 +374,10 @@ class StrictGcs:
         holds: dict[str, bool] | None = None,
         args: Mapping[str, str] | None = None,
     ) -> Response:
-        """One write ("write"), patch ("PATCH"/"PUT") or delete ("DELETE") of an object name, checked and
-        done under that name's lock, so no other mutation of it comes between the check and the deed."""
+        """One "write", "patch" or "delete" of an object name, checked and done under that name's lock,
+        so no other mutation of it comes between the check and the deed."""
         patch: dict[str, Any] = {}
-        if what in ("PATCH", "PUT"):
+        if what == "patch":
             body = request.stream.read(_JSON_MAX)
             patch = json.loads(body or b"{}")
             holds = _holds_in(patch)
@@ -381,24 +386,24 @@ class StrictGcs:
             self.objects.check_preconditions(key, args or request.args, current)
             if patch and current is not None:
                 check_retention_patch(key[1], current, patch)
-            elif what in ("write", "DELETE"):
+            elif what != "patch":
                 check_replaceable(key[1], current)
-            if self._take(key, "throttle") or self.objects.throttled(key, self.mutation_interval_s):
+            if self._take(key, "throttle", what) or self.objects.throttled(key, self.mutation_interval_s):
                 raise Refusal(429, "rateLimitExceeded", "The object exceeded the rate limit for object mutations.")
             upstream = self._forward(request, body)
             data = upstream.read(_JSON_MAX)
             upstream.release_conn()
             if upstream.status < 300:
                 resource = json.loads(data) if data.strip() else {}
-                self.objects.record(key, "write" if what == "write" else what.lower(), resource, holds or {})
+                self.objects.record(key, what, resource, holds or {})
                 if resource:
                     data = json.dumps(self.objects.with_holds(key, resource)).encode()
             headers = [(k, v) for k, v in self._headers(upstream) if k.lower() != "content-length"]
             return Response(data, upstream.status, headers)
 
-    def _lose_maybe(self, request: Request, key: Key, response: Response) -> Response:
+    def _lose_maybe(self, request: Request, key: Key, what: str, response: Response) -> Response:
         """A committed mutation whose answer a "lose" fault swallows: a reset connection, or a 503."""
-        lost = self._take(key, "lose") if response.status_code < 300 else None
+        lost = self._take(key, "lose", what) if response.status_code < 300 else None
         if lost is None:
             return response
         if lost.answer == "reset":
