@@ -27,7 +27,7 @@ from archiver.tasks import TaskQueue
 from archiver.webhook import Reply, Service, handle_callback, open_sources
 from localspace.processes import ROOT, create_tasks_queue, free_port, start_strict_gcs, start_tasks_emulator, stop
 from localspace.space import Space
-from localspace.strictgcs import StrictGcs
+from localspace.strictgcs import GCS_MUTATION_INTERVAL_S, StrictGcs
 
 # No test may reach Google: google-auth must not probe the metadata server, and if it did, find nothing.
 os.environ["NO_GCE_CHECK"] = "True"
@@ -51,9 +51,21 @@ def strict_gcs(gcs_workdir: Path) -> Iterator[StrictGcs]:
     Level info logs every request, so tests can count requests at the server (processes.gcs_requests).
     """
     process, proxy = start_strict_gcs(gcs_workdir, log_level="info")
+    # Off by default: the client waits out each 429 for a second or more. STRICT_GCS_RATE_LIMIT=1 runs
+    # the whole suite under GCS's one write per second per object name.
+    if os.environ.get("STRICT_GCS_RATE_LIMIT") == "1":
+        proxy.mutation_interval_s = GCS_MUTATION_INTERVAL_S
     yield proxy
     proxy.stop()
     stop(process)
+
+
+@pytest.fixture
+def strict(strict_gcs: StrictGcs) -> Iterator[StrictGcs]:
+    """The session's strict proxy; a rate limit a test sets is put back afterwards."""
+    interval = strict_gcs.mutation_interval_s
+    yield strict_gcs
+    strict_gcs.mutation_interval_s = interval
 
 
 @pytest.fixture(scope="session")

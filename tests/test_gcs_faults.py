@@ -6,7 +6,7 @@ paths (a create answered 412 after its own lost answer, a dead resumable session
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -20,12 +20,6 @@ from tests.conftest import Harness
 WINDOW = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
 # Above google-cloud-storage's 8 MiB multipart ceiling: only such uploads go through a resumable session.
 RESUMABLE = 9 * 1024 * 1024
-
-
-@pytest.fixture
-def strict(strict_gcs: StrictGcs) -> Iterator[StrictGcs]:
-    yield strict_gcs
-    strict_gcs.mutation_interval_s = None
 
 
 def names(harness: Harness, rec: FakeRecording) -> tuple[str, str, str, str]:
