@@ -204,6 +204,67 @@ class Objects:
         return {**resource, **self.holds.get(key, {})}
 
 
+class Upstream:
+    """fake-gcs-server as the proxy reaches it: requests passed on as they came, answers streamed back
+    with its address replaced by the proxy's and the holds it forgets put back."""
+
+    def __init__(self, url: str, objects: Objects) -> None:
+        self.url = url.rstrip("/")
+        self.public_url = self.url
+        self._objects = objects
+        self._http = urllib3.PoolManager(maxsize=16, retries=False, timeout=urllib3.Timeout(connect=5, read=60))
+
+    def forward(self, request: Request, body: Any = None) -> urllib3.BaseHTTPResponse:
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+        if body is None and request.content_length:
+            body = request.stream
+        chunked = body is None and bool(request.environ.get("wsgi.input_terminated"))
+        if chunked:
+            body = iter(lambda: request.stream.read(_BLOCK), b"")
+        return self._http.urlopen(
+            request.method, self.url + _raw_uri(request), body=body, headers=headers, preload_content=False,
+            decode_content=False, redirect=False, chunked=chunked,
+        )  # fmt: skip
+
+    def current(self, key: Key) -> dict[str, Any] | None:
+        """The object as upstream holds it now, with the holds the fake forgets."""
+        bucket, name = key
+        answer = self._http.request("GET", f"{self.url}/storage/v1/b/{bucket}/o/{quote(name, safe='')}?{STATE_MARK}")
+        if answer.status == 404:
+            return None
+        return self._objects.with_holds(key, json.loads(answer.data))
+
+    def relay(self, answer: urllib3.BaseHTTPResponse, key: Key | None = None) -> Response:
+        """The answer streamed through; one about a held object is read whole to put its holds back."""
+        if key in self._objects.holds and answer.headers.get("Content-Type", "").startswith("application/json"):
+            return self.resource(answer, self.read(answer), key)
+
+        def stream() -> Iterator[bytes]:
+            try:
+                yield from answer.stream(_BLOCK, decode_content=False)
+            finally:
+                answer.release_conn()
+
+        return Response(stream(), answer.status, self._headers(answer), direct_passthrough=True)
+
+    @staticmethod
+    def read(answer: urllib3.BaseHTTPResponse) -> bytes:
+        """A small answer (an object resource, an error, nothing), whole."""
+        data = answer.read(_JSON_MAX)
+        answer.release_conn()
+        return bytes(data)
+
+    def resource(self, answer: urllib3.BaseHTTPResponse, data: bytes, key: Key) -> Response:
+        if data.strip() not in (b"", b"null") and answer.status < 300:
+            data = json.dumps(self._objects.with_holds(key, json.loads(data))).encode()
+        headers = [(k, v) for k, v in self._headers(answer) if k.lower() != "content-length"]
+        return Response(data, answer.status, headers)
+
+    def _headers(self, answer: urllib3.BaseHTTPResponse) -> list[tuple[str, str]]:
+        headers = [(k, v) for k, v in answer.headers.items() if k.lower() not in _HOP_BY_HOP]
+        return [(k, v.replace(self.url, self.public_url) if k.lower() == "location" else v) for k, v in headers]
+
+
 class StrictGcs:
     """Serves the GCS JSON API by forwarding to `upstream` (fake-gcs-server), enforcing on the way:
     preconditions at every upload's finalisation, holds and object retention on overwrite and delete,
@@ -211,10 +272,9 @@ class StrictGcs:
     GCS's own figure) 429 for a second mutation of one object name within that interval."""
 
     def __init__(self, upstream: str, *, mutation_interval_s: float | None = None) -> None:
-        self.upstream = upstream.rstrip("/")
         self.mutation_interval_s = mutation_interval_s
         self.objects = Objects()
-        self._http = urllib3.PoolManager(maxsize=16, retries=False, timeout=urllib3.Timeout(connect=5, read=60))
+        self._upstream = Upstream(upstream, self.objects)
         self._server: BaseWSGIServer | None = None
         self._sessions: dict[str, _Session] = {}
         self.faults: dict[Key, deque[Fault]] = defaultdict(deque)
@@ -224,6 +284,7 @@ class StrictGcs:
     def start(self, port: int = 0) -> StrictGcs:
         self._server = make_server("127.0.0.1", port, self.wsgi, threaded=True, request_handler=_Quiet)
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self._upstream.public_url = self.url
         return self
 
     def stop(self) -> None:
@@ -236,6 +297,11 @@ class StrictGcs:
         assert self._server is not None
         return f"http://127.0.0.1:{self._server.server_port}"
 
+    @property
+    def upstream(self) -> str:
+        """The fake's own address, for showing what it does without the proxy."""
+        return self._upstream.url
+
     def inject(self, bucket: str, name: str, fault: Fault) -> None:
         """Queue `fault` for the next request on `name` in `bucket` that it applies to."""
         with self.objects.lock:
@@ -247,54 +313,6 @@ class StrictGcs:
             if queue and queue[0].kind == kind and queue[0].what in (None, what):
                 return queue.popleft()
             return None
-
-    # --- upstream -------------------------------------------------------------------------
-    def _forward(self, request: Request, body: Any = None) -> urllib3.BaseHTTPResponse:
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
-        if body is None and request.content_length:
-            body = request.stream
-        chunked = body is None and bool(request.environ.get("wsgi.input_terminated"))
-        if chunked:
-            body = iter(lambda: request.stream.read(_BLOCK), b"")
-        return self._http.urlopen(
-            request.method, self.upstream + _raw_uri(request), body=body, headers=headers, preload_content=False,
-            decode_content=False, redirect=False, chunked=chunked,
-        )  # fmt: skip
-
-    def _current(self, key: Key) -> dict[str, Any] | None:
-        """The object as upstream holds it now, with the holds the fake forgets."""
-        bucket, name = key
-        answer = self._http.request(
-            "GET", f"{self.upstream}/storage/v1/b/{bucket}/o/{quote(name, safe='')}?{STATE_MARK}"
-        )
-        if answer.status == 404:
-            return None
-        return self.objects.with_holds(key, json.loads(answer.data))
-
-    def _headers(self, upstream: urllib3.BaseHTTPResponse) -> list[tuple[str, str]]:
-        headers = [(k, v) for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP]
-        return [(k, v.replace(self.upstream, self.url) if k.lower() == "location" else v) for k, v in headers]
-
-    def _relay(self, upstream: urllib3.BaseHTTPResponse, key: Key | None = None) -> Response:
-        if key in self.objects.holds and upstream.headers.get("Content-Type", "").startswith("application/json"):
-            return self._resource(upstream, key)
-
-        def stream() -> Iterator[bytes]:
-            try:
-                yield from upstream.stream(_BLOCK, decode_content=False)
-            finally:
-                upstream.release_conn()
-
-        return Response(stream(), upstream.status, self._headers(upstream), direct_passthrough=True)
-
-    def _resource(self, upstream: urllib3.BaseHTTPResponse, key: Key) -> Response:
-        """A small JSON answer about one object, read whole, with the holds the fake forgot put back."""
-        data = upstream.read(_JSON_MAX)
-        upstream.release_conn()
-        if data.strip() and upstream.status < 300:
-            data = json.dumps(self.objects.with_holds(key, json.loads(data))).encode()
-        headers = [(k, v) for k, v in self._headers(upstream) if k.lower() != "content-length"]
-        return Response(data, upstream.status, headers)
 
     # --- serving --------------------------------------------------------------------------
     def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -317,8 +335,8 @@ class StrictGcs:
             if request.method in ("DELETE", "PATCH", "PUT"):
                 what = "delete" if request.method == "DELETE" else "patch"
                 return self._lose_maybe(request, key, what, self._mutate(request, key, what))
-            return self._relay(self._forward(request), key)
-        return self._relay(self._forward(request))
+            return self._upstream.relay(self._upstream.forward(request), key)
+        return self._upstream.relay(self._upstream.forward(request))
 
     def _upload(self, request: Request, bucket: str) -> Response:
         args = dict(request.args)
@@ -329,7 +347,7 @@ class StrictGcs:
             raw = request.stream.read(_JSON_MAX)
             resource = json.loads(raw or b"{}")
             key = (bucket, args.get("name") or str(resource.get("name", "")))
-            response = self._relay(self._forward(request, raw))
+            response = self._upstream.relay(self._upstream.forward(request, raw))
             location = response.headers.get("Location", "")
             if "upload_id=" in location:
                 upload_id = location.split("upload_id=", 1)[1].split("&", 1)[0]
@@ -348,7 +366,7 @@ class StrictGcs:
     def _resumable_chunk(self, request: Request, upload_id: str) -> Response:
         session = self._sessions.get(upload_id)
         if session is None:
-            return self._relay(self._forward(request))
+            return self._upstream.relay(self._upstream.forward(request))
         if session.gone:
             raise Refusal(410, "gone", "The resumable upload session has expired or was cancelled.")
         if self._take(session.key, "gone"):
@@ -359,7 +377,7 @@ class StrictGcs:
             _drain(request.stream)
             return Response(session.done, 200, content_type="application/json; charset=UTF-8")
         if not _finalises(request.headers.get("Content-Range", "")):
-            return self._relay(self._forward(request))
+            return self._upstream.relay(self._upstream.forward(request))
         response = self._mutate(request, session.key, "write", None, session.holds, session.args)
         if response.status_code == 200:
             session.done = response.get_data()
@@ -382,7 +400,7 @@ class StrictGcs:
             patch = json.loads(body or b"{}")
             holds = _holds_in(patch)
         with self.objects.name_lock(key):
-            current = self._current(key)
+            current = self._upstream.current(key)
             self.objects.check_preconditions(key, args or request.args, current)
             if patch and current is not None:
                 check_retention_patch(key[1], current, patch)
@@ -390,16 +408,11 @@ class StrictGcs:
                 check_replaceable(key[1], current)
             if self._take(key, "throttle", what) or self.objects.throttled(key, self.mutation_interval_s):
                 raise Refusal(429, "rateLimitExceeded", "The object exceeded the rate limit for object mutations.")
-            upstream = self._forward(request, body)
-            data = upstream.read(_JSON_MAX)
-            upstream.release_conn()
-            if upstream.status < 300:
-                resource = json.loads(data) if data.strip() else {}
-                self.objects.record(key, what, resource, holds or {})
-                if resource:
-                    data = json.dumps(self.objects.with_holds(key, resource)).encode()
-            headers = [(k, v) for k, v in self._headers(upstream) if k.lower() != "content-length"]
-            return Response(data, upstream.status, headers)
+            answer = self._upstream.forward(request, body)
+            data = self._upstream.read(answer)
+            if answer.status < 300:
+                self.objects.record(key, what, json.loads(data or b"null") or {}, holds or {})
+            return self._upstream.resource(answer, data, key)
 
     def _lose_maybe(self, request: Request, key: Key, what: str, response: Response) -> Response:
         """A committed mutation whose answer a "lose" fault swallows: a reset connection, or a 503."""
