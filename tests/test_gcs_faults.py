@@ -57,8 +57,15 @@ def refused(strict: StrictGcs, harness: Harness) -> set[tuple[int, str]]:
     return {(status, reason) for path, status, reason in strict.refused if f"/b/{bucket_of(harness)}/" in path}
 
 
-def injected(strict: StrictGcs, harness: Harness, name: str, fault: Fault) -> None:
+def faulted(
+    make_harness: Callable[..., Harness], strict: StrictGcs, fault: Fault, size: int = 300_000, manifest: bool = False
+) -> tuple[Harness, FakeRecording, str]:
+    """A retaining archive, a recording, and `fault` queued for its audio (or manifest) object's name."""
+    harness = make_harness(OBJECT_RETENTION_DAYS="7")
+    rec = harness.space.add(size=size)
+    name = names(harness, rec)[3 if manifest else 2]
     strict.inject(bucket_of(harness), name, fault)
+    return harness, rec, name
 
 
 def spent(strict: StrictGcs, harness: Harness, name: str) -> bool:
@@ -84,11 +91,7 @@ def test_a_create_whose_answer_is_lost_is_adopted(
     make_harness: Callable[..., Harness], strict: StrictGcs, what: str, answer: str
 ) -> None:
     """The client sends the create again and meets 412: the object it made itself, adopted after checking."""
-    harness = make_harness(OBJECT_RETENTION_DAYS="7")
-    rec = harness.space.add(size=300_000)
-    _, _, audio_name, meta_name = names(harness, rec)
-    name = audio_name if what == "audio" else meta_name
-    injected(strict, harness, name, Fault("lose", answer, "write"))
+    harness, rec, name = faulted(make_harness, strict, Fault("lose", answer, "write"), manifest=what == "manifest")
     assert archive_until_done(harness, rec) == ["archived"]
     assert spent(strict, harness, name)
     assert (412, "conditionNotMet") in refused(strict, harness)
@@ -100,10 +103,7 @@ def test_a_patch_whose_answer_is_lost_is_sent_again(
     make_harness: Callable[..., Harness], strict: StrictGcs, answer: str
 ) -> None:
     """The SHA-256 and retention patch is sent again under the same generation precondition, as GCS allows."""
-    harness = make_harness(OBJECT_RETENTION_DAYS="7")
-    rec = harness.space.add(size=300_000)
-    _, _, audio_name, _ = names(harness, rec)
-    injected(strict, harness, audio_name, Fault("lose", answer, "patch"))
+    harness, rec, audio_name = faulted(make_harness, strict, Fault("lose", answer, "patch"))
     assert archive_until_done(harness, rec) == ["archived"]
     assert spent(strict, harness, audio_name)
     assert_one_consistent_archive(harness, rec)
@@ -112,10 +112,7 @@ def test_a_patch_whose_answer_is_lost_is_sent_again(
 def test_a_resumable_session_that_dies_is_started_over_in_the_same_attempt(
     make_harness: Callable[..., Harness], strict: StrictGcs
 ) -> None:
-    harness = make_harness(OBJECT_RETENTION_DAYS="7")
-    rec = harness.space.add(size=RESUMABLE)
-    _, _, audio_name, _ = names(harness, rec)
-    injected(strict, harness, audio_name, Fault("gone"))
+    harness, rec, audio_name = faulted(make_harness, strict, Fault("gone"), RESUMABLE)
     # The same attempt starts the upload over (SignalWire may never retry a callback answered 503).
     assert archive_until_done(harness, rec) == ["archived"]
     assert spent(strict, harness, audio_name)
@@ -127,21 +124,15 @@ def test_a_resumable_session_that_dies_is_started_over_in_the_same_attempt(
 def test_a_resumable_upload_whose_last_answer_is_lost_ends_archived(
     make_harness: Callable[..., Harness], strict: StrictGcs, answer: str
 ) -> None:
-    harness = make_harness(OBJECT_RETENTION_DAYS="7")
-    rec = harness.space.add(size=RESUMABLE)
-    _, _, audio_name, _ = names(harness, rec)
-    injected(strict, harness, audio_name, Fault("lose", answer, "write"))
-    assert archive_until_done(harness, rec)[-1] == "archived"
+    harness, rec, audio_name = faulted(make_harness, strict, Fault("lose", answer, "write"), RESUMABLE)
+    assert archive_until_done(harness, rec) == ["archived"]
     assert spent(strict, harness, audio_name)
     assert_one_consistent_archive(harness, rec)
 
 
 @pytest.mark.parametrize("what", ["write", "patch"])
 def test_a_429_is_waited_out(make_harness: Callable[..., Harness], strict: StrictGcs, what: str) -> None:
-    harness = make_harness(OBJECT_RETENTION_DAYS="7")
-    rec = harness.space.add(size=300_000)
-    _, _, audio_name, _ = names(harness, rec)
-    injected(strict, harness, audio_name, Fault("throttle", what=what))
+    harness, rec, audio_name = faulted(make_harness, strict, Fault("throttle", what=what))
     assert archive_until_done(harness, rec) == ["archived"]
     assert spent(strict, harness, audio_name)
     assert (429, "rateLimitExceeded") in refused(strict, harness)
@@ -153,7 +144,7 @@ def test_gcs_one_write_per_second_per_name(make_harness: Callable[..., Harness],
     strict.mutation_interval_s = GCS_MUTATION_INTERVAL_S
     harness = make_harness(OBJECT_RETENTION_DAYS="7")
     rec = harness.space.add(size=300_000)
-    assert archive_until_done(harness, rec)[-1] == "archived"
+    assert archive_until_done(harness, rec) == ["archived"]
     assert (429, "rateLimitExceeded") in refused(strict, harness)
     assert_one_consistent_archive(harness, rec)
 
