@@ -8,7 +8,7 @@ import struct
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -98,6 +98,24 @@ class _Prefixed:
             out, self._head = (self._head, b"") if size < 0 else (self._head[:size], self._head[size:])
             return out
         return bytes(self._rest.read(size))
+
+
+def _read_until(stream: Any, done: Callable[[bytes], bool] = lambda _: False) -> bytes:
+    """A small body, or a body's head, read to its end or until `done` says enough, never past _JSON_MAX.
+
+    A socket read may return less than asked: one read() is not the whole of even a small body.
+    """
+    data = b""
+    while len(data) < _JSON_MAX and not done(data):
+        chunk = stream.read(min(_BLOCK, _JSON_MAX - len(data)))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _first_part_read(head: bytes) -> bool:
+    return b"\r\n--" in head.partition(b"\r\n\r\n")[2]
 
 
 def _multipart_resource(head: bytes) -> dict[str, Any]:
@@ -344,7 +362,7 @@ class StrictGcs:
         if kind == "resumable" and "upload_id" in args:
             return self._resumable_chunk(request, args["upload_id"])
         if kind == "resumable":
-            raw = request.stream.read(_JSON_MAX)
+            raw = _read_until(request.stream)
             resource = json.loads(raw or b"{}")
             key = (bucket, args.get("name") or str(resource.get("name", "")))
             response = self._upstream.relay(self._upstream.forward(request, raw))
@@ -355,7 +373,7 @@ class StrictGcs:
                     self._sessions[upload_id] = _Session(key, args, _holds_in(resource))
             return response
         if kind == "multipart":
-            head = request.stream.read(min(_JSON_MAX, request.content_length or _JSON_MAX))
+            head = _read_until(request.stream, _first_part_read)
             resource = _multipart_resource(head)
             key = (bucket, args.get("name") or str(resource.get("name", "")))
             response = self._mutate(request, key, "write", _Prefixed(head, request.stream), _holds_in(resource))
@@ -396,7 +414,7 @@ class StrictGcs:
         so no other mutation of it comes between the check and the deed."""
         patch: dict[str, Any] = {}
         if what == "patch":
-            body = request.stream.read(_JSON_MAX)
+            body = _read_until(request.stream)
             patch = json.loads(body or b"{}")
             holds = _holds_in(patch)
         with self.objects.name_lock(key):
