@@ -136,7 +136,7 @@ def _reset(request: Request) -> None:
 
 
 def _drain(stream: Any) -> None:
-    # A refusal is answered after the body is read, as GCS does: a client still sending would see a reset.
+    # A refusal is answered after the body is read: a client still sending would otherwise see a reset.
     while stream.read(_BLOCK):
         pass
 
