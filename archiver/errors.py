@@ -47,6 +47,12 @@ class NotThere(SignalWireError):
     code = "not_found"
 
 
+class UploadRestart(TransientError):
+    """GCS ended a resumable upload session (410): the upload must start over from the first byte."""
+
+    code = "storage_error"
+
+
 class Unreachable(SignalWireError):
     """The space's host does not resolve or refuses connections: a configuration error, not a bad minute."""
 

@@ -12,13 +12,14 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import google_crc32c
 
 from archiver.config import ConfigError
-from archiver.errors import AlreadyExists, DeleteForbidden, HoldNotConfirmed, IntegrityError, TooLarge
+from archiver.errors import AlreadyExists, DeleteForbidden, HoldNotConfirmed, IntegrityError, TooLarge, UploadRestart
 
 if TYPE_CHECKING:
     from google.cloud.storage import Blob, Bucket
@@ -229,7 +230,7 @@ class GcsStore:
                 yield chunk
 
     def put(self, key: str, reader: VerifyingReader, content_type: str, metadata: dict[str, str]) -> StoredObject:
-        from google.api_core.exceptions import PreconditionFailed
+        from google.api_core.exceptions import GoogleAPICallError, PreconditionFailed
 
         small = reader.expected_size is not None and reader.expected_size <= min(self._chunk_size, _MULTIPART_MAX)
         blob = self._bucket.blob(self._name(key), chunk_size=None if small else self._chunk_size)
@@ -244,6 +245,11 @@ class GcsStore:
                 )
         except PreconditionFailed:
             raise AlreadyExists(self.uri(key)) from None
+        except GoogleAPICallError as exc:
+            if exc.code != HTTPStatus.GONE:
+                raise
+            # A session GCS expired or lost cannot be resumed; nothing was created, so the caller may start over.
+            raise UploadRestart(f"{self.uri(key)}: resumable upload session ended: {exc.message}") from None
         stored = self._to_stored(key, blob)
         try:
             _check_stored(stored, reader)

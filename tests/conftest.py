@@ -25,8 +25,9 @@ from archiver.signalwire import RetryPolicy
 from archiver.storage import GcsStore, LocalStore, Store
 from archiver.tasks import TaskQueue
 from archiver.webhook import Reply, Service, handle_callback, open_sources
-from localspace.processes import ROOT, create_tasks_queue, free_port, start_fake_gcs, start_tasks_emulator, stop
+from localspace.processes import ROOT, create_tasks_queue, free_port, start_strict_gcs, start_tasks_emulator, stop
 from localspace.space import Space
+from localspace.strictgcs import GCS_MUTATION_INTERVAL_S, StrictGcs
 
 # No test may reach Google: google-auth must not probe the metadata server, and if it did, find nothing.
 os.environ["NO_GCE_CHECK"] = "True"
@@ -44,13 +45,35 @@ def gcs_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def gcs_url(gcs_workdir: Path) -> Iterator[str]:
-    # Level info logs every request, so tests can count requests at the server (tests.servers.gcs_requests).
-    process, url = start_fake_gcs(gcs_workdir, log_level="info")
-    previous = os.environ.get("STORAGE_EMULATOR_HOST")
-    os.environ["STORAGE_EMULATOR_HOST"] = url
-    yield url
+def strict_gcs(gcs_workdir: Path) -> Iterator[StrictGcs]:
+    """fake-gcs-server behind the proxy that enforces what real GCS does and the fake does not.
+
+    Level info logs every request, so tests can count requests at the server (processes.gcs_requests).
+    """
+    process, proxy = start_strict_gcs(gcs_workdir, log_level="info")
+    # Off by default: the client waits out each 429 for a second or more. STRICT_GCS_RATE_LIMIT=1 runs
+    # the whole suite under GCS's one write per second per object name.
+    if os.environ.get("STRICT_GCS_RATE_LIMIT") == "1":
+        proxy.mutation_interval_s = GCS_MUTATION_INTERVAL_S
+    yield proxy
+    proxy.stop()
     stop(process)
+
+
+@pytest.fixture
+def strict(strict_gcs: StrictGcs) -> Iterator[StrictGcs]:
+    """The session's strict proxy; a rate limit a test sets is put back afterwards."""
+    interval = strict_gcs.mutation_interval_s
+    yield strict_gcs
+    strict_gcs.mutation_interval_s = interval
+
+
+@pytest.fixture(scope="session")
+def gcs_url(strict_gcs: StrictGcs) -> Iterator[str]:
+    """Where every test's GCS client goes: the strict proxy, never the fake directly."""
+    previous = os.environ.get("STORAGE_EMULATOR_HOST")
+    os.environ["STORAGE_EMULATOR_HOST"] = strict_gcs.url
+    yield strict_gcs.url
     if previous is None:
         os.environ.pop("STORAGE_EMULATOR_HOST", None)
 

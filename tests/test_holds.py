@@ -9,12 +9,15 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
 
 from archiver import cli
 from archiver.errors import DeleteForbidden, HoldNotConfirmed
 from archiver.reconcile import verify
 from archiver.storage import GcsStore, StoredObject
 from localspace.space import FakeRecording
+from localspace.strictgcs import StrictGcs
 from tests.conftest import Harness, audit_lines, env_for, run_archiver
 
 WINDOW = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
@@ -125,20 +128,36 @@ def test_hold_refuses_a_selection_that_is_no_sid_or_matches_nothing(
     assert "nothing matched" in capsys.readouterr().out
 
 
-def test_fake_gcs_server_ignores_holds_so_none_is_reported_set(
+def test_on_gcs_a_hold_is_set_enforced_and_released(
     harness: Harness, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """fake-gcs-server 1.54 accepts the PATCH but neither stores nor enforces temporaryHold: the answer
-    does not show the hold, so the command reports every object as failed instead of trusting itself."""
+    """Through the strict proxy, which keeps and enforces temporaryHold as GCS does (fake-gcs-server drops it)."""
     recs = seeded(harness)
     cli_env(monkeypatch, harness)
     capsys.readouterr()
-    assert cli.main(["hold", "--recording", recs["other"].sid]) == 1
-    out = capsys.readouterr().out
-    assert "0 object(s) held" in out and "2 failed" in out
-    failures = [line for line in audit_lines(out) if line["outcome"] == "hold_failed"]
-    assert len(failures) == 2 and all("HoldNotConfirmed" in line["error"] for line in failures)
-    assert all(line["severity"] == "ERROR" for line in failures)
+    assert cli.main(["hold", "--recording", recs["other"].sid]) == 0
+    assert "2 object(s) held" in capsys.readouterr().out
+    assert held(harness, recs["other"]) == (True, True)
+    audio, _ = pair(harness, recs["other"])
+    with pytest.raises(DeleteForbidden):
+        harness.store.delete(audio.key, audio.generation)
+    assert cli.main(["hold", "--recording", recs["other"].sid, "--release"]) == 0
+    assert "2 object(s) released" in capsys.readouterr().out
+    assert held(harness, recs["other"]) == (False, False)
+
+
+def test_an_answer_that_does_not_show_the_hold_is_a_failure_not_a_hold(
+    harness: Harness, strict_gcs: StrictGcs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fake-gcs-server itself accepts the PATCH and answers without the hold: never taken as held."""
+    recs = seeded(harness)
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", strict_gcs.upstream)
+    bare = storage.Client(project="test", credentials=AnonymousCredentials())
+    bucket, _, prefix = harness.settings.archive_uri.removeprefix("gs://").partition("/")
+    lenient = GcsStore(bucket, prefix, harness.settings.chunk_size, client=bare)
+    audio, _ = pair(harness, recs["other"])
+    with pytest.raises(HoldNotConfirmed):
+        lenient.set_hold(audio.key, True)
 
 
 def test_the_hold_request_is_the_patch_gcs_documents(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
