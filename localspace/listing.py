@@ -60,7 +60,9 @@ class Listing:
     relay_order: str = "newest"
     relay_refuses_page_size: bool = False
     relay_page_delay_s: float = 0.0
-    _tokens: dict[str, int] = field(default_factory=dict)
+    # Seconds a page token is honoured for (None: for ever; 0: never, every next link has expired).
+    token_lifetime_s: float | None = None
+    _tokens: dict[str, tuple[int, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def expire_tokens(self) -> None:
@@ -71,7 +73,7 @@ class Listing:
     def _token(self, offset: int) -> str:
         token = f"PA{uuid.uuid4()}"
         with self._lock:
-            self._tokens[token] = offset
+            self._tokens[token] = (offset, time.monotonic())
         return token
 
     def _matches(self, request: Request) -> Callable[[datetime], bool] | Response:
@@ -112,9 +114,10 @@ class Listing:
         if page > 0:
             with self._lock:
                 known = self._tokens.get(request.args.get("PageToken", ""))
-            if known is None:
+            lifetime = self.token_lifetime_s
+            if known is None or (lifetime is not None and time.monotonic() - known[1] >= lifetime):
                 return error(400, "Invalid paging parameter: PageToken", EXPIRED_TOKEN_CODE)
-            offset = known
+            offset = known[0]
         chosen = sorted((r for r in recordings if inside(r.created)), key=lambda r: r.created, reverse=True)
         rows = chosen[offset : offset + size]
         kept = {k: v for k, v in request.args.items() if k not in ("Page", "PageToken", "PageSize")}

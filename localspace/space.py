@@ -203,6 +203,7 @@ class Seen:
     port: int
     authorized: bool
     has_auth_header: bool
+    query: str = ""
 
 
 class Space:
@@ -309,7 +310,14 @@ class Space:
             if request.path == "/__stats":
                 return self._stats(request)(environ, start_response)
             self.requests.append(
-                Seen(request.method, request.path, port, self._authorized(request), "Authorization" in request.headers)
+                Seen(
+                    request.method,
+                    request.path,
+                    port,
+                    self._authorized(request),
+                    "Authorization" in request.headers,
+                    request.query_string.decode(errors="replace"),
+                )
             )
         adapter = self._urls.bind_to_environ(environ)
         try:
