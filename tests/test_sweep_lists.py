@@ -11,6 +11,7 @@ import io
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -18,7 +19,7 @@ import pytest
 from archiver import archive_view, cli, progress
 from archiver.reconcile import sweep, verify
 from archiver.storage import VerifyingReader
-from archiver.webhook import Service, handle_sweep
+from archiver.webhook import handle_sweep
 from localspace.space import Fault
 from tests.conftest import Harness, audit_lines
 from tests.test_reconcile import WINDOW, cli_env, tamper
@@ -37,8 +38,8 @@ def relay_pages(harness: Harness, since: int = 0) -> list[int]:
     return [int(parse_qs(seen.query).get("page_number", ["0"])[0]) for seen in asked]
 
 
-def swept(harness: Harness, service: Service | None = None) -> dict[str, object]:
-    reply = handle_sweep(service or harness.service, "POST", {}, io.BytesIO(BODY))
+def swept(harness: Harness) -> dict[str, Any]:
+    reply = handle_sweep(harness.service, "POST", {}, io.BytesIO(BODY))
     return {"status": reply.status, **reply.body}
 
 
@@ -61,7 +62,7 @@ def test_a_long_slow_relay_history_never_starves_the_laml_list_and_resumes_where
 
     first = swept(harness)
     assert first["archived_sids"] == [missed.sid]  # the LaML list is read first, whatever RELAY holds
-    relay_owed = first["owed"]["relay"]  # type: ignore[index]
+    relay_owed = first["owed"]["relay"]
     assert len(relay_owed) == 1 and "page_number=" in relay_owed[0]["next"]
     cut_at = int(parse_qs(urlsplit(relay_owed[0]["next"]).query)["page_number"][0])
     assert 0 < cut_at < 25  # the deadline is checked per page, though no row of those pages is in the window
@@ -185,11 +186,9 @@ def test_an_expired_page_token_fails_the_listing_and_never_marks_the_window_done
     assert first["status"] == 500 and first["archived_sids"] == [recs[0].sid]
     space.listing.token_lifetime_s = None
     second = swept(harness)
-    assert second["status"] == 200 and sorted(second["archived_sids"]) == sorted(r.sid for r in recs[1:])  # type: ignore[arg-type]
-    assert "HTTP 400 (code 20001)" in first["failed"][0]["error"]  # type: ignore[index]
-    assert first["owed"]["laml"] == [  # type: ignore[index]
-        {"since": "2026-11-01T00:00:00+00:00", "until": "2026-11-05T12:00:01+00:00"}
-    ]
+    assert second["status"] == 200 and sorted(second["archived_sids"]) == sorted(r.sid for r in recs[1:])
+    assert "HTTP 400 (code 20001)" in first["failed"][0]["error"]
+    assert first["owed"]["laml"] == [{"since": "2026-11-01T00:00:00+00:00", "until": "2026-11-05T12:00:01+00:00"}]
 
 
 # --- 4: follow-ups (queued mode: tests/test_queued.py) -------------------------------------------
@@ -275,6 +274,6 @@ def test_an_unreadable_progress_record_is_reported_once_and_passed_over(harness:
     assert first["status"] == 500 and first["archived_sids"] == [rec.sid]
     second = swept(harness)
     assert second["status"] == 200 and second["failed"] == []
-    assert "garbage.json is unreadable" in first["failed"][0]["error"]  # type: ignore[index]
+    assert "garbage.json is unreadable" in first["failed"][0]["error"]
     records = list(harness.store.list_objects(f"{harness.space.project_id}/{progress.PROGRESS_DIR}"))
     assert len(records) == 2  # the garbage, then the fresh record that replaced it as the newest
