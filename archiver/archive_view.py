@@ -38,29 +38,36 @@ def bounded_map(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Iterable[
 
 
 class SeenSids:
-    """The SIDs one view listed, as 8-byte hashes (8 MB for a million), so the other view can leave them out."""
+    """The SIDs one view listed, as 8-byte hashes (8 MB for a million), so the other view can leave them out.
+
+    Kept in 256 arrays by the hash's top byte, each sorted on first use: sorting goes through a list of
+    Python ints, and one 256th of a month's SIDs at a time keeps that transient small.
+    """
 
     def __init__(self) -> None:
-        self._hashes = array("Q")
-        self._sorted = True
+        self._buckets = [array("Q") for _ in range(256)]
+        self._unsorted: set[int] = set()
 
     @staticmethod
     def _hash(sid: str) -> int:
         return int.from_bytes(hashlib.blake2b(sid.lower().encode(), digest_size=8).digest(), "big")
 
     def add(self, sid: str) -> None:
-        self._hashes.append(self._hash(sid))
-        self._sorted = False
+        hashed = self._hash(sid)
+        self._buckets[hashed >> 56].append(hashed)
+        self._unsorted.add(hashed >> 56)
 
     def __contains__(self, sid: object) -> bool:
         if not isinstance(sid, str):
             return False
-        if not self._sorted:
-            self._hashes = array("Q", sorted(self._hashes))
-            self._sorted = True
         wanted = self._hash(sid)
-        at = bisect_left(self._hashes, wanted)
-        return at < len(self._hashes) and self._hashes[at] == wanted
+        index = wanted >> 56
+        if index in self._unsorted:
+            self._buckets[index] = array("Q", sorted(self._buckets[index]))
+            self._unsorted.discard(index)
+        bucket = self._buckets[index]
+        at = bisect_left(bucket, wanted)
+        return at < len(bucket) and bucket[at] == wanted
 
 
 def conclude(archiver: Archiver, row: dict[str, Any], audio_key: str, read_bytes: bool) -> None:

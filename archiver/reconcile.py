@@ -292,7 +292,8 @@ class _Lister:
                 left = self._rows(judged.rows, window)
                 if left is not None:
                     return Pass(Window(window.since, left)) if source.newest_first else Pass(window, current)
-                oldest = min((c for r in judged.rows if (c := created_of(r))), default=oldest)
+                dated = [c for r in judged.rows if (c := created_of(r)) is not None]
+                oldest = min([*dated, oldest] if oldest else dated, default=None)
                 if judged.older and source.newest_first:
                     return None
                 current = page.next
