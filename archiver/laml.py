@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -63,7 +63,7 @@ class LamlSource:
 
     def recording_pages(
         self, since: datetime, until: datetime, policy: RetryPolicy, page_size: int = 1000, start: str | None = None
-    ) -> Iterator[ListPage]:
+    ) -> Generator[ListPage]:
         """The recordings list with filters that cover (since, until) however the server reads them
         (listing.laml_filters), newest first, following `next_page_uri`; from `start` when it is a next link."""
         what = "recordings list"

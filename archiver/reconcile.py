@@ -308,7 +308,7 @@ class _Lister:
             report.failed.append(failure("", f"listing recordings failed ({source.name}): {exc}"))
             return Pass(Window(window.since, oldest + _SECOND) if oldest and source.newest_first else window)
         finally:
-            pages.close()  # type: ignore[attr-defined]
+            pages.close()
         return None
 
     def _rows(self, rows: list[dict[str, Any]], window: Window) -> datetime | None:

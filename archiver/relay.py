@@ -7,7 +7,7 @@ and judged row by row by the sweep (archiver.listing).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -108,7 +108,7 @@ class RelaySource:
 
     def recording_pages(
         self, since: datetime, until: datetime, policy: RetryPolicy, page_size: int = 1000, start: str | None = None
-    ) -> Iterator[ListPage]:
+    ) -> Generator[ListPage]:
         """Every recording, a page at a time, following `links.next` within the space; from `start` when it
         is a next link. No date filter and no order are documented for this list: the caller judges each
         row against (since, until). `page_size` is not documented either: refused (422), it is left out."""
@@ -127,7 +127,7 @@ class RelaySource:
             yield first
             yield from pages
 
-    def _pages(self, url: str, params: dict[str, Any] | None, policy: RetryPolicy) -> Iterator[ListPage]:
+    def _pages(self, url: str, params: dict[str, Any] | None, policy: RetryPolicy) -> Generator[ListPage]:
         what = "RELAY recordings list"
         for page, next_url in self._http.pages(url, params, what, PATH, _links_next, policy):
             rows = page.get("data") or []

@@ -7,7 +7,7 @@ import functools
 import json
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -527,4 +527,4 @@ class RecordingSource(Protocol):
     def delete_recording(self, sid: str, budget: Budget) -> int: ...
     def recording_pages(
         self, since: datetime, until: datetime, policy: RetryPolicy, page_size: int = 1000, start: str | None = None
-    ) -> Iterator[ListPage]: ...
+    ) -> Generator[ListPage]: ...

@@ -277,3 +277,15 @@ def test_an_unreadable_progress_record_is_reported_once_and_passed_over(harness:
     assert "garbage.json is unreadable" in first["failed"][0]["error"]
     records = list(harness.store.list_objects(f"{harness.space.project_id}/{progress.PROGRESS_DIR}"))
     assert len(records) == 2  # the garbage, then the fresh record that replaced it as the newest
+
+
+def test_a_version_1_progress_record_is_owed_by_both_apis(harness: Harness) -> None:
+    laml, relay = harness.space.add(created=created(2)), harness.space.add(api="relay", fmt="wav", created=created(3))
+    key = f"{harness.space.project_id}/{progress.PROGRESS_DIR}{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-v1.json"
+    pending = {"since": "2026-11-01T00:00:00+00:00", "until": "2026-11-10T00:00:00+00:00"}
+    record = {"version": 1, "written_at": datetime.now(UTC).isoformat(), "pending": pending}
+    harness.store.put(key, VerifyingReader.of_bytes(json.dumps(record).encode()), "application/json", {})
+    # A window of its own that holds neither recording: only what the record owes finds them.
+    reply = handle_sweep(harness.service, "POST", {}, io.BytesIO(b'{"since": "2026-11-20T00:00:00Z"}'))
+    assert reply.status == 200 and reply.body["resumed"] == pending
+    assert sorted(reply.body["archived_sids"]) == sorted([laml.sid, relay.sid])
