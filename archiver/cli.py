@@ -23,7 +23,7 @@ from archiver import config, signature
 from archiver.archive import Outcome
 from archiver.archive_view import SeenSids, archive_rows
 from archiver.logging import audit, configure
-from archiver.reconcile import FAILING_RESULTS, VERIFY_COLUMNS, parse_when, sweep, verify
+from archiver.reconcile import FAILING_RESULTS, VERIFY_COLUMNS, blank_row, parse_when, sweep, verify
 from archiver.signalwire import FINAL_WITH_AUDIO
 from archiver.sweep_report import REPORT_KEEPS, SweepReport
 from archiver.webhook import Service
@@ -126,8 +126,8 @@ def _unrepairable(service: Service, since: datetime, until: datetime, seen: Seen
     be fetched to archive again, so --repair cannot mend them. Returns how many."""
     found = 0
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="repair") as pool:
-        blank: Callable[[], dict[str, Any]] = lambda: dict.fromkeys(VERIFY_COLUMNS, "")  # noqa: E731
-        for row in archive_rows(service.archiver, (since, until), blank, read_bytes=False, pool=pool, leave_out=seen):
+        rows = archive_rows(service.archiver, (since, until), blank_row, read_bytes=False, pool=pool, leave_out=seen)
+        for row in rows:
             if row["result"] not in FAILING_RESULTS:
                 continue
             found += 1

@@ -484,12 +484,13 @@ def _check_objects(archiver: Archiver, row: dict[str, Any], audio_key: str, meta
     return audio_key
 
 
-def _blank_row() -> dict[str, Any]:
+def blank_row() -> dict[str, Any]:
+    """A report row with every column empty."""
     return {column: "" for column in VERIFY_COLUMNS}
 
 
 def _listing_failed(api: str, exc: Exception) -> dict[str, Any]:
-    row = _blank_row()
+    row = blank_row()
     row.update(view="signalwire", result="failed", detail=f"listing recordings failed ({api}): {str(exc)[:500]}")
     return row
 
@@ -551,5 +552,5 @@ def verify(
         if "archive" in views:
             leave_out = seen if "signalwire" in views else None
             yield from archive_rows(
-                archiver, (since, until), _blank_row, read_bytes=read_bytes, pool=pool, leave_out=leave_out
+                archiver, (since, until), blank_row, read_bytes=read_bytes, pool=pool, leave_out=leave_out
             )
