@@ -116,17 +116,20 @@ $(VENV)/.bench-installed: $(VENV)/.installed requirements-bench.txt
 	touch $@
 
 ## make bench: memory, throughput, request economy, cold start, concurrency -> bench/results.{json,png};
-## worker memory and answer time under a hostile space -> bench/hostile.json; the sweep's cost -> bench/sweep-results.json
+## worker memory and answer time under a hostile space -> bench/hostile.json; the sweep's cost -> bench/sweep-results.json;
+## a 31-day verify --metadata-only over 1,000,000 recordings -> bench/verify-results.json
 bench: $(VENV)/.bench-installed $(TASKS_VENV)/.installed
 	$(PY) -m bench.run
 	$(PY) -m bench.hostile
 	$(PY) -m bench.sweep
+	$(PY) -m bench.verify_month
 
 ## make bench-smoke: the same run on small sizes, no figures recorded (CI)
 bench-smoke: $(VENV)/.installed $(TASKS_VENV)/.installed
 	$(PY) -m bench.run --quick
 	$(PY) -m bench.hostile --quick
 	$(PY) -m bench.sweep --quick
+	$(PY) -m bench.verify_month --quick
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) $(AUDIT_VENV) $(TFSCHEMA_VENV) $(TASKS_VENV) .mypy_cache .ruff_cache .pytest_cache infra/.build

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
 import socket
 import sys
 import uuid
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -18,12 +21,14 @@ import structlog
 
 from archiver import config, signature
 from archiver.archive import Outcome
+from archiver.archive_view import SeenSids, archive_rows
 from archiver.display import csv_row, terminal
 from archiver.holds import Selection, apply_hold
 from archiver.logging import audit, configure
-from archiver.reconcile import FAILING_RESULTS, VERIFY_COLUMNS, SweepReport, parse_when, sweep, verify
+from archiver.reconcile import FAILING_RESULTS, VERIFY_COLUMNS, blank_row, parse_when, sweep, verify
 from archiver.report import Report, configuration_of
 from archiver.signalwire import FINAL_WITH_AUDIO
+from archiver.sweep_report import REPORT_KEEPS, SweepReport
 from archiver.webhook import Service
 
 
@@ -80,7 +85,10 @@ def backfill(service: Service, args: argparse.Namespace) -> int:
     recordings = tqdm(desc="recordings", unit="rec", disable=not show, position=0)
     transferred = tqdm(desc="audio", unit="B", unit_scale=True, unit_divisor=1024, disable=not show, position=1)
 
+    seen = SeenSids()
+
     def listed(recording: dict[str, Any]) -> None:
+        seen.add(str(recording.get("sid") or ""))
         recordings.total = (recordings.total or 0) + 1
         # Recordings with nothing to fetch, and every one in a dry run, are done as soon as listed.
         if args.dry_run or str(recording.get("status") or "").lower() not in FINAL_WITH_AUDIO:
@@ -112,7 +120,26 @@ def backfill(service: Service, args: argparse.Namespace) -> int:
         recordings.close()
         transferred.close()
     _print_summary(report, args.dry_run, sys.stdout, queued=bool(args.enqueue and not args.dry_run))
-    return 0 if report.ok else 1
+    unrepairable = _unrepairable(service, since, until, seen, args.concurrency) if args.repair else 0
+    return 0 if report.ok and not unrepairable else 1
+
+
+def _unrepairable(service: Service, since: datetime, until: datetime, seen: SeenSids, concurrency: int) -> int:
+    """Say which stored pairs disagree with their manifests although SignalWire no longer lists them: nothing can
+    be fetched to archive again, so --repair cannot mend them. Returns how many."""
+    found = 0
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="repair") as pool:
+        rows = archive_rows(service.archiver, (since, until), blank_row, read_bytes=False, pool=pool, leave_out=seen)
+        for row in rows:
+            if row["result"] not in FAILING_RESULTS:
+                continue
+            found += 1
+            if found <= REPORT_KEEPS:
+                print(
+                    f"  CANNOT REPAIR {row['recording_sid'] or '(the archive)'}: SignalWire no longer lists it, so "
+                    f"there is nothing to archive again; the archive's copy is all there is: {row['detail']}"
+                )
+    return found
 
 
 def _print_summary(report: SweepReport, dry_run: bool, out: TextIO, *, queued: bool = False) -> None:
@@ -122,10 +149,13 @@ def _print_summary(report: SweepReport, dry_run: bool, out: TextIO, *, queued: b
     ]
     if queued:
         # Queued: the workers archive (and delete) later; this run only created the tasks.
-        rows += [("queued", str(len(report.queued))), ("already queued", str(report.already_queued))]
+        rows += [("queued", str(report.queued.total)), ("already queued", str(report.already_queued))]
     else:
         rows += [
-            ("would archive" if dry_run else "archived", str(len(report.would_archive if dry_run else report.archived)))
+            (
+                "would archive" if dry_run else "archived",
+                str((report.would_archive if dry_run else report.archived).total),
+            )
         ]
     rows += [
         ("already archived", str(report.already_archived)),
@@ -133,11 +163,11 @@ def _print_summary(report: SweepReport, dry_run: bool, out: TextIO, *, queued: b
             "skipped (no audio / not final)",
             ", ".join(f"{terminal(k)}: {v}" for k, v in sorted(report.skipped.items())) or "0",
         ),
-        ("repaired", str(len(report.repaired))),
+        ("repaired", str(report.repaired.total)),
         ("deleted at SignalWire", str(report.deleted)),
         ("audio transferred", _size(report.bytes)),
-        ("corrupt", str(len(report.corrupt))),
-        ("failed", str(len(report.failed))),
+        ("corrupt", str(report.corrupt.total)),
+        ("failed", str(report.failed.total)),
     ]
     width = max(len(name) for name, _ in rows)
     print("", file=out)
@@ -172,47 +202,82 @@ def _size(count: int) -> str:
 
 def verify_command(service: Service, args: argparse.Namespace) -> int:
     since, until = _window(args)
-    rows = list(verify(service.archiver, since, until, read_bytes=not args.metadata_only, concurrency=args.concurrency))
-    if args.output:
-        _write_report(rows, args.output)
-    if args.report:
-        _write_html_report(service, args, (since, until), rows)
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["result"]] = counts.get(row["result"], 0) + 1
-    bad = [row for row in rows if row["result"] in FAILING_RESULTS]
-    noun = "recording" if len(rows) == 1 else "recordings"
-    print(f"verified {len(rows)} {noun} listed {since:%Y-%m-%d %H:%M} → {until:%Y-%m-%d %H:%M} UTC: ", end="")
-    print(", ".join(f"{terminal(k)}: {v}" for k, v in sorted(counts.items())) or "none listed")
-    if held := sum(1 for row in rows if row.get("held") is True):
+    views = ("archive",) if args.archived else ("signalwire", "archive")
+    rows = verify(
+        service.archiver, since, until, read_bytes=not args.metadata_only, concurrency=args.concurrency, views=views
+    )
+    counts: dict[str, Counter[str]] = {view: Counter() for view in views}
+    shown: list[dict[str, Any]] = []
+    held = 0
+    configuration = configuration_of(service.settings, read_bytes=not args.metadata_only)
+    # The auditor's page aggregates as rows pass (archiver/report.py), so it too holds a day's work, not a month's.
+    report = Report(since, until, configuration) if args.report else None
+    with _report_writer(args.output) as write:
+        # Streamed: a month's report is written row by row, and only the first few problems are kept to show.
+        for row in rows:
+            write(row)
+            if report is not None:
+                report.add(row)
+            counts.setdefault(row["view"] or "signalwire", Counter())[row["result"]] += 1
+            held += row.get("held") is True
+            problem = row["result"] in FAILING_RESULTS or row["result"] == "unverified_size"
+            if problem and len(shown) < REPORT_KEEPS:
+                shown.append(row)
+    if report is not None:
+        report.write(args.report)
+    listed = sum(counts.get("signalwire", Counter()).values())
+    stored = sum(counts["archive"].values())
+    window = f"{since:%Y-%m-%d %H:%M} → {until:%Y-%m-%d %H:%M} UTC"
+    if "signalwire" in views:
+        found = ", ".join(f"{terminal(k)}: {v}" for k, v in sorted(counts["signalwire"].items())) or "none listed"
+        print(f"verified {listed} {'recording' if listed == 1 else 'recordings'} listed {window}: {found}")
+        print(f"archived, not listed by SignalWire: {stored}", end="")
+    else:
+        print(f"verified {stored} archived {'recording' if stored == 1 else 'recordings'} {window}", end="")
+    print("".join(f", {terminal(k)}: {v}" for k, v in sorted(counts["archive"].items())))
+    if held:
         print(f"  under legal hold: {held}")
-    for row in rows:
-        if row["result"] in FAILING_RESULTS or row["result"] == "unverified_size":
-            print(f"  {terminal(row['result'].upper())} {terminal(row['recording_sid'])}: {terminal(row['detail'])}")
+    for row in shown:
+        where = " (archive only)" if row["view"] == "archive" else ""
+        sid = terminal(row["recording_sid"] or "(the listing)")
+        print(f"  {terminal(row['result'].upper())} {sid}{where}: {terminal(row['detail'])}")
+    problems = sum(v for c in counts.values() for k, v in c.items() if k in FAILING_RESULTS or k == "unverified_size")
+    if problems > len(shown):
+        print(f"  … and {problems - len(shown)} more; the report file has every row")
     if args.output:
         print(f"report written to {args.output}")
     if args.report:
         print(f"auditor's report written to {args.report}")
-    return 1 if bad else 0
+    return 1 if any(k in FAILING_RESULTS for c in counts.values() for k in c) else 0
 
 
-def _write_html_report(
-    service: Service, args: argparse.Namespace, window: tuple[datetime, datetime], rows: Iterable[dict[str, Any]]
-) -> None:
-    """verify --report: the rows as one self-contained HTML page (archiver/report.py)."""
-    configuration = configuration_of(service.settings, read_bytes=not args.metadata_only)
-    Report(*window, configuration).add_all(rows).write(args.report)
+@contextlib.contextmanager
+def _report_writer(path: Path | None) -> Iterator[Callable[[dict[str, Any]], None]]:
+    """A function writing one row to FILE.csv or FILE.json as it comes (nothing without a path).
 
-
-def _write_report(rows: list[dict[str, Any]], path: Path) -> None:
-    if path.suffix.lower() == ".json":
-        document = {"generated_at": datetime.now(UTC).isoformat(timespec="seconds"), "recordings": rows}
-        path.write_text(json.dumps(document, indent=2) + "\n")
+    CSV cells are neutralised (archiver/display.py): a spreadsheet must not run what SignalWire sent.
+    """
+    if path is None:
+        yield lambda _row: None
         return
     with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=VERIFY_COLUMNS)
-        writer.writeheader()
-        writer.writerows(csv_row(row) for row in rows)
+        if path.suffix.lower() != ".json":
+            writer = csv.DictWriter(handle, fieldnames=VERIFY_COLUMNS)
+            writer.writeheader()
+            yield lambda row: writer.writerow(csv_row(row))
+            return
+        handle.write(
+            f'{{"generated_at": {json.dumps(datetime.now(UTC).isoformat(timespec="seconds"))}, "recordings": ['
+        )
+        separator = "\n"
+
+        def write(row: dict[str, Any]) -> None:
+            nonlocal separator
+            handle.write(separator + json.dumps(row))
+            separator = ",\n"
+
+        yield write
+        handle.write("\n]}\n")
 
 
 def serve(service: Service, args: argparse.Namespace) -> int:
@@ -308,7 +373,8 @@ def _parser() -> argparse.ArgumentParser:
         help="check every recording in a window against the archive",
         description="For every recording SignalWire lists in the window: is it archived, do the stored bytes "
         "match the recorded size and checksums, is the metadata object present, did SignalWire announce the "
-        "size. Exit status 1 if anything is missing, corrupt or could not be checked.",
+        "size. Then every pair the archive holds in the window that SignalWire does not list, checked against "
+        "its manifest. Exit status 1 if anything is missing, corrupt or could not be checked.",
     )
     window(ver)
     ver.add_argument("--output", type=Path, help="write the report to FILE.csv or FILE.json")
@@ -319,6 +385,12 @@ def _parser() -> argparse.ArgumentParser:
         "--metadata-only",
         action="store_true",
         help="trust GCS's stored CRC32C instead of reading every byte back (faster, weaker)",
+    )
+    ver.add_argument(
+        "--archived",
+        action="store_true",
+        help="check only what the archive holds (every manifest and audio pair stored in the window, against "
+        "each other), without asking SignalWire: for recordings already deleted there",
     )
     ver.set_defaults(run=verify_command)
 

@@ -16,6 +16,11 @@ class SignalWireError(ArchiveError):
     code = "signalwire_refused"
     retryable = False
 
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        # SignalWire's HTTP status, when an answer (not the connection) failed.
+        self.status = status
+
 
 class TransientError(SignalWireError):
     """Worth another try: not yet available, rate limited, a 5xx, a cut connection, a passed deadline."""

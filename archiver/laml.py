@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from archiver.config import Settings, is_sid
 from archiver.errors import SignalWireError
-from archiver.signalwire import METADATA_MAX_BYTES, Budget, MediaStream, Recording, RetryPolicy, SpaceHttp, rfc2822
+from archiver.listing import laml_filters
+from archiver.progress import Window
+from archiver.signalwire import (
+    METADATA_MAX_BYTES,
+    Budget,
+    ListPage,
+    MediaStream,
+    Recording,
+    RetryPolicy,
+    SpaceHttp,
+)
 
 
 class LamlSource:
@@ -52,21 +62,18 @@ class LamlSource:
         return self._http.head_size(self._media_url(sid), budget, f"recording {sid} audio size")
 
     def recording_pages(
-        self, since: datetime, until: datetime, policy: RetryPolicy, page_size: int = 1000
-    ) -> Iterator[list[dict[str, Any]]]:
-        """Every recording created in (since, until), a page at a time, newest first, following `next_page_uri`."""
-        url = self._url("Recordings.json")
-        params: dict[str, Any] | None = {
-            "PageSize": page_size,
-            "DateCreated>": rfc2822(since),
-            "DateCreated<": rfc2822(until),
-        }
+        self, since: datetime, until: datetime, policy: RetryPolicy, page_size: int = 1000, start: str | None = None
+    ) -> Generator[ListPage]:
+        """The recordings list with filters that cover (since, until) however the server reads them
+        (listing.laml_filters), newest first, following `next_page_uri`; from `start` when it is a next link."""
         what = "recordings list"
-        for page in self._http.pages(url, params, what, self._list_prefix, _next_page_uri, policy):
+        url = self._http.next_page(start, self._list_prefix, what) if start else self._url("Recordings.json")
+        params = None if start else {"PageSize": page_size, **laml_filters(Window(since, until))}
+        for page, next_url in self._http.pages(url, params, what, self._list_prefix, _next_page_uri, policy):
             recordings = page.get("recordings") or []
             if not isinstance(recordings, list):
                 raise SignalWireError("recordings list: 'recordings' is not a list")
-            yield [{**r, "api": self.name} for r in recordings if isinstance(r, dict)]
+            yield ListPage([{**r, "api": self.name} for r in recordings if isinstance(r, dict)], next_url)
 
     def delete_recording(self, sid: str, budget: Budget) -> int:
         """DELETE …/Recordings/{sid}; see SpaceHttp.delete for what the status means."""

@@ -3,97 +3,24 @@
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from archiver.archive import Archiver, Outcome, audio_key_of, call_sid_of, check_agreement, retained_until
-from archiver.audioformat import SNIFF_BYTES
+from archiver.archive_view import LOOK_AHEAD, SeenSids, archive_rows, bounded_map, conclude
 from archiver.config import is_sid
-from archiver.errors import Corrupt
+from archiver.errors import Corrupt, Unreachable
 from archiver.inventory import Archived, Inventory
-from archiver.misnamed import extension, wrong_name
-from archiver.progress import Window
+from archiver.listing import created_of, judge, owed_after, plan
+from archiver.progress import Pass, Progress, Window
 from archiver.proof import Deletion, deletion_key, signalwire_copy
-from archiver.signalwire import (
-    FINAL_WITH_AUDIO,
-    KNOWN_STATUSES,
-    NO_AUDIO,
-    RecordingSource,
-    parse_date,
-    whole_number,
-)
-from archiver.storage import crc32c_of
+from archiver.signalwire import FINAL_WITH_AUDIO, KNOWN_STATUSES, NO_AUDIO, RecordingSource, whole_number
+from archiver.sweep_report import SweepReport, failure
 
 # SignalWire's dates have whole seconds: a window that must include a recording's second ends one second later.
 _SECOND = timedelta(seconds=1)
-
-
-@dataclass
-class SweepReport:
-    """What one sweep or backfill did; `failed` and `remaining` name recordings, the rest count them.
-
-    `resumed` is the window an earlier run left and this one swept first; `resume_next` is what this
-    run leaves for the next (None: nothing). `archive_listings` counts the day prefixes listed;
-    `unlisted_days` names those whose listing failed, whose recordings were then checked one by one.
-    """
-
-    since: datetime
-    until: datetime
-    listed: int = 0
-    archived: list[str] = field(default_factory=list)
-    already_archived: int = 0
-    queued: list[str] = field(default_factory=list)
-    already_queued: int = 0
-    would_archive: list[str] = field(default_factory=list)
-    skipped: Counter[str] = field(default_factory=Counter)
-    # Status words no documentation lists, by word (they are in `skipped` too): each is a WARNING.
-    unknown_statuses: Counter[str] = field(default_factory=Counter)
-    failed: list[dict[str, str]] = field(default_factory=list)
-    corrupt: list[dict[str, str]] = field(default_factory=list)
-    repaired: list[str] = field(default_factory=list)
-    # What a repair could not finish (a renamed archive's old object that retention keeps), and why.
-    repair_incomplete: list[dict[str, str]] = field(default_factory=list)
-    remaining: list[str] = field(default_factory=list)
-    deleted: int = 0
-    bytes: int = 0
-    resumed: Window | None = None
-    resume_next: Window | None = None
-    archive_listings: int = 0
-    unlisted_days: list[dict[str, str]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed and not self.corrupt
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "since": self.since.isoformat(),
-            "until": self.until.isoformat(),
-            "listed": self.listed,
-            "archived": len(self.archived),
-            "archived_sids": self.archived,
-            "already_archived": self.already_archived,
-            "queued": len(self.queued),
-            "already_queued": self.already_queued,
-            "would_archive": self.would_archive,
-            "skipped": dict(self.skipped),
-            "unknown_statuses": dict(self.unknown_statuses),
-            "failed": self.failed,
-            "corrupt": self.corrupt,
-            "repaired": self.repaired,
-            "repair_incomplete": self.repair_incomplete,
-            "remaining": self.remaining,
-            "resumed": self.resumed.as_dict() if self.resumed else None,
-            "resume_next": self.resume_next.as_dict() if self.resume_next else None,
-            "deleted": self.deleted,
-            "bytes": self.bytes,
-            "archive_listings": self.archive_listings,
-            "unlisted_days": self.unlisted_days,
-        }
 
 
 class Enqueue(Protocol):
@@ -108,36 +35,23 @@ def parse_when(value: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _created(recording: dict[str, Any]) -> datetime | None:
-    try:
-        return parse_date(recording.get("date_created"))
-    except ValueError:
-        return None
-
-
 def _listed_archive(inventory: Inventory, recording: dict[str, Any]) -> Archived | None:
     """The archive the listings show for a final recording with a valid SID and date; None otherwise."""
     sid = str(recording.get("sid") or "")
     status = str(recording.get("status") or "").lower()
-    created = _created(recording)
+    created = created_of(recording)
     if status not in FINAL_WITH_AUDIO or not is_sid(sid) or created is None:
         return None
     return inventory.archived(sid, created)
 
 
-def _skip(report: SweepReport, status: str) -> None:
-    """A listed recording without audio to archive yet; a word no documentation lists is counted apart."""
-    report.skipped[status or "no status"] += 1
-    if status not in KNOWN_STATUSES:
-        report.unknown_statuses[status or "no status"] += 1
-
-
 class _Actions:
     """The one place the sweep acts on a recording, once the listings have said what needs acting on.
 
-    `archive` receives every recording the archive's listings do not show complete and agreeing (and,
-    inline, every final one when deleting, and those with work of their own: see `_unfinished`): it
-    archives inline, `concurrency` at a time, or in queued mode hands it to `enqueue`.
+    `archive` receives every recording the archive's listings do not show complete and agreeing, every
+    final one when deleting, and those with work of their own (see `_unfinished`): it archives inline,
+    `concurrency` at a time, or in queued mode hands what is missing to `enqueue`; the follow-ups on
+    what is archived are done inline in both modes, since they fetch no audio.
     """
 
     def __init__(
@@ -173,7 +87,7 @@ class _Actions:
             report.archived.append(outcome.recording_sid)
             report.bytes += outcome.bytes or 0
         elif outcome.outcome == "corrupt":
-            report.corrupt.append({"sid": outcome.recording_sid, "error": outcome.error or "corrupt"})
+            report.corrupt.append(failure(outcome.recording_sid, outcome.error or "corrupt"))
         elif outcome.outcome == "already_archived":
             report.already_archived += 1
         elif outcome.outcome == "queued":
@@ -181,15 +95,15 @@ class _Actions:
         elif outcome.outcome == "already_queued":
             report.already_queued += 1
         elif outcome.outcome == "no_audio":
-            report.skipped[outcome.recording_status or "no_audio"] += 1
+            report.skip(outcome.recording_status or "")
         else:
-            report.failed.append({"sid": outcome.recording_sid, "error": outcome.error or outcome.outcome})
+            report.failed.append(failure(outcome.recording_sid, outcome.error or outcome.outcome))
         if outcome.extra.get("deleted"):
             report.deleted += 1
         if outcome.ok and "repaired" in outcome.extra:
             report.repaired.append(outcome.recording_sid)
         if "repair_incomplete" in outcome.extra:
-            report.repair_incomplete.append({"sid": outcome.recording_sid, "error": outcome.extra["repair_incomplete"]})
+            report.repair_incomplete.append(failure(outcome.recording_sid, outcome.extra["repair_incomplete"]))
 
     def already_archived(self, sid: str, recording: dict[str, Any], archived: Archived) -> None:
         """A recording the listings show archived: counted (and reported) without a request."""
@@ -221,11 +135,12 @@ class _Actions:
         while len(self.pending) >= self.concurrency:
             self._collect(wait(self.pending, return_when=FIRST_COMPLETED).done)
 
-    def archive(self, sid: str, recording: dict[str, Any]) -> None:
+    def archive(self, sid: str, recording: dict[str, Any], *, follow_up: bool = False) -> None:
+        """Archive (or queue) a recording; `follow_up`: it is archived, only its own work is left, done here."""
         if self.dry_run:
             _plan(self.archiver, sid, recording, self.report)
             return
-        if self.enqueue is not None:
+        if self.enqueue is not None and not follow_up:
             self.pending.add(
                 self.pool.submit(_enqueue_missing, self.archiver, sid, recording, self.enqueue, self.source)
             )
@@ -244,16 +159,6 @@ class _Actions:
             self.record(future.result())
 
 
-def _windows(since: datetime, until: datetime, resume: Window | None) -> list[Window]:
-    """The resumed window first, then the new one, less what the resumed one already covers."""
-    if resume is None:
-        return [Window(since, until)]
-    if resume.since <= since:
-        # The resumed window's last whole second is `until` minus one: the new one starts after it.
-        since = max(since, resume.until - _SECOND)
-    return [resume] + ([Window(since, until)] if since < until else [])
-
-
 def sweep(
     archiver: Archiver,
     since: datetime,
@@ -267,7 +172,7 @@ def sweep(
     on_outcome: Callable[[Outcome], None] = lambda _outcome: None,
     on_listed: Callable[[dict[str, Any]], None] = lambda _recording: None,
     page_size: int = 1000,
-    resume: Window | None = None,
+    resume: Progress | None = None,
     enqueue: Enqueue | None = None,
     source: str = "sweep",
 ) -> SweepReport:
@@ -280,22 +185,22 @@ def sweep(
     would. A listed row that is not a recording (a malformed SID) is a failed row; the rest goes on.
     `repair` rewrites archives that disagree with their manifests instead of only reporting them.
 
-    `resume` is a window an earlier run left undone: it is swept first. New work stops once less
-    than one retry budget is left before the deadline, so whatever is in flight can finish; the rest
-    of the current page is reported as `remaining`, listing stops, and `resume_next` is the window
-    the next run must sweep first: from the interrupted window's start to the newest recording not
-    started (SignalWire lists newest first, so everything older is in it). With `enqueue`, what is
-    missing becomes a Cloud Task instead of being archived here.
+    Each API is listed on its own (a failure in one is reported and the other is still listed), LaML
+    first: its list is filtered by date and newest first, so its cost follows the window's recordings,
+    while the RELAY list is unfiltered and its cost follows the account's whole history; read first, it
+    could take every run's time (docs/operations.md). `resume` is what earlier runs left: swept first.
+    The deadline is checked before every page and every row; new work stops once less than one retry
+    budget is left, so whatever is in flight can finish. A newest-first list cut short leaves the
+    window from its start to the newest recording not started; the RELAY list leaves its window with
+    the link of the page to read next (`report.owed`). With `enqueue`, what is missing becomes a Cloud
+    Task instead of being archived here; follow-up work on what is archived (delete, retention, a size
+    to confirm) is done here in either mode.
     """
     stop_at = time.monotonic() + max(0.0, deadline_s - archiver.settings.retry_budget_s)
-    report = SweepReport(since, until, resumed=resume)
+    resume = resume or Progress()
+    report = SweepReport(since, until, resumed=resume.pending)
     settings = archiver.settings
     inventory = Inventory(archiver.store, settings.project_id)
-    # Queued mode hands over only what is missing (_enqueue_missing): deleting and completing retention
-    # of archived recordings is work the inline mode does.
-    wants_delete = (settings.delete_after_archive if delete is None else delete) and enqueue is None
-    wants_retention = bool(settings.object_retention_days) and enqueue is None
-    windows = _windows(since, until, resume)
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="sweep") as pool:
         actions = _Actions(
             archiver,
@@ -309,23 +214,18 @@ def sweep(
             enqueue=enqueue,
             source=source,
         )
-        for index, window in enumerate(windows):
-            left_until = _sweep_window(
-                archiver,
-                window,
-                inventory,
-                actions,
-                stop_at,
-                wants_delete=wants_delete,
-                wants_retention=wants_retention,
-                repair=repair and enqueue is None,
-                on_listed=on_listed,
-                page_size=page_size,
-            )
-            if left_until is not None:
-                # Windows not started yet are newer: the one left behind reaches up to the last of them.
-                report.resume_next = Window(window.since, windows[-1].until if index < len(windows) - 1 else left_until)
-                break
+        lister = _Lister(
+            archiver,
+            inventory,
+            actions,
+            stop_at,
+            wants_delete=settings.delete_after_archive if delete is None else delete,
+            wants_retention=bool(settings.object_retention_days),
+            on_listed=on_listed,
+            page_size=page_size,
+        )
+        for api in _sources(archiver):
+            report.owed[api.name] = lister.sweep_api(api, plan(resume.owed_by(api.name), since, until))
         actions.finish()
     report.archive_listings = inventory.listed_days
     report.unlisted_days = inventory.unlisted
@@ -333,44 +233,8 @@ def sweep(
 
 
 def _sources(archiver: Archiver) -> list[RecordingSource]:
-    """The configured APIs, those whose list has no documented order first: a sweep cut short can then
-    resume mid-window only in a newest-first list (LaML's), read last."""
-    return sorted(archiver.sources.values(), key=lambda source: source.newest_first)
-
-
-def _sweep_window(
-    archiver: Archiver,
-    window: Window,
-    inventory: Inventory,
-    actions: _Actions,
-    stop_at: float,
-    *,
-    wants_delete: bool,
-    wants_retention: bool,
-    repair: bool,
-    on_listed: Callable[[dict[str, Any]], None],
-    page_size: int,
-) -> datetime | None:
-    """Sweep one window; None when every list was read to the end, else the (exclusive) end of what is left."""
-    sources = _sources(archiver)
-    for position, source in enumerate(sources):
-        left = _sweep_source(
-            archiver,
-            source,
-            window,
-            inventory,
-            actions,
-            stop_at,
-            wants_delete=wants_delete,
-            wants_retention=wants_retention,
-            repair=repair,
-            on_listed=on_listed,
-            page_size=page_size,
-        )
-        if left is not None:
-            # Older recordings are all after the cut only in a newest-first list with no list after it.
-            return left if source.newest_first and position == len(sources) - 1 else window.until
-    return None
+    """The configured APIs, newest-first lists (LaML's, filtered by date) first: see sweep()."""
+    return sorted(archiver.sources.values(), key=lambda source: not source.newest_first)
 
 
 def _unfinished(archived: Archived, wants_retention: bool, repair: bool) -> bool:
@@ -384,64 +248,112 @@ def _unfinished(archived: Archived, wants_retention: bool, repair: bool) -> bool
     return wants_retention and archived.retained_until is None
 
 
-def _sweep_source(
-    archiver: Archiver,
-    source: RecordingSource,
-    window: Window,
-    inventory: Inventory,
-    actions: _Actions,
-    stop_at: float,
-    *,
-    wants_delete: bool,
-    wants_retention: bool,
-    repair: bool,
-    on_listed: Callable[[dict[str, Any]], None],
-    page_size: int,
-) -> datetime | None:
-    """One API's list of the window; None when read to the end, else where it was cut (if newest first)."""
-    report = actions.report
-    oldest: datetime | None = None
-    try:
-        for page in source.recording_pages(window.since, window.until, archiver.policy, page_size):
-            newest_left: datetime | None = None
-            out_of_time = False
-            for recording in page:
-                report.listed += 1
-                on_listed(recording)
-                sid = str(recording.get("sid") or "")
-                # Bounded: a status is a report's key, and a lying list could send a million of any size.
-                status = str(recording.get("status") or "").lower()[:32]
-                created = _created(recording)
-                if not is_sid(sid):
-                    report.failed.append({"sid": sid[:64], "error": "listing returned a malformed SID"})
-                    continue
-                if status not in FINAL_WITH_AUDIO:
-                    _skip(report, status)
-                    continue
-                archived = inventory.archived(sid, created) if created is not None and not out_of_time else None
-                needs_work = archived is None or wants_delete or _unfinished(archived, wants_retention, repair)
-                if needs_work and not out_of_time:
-                    actions.make_room()
-                out_of_time = out_of_time or time.monotonic() >= stop_at
-                if out_of_time:
-                    report.remaining.append(sid)
-                    # A recording without a readable date could be anywhere: leave the whole window.
-                    left = window.until if created is None else created + _SECOND
-                    newest_left = left if newest_left is None else max(newest_left, left)
-                    continue
-                if archived is not None and not needs_work:
-                    actions.already_archived(sid, recording, archived)
-                else:
-                    actions.archive(sid, recording)
-                if created is not None:
-                    oldest = min(oldest, created) if oldest else created
-            if out_of_time:
-                return newest_left
-    # Whatever ends a listing, what it listed is still acted on (and audited) and the failure reported.
-    except Exception as exc:
-        report.failed.append({"sid": "", "error": f"listing recordings failed: {str(exc)[:500]}"})
-        return oldest + _SECOND if oldest else window.until
-    return None
+class _Lister:
+    """Lists each API's owed passes page by page under the sweep's deadline, handing rows to `_Actions`."""
+
+    def __init__(
+        self,
+        archiver: Archiver,
+        inventory: Inventory,
+        actions: _Actions,
+        stop_at: float,
+        *,
+        wants_delete: bool,
+        wants_retention: bool,
+        on_listed: Callable[[dict[str, Any]], None],
+        page_size: int,
+    ) -> None:
+        self.archiver = archiver
+        self.inventory = inventory
+        self.actions = actions
+        self.report = actions.report
+        self.stop_at = stop_at
+        self.wants_delete = wants_delete
+        self.wants_retention = wants_retention
+        self.on_listed = on_listed
+        self.page_size = page_size
+
+    def out_of_time(self) -> bool:
+        return time.monotonic() >= self.stop_at
+
+    def sweep_api(self, source: RecordingSource, passes: list[Pass]) -> list[Pass]:
+        """List the passes in order; what is still owed after the first one cut short or failed."""
+        for index, owed in enumerate(passes):
+            left = owed if self.out_of_time() else self._sweep_pass(source, owed)
+            if left is not None:
+                return owed_after(left, passes[index + 1 :])
+        return []
+
+    def _sweep_pass(self, source: RecordingSource, owed: Pass) -> Pass | None:
+        """One listing of `owed.window`; None when read to its end, else what is left of it."""
+        report, window = self.report, owed.window
+        # The page being read, as a link to resume from (None: the listing's first page).
+        current = owed.next
+        oldest: datetime | None = None
+        pages = source.recording_pages(window.since, window.until, self.archiver.policy, self.page_size, current)
+        try:
+            for page in pages:
+                judged = judge(page.rows, window)
+                report.outside_window += judged.outside
+                left = self._rows(judged.rows, window)
+                if left is not None:
+                    return Pass(Window(window.since, left)) if source.newest_first else Pass(window, current)
+                dated = [c for r in judged.rows if (c := created_of(r)) is not None]
+                oldest = min([*dated, oldest] if oldest else dated, default=None)
+                if judged.older and source.newest_first:
+                    return None
+                current = page.next
+                if current is not None and self.out_of_time():
+                    # Checked per page too: a page with no row in the window never reaches the row check.
+                    if source.newest_first:
+                        return Pass(Window(window.since, oldest + _SECOND) if oldest else window)
+                    return Pass(window, current)
+        # Whatever ends a listing, what it listed is still acted on (and audited) and the failure reported;
+        # the next run lists what is left afresh (an expired page token is never reused).
+        except Exception as exc:
+            report.failed.append(failure("", f"listing recordings failed ({source.name}): {exc}"))
+            return Pass(Window(window.since, oldest + _SECOND) if oldest and source.newest_first else window)
+        finally:
+            pages.close()
+        return None
+
+    def _rows(self, rows: list[dict[str, Any]], window: Window) -> datetime | None:
+        """Act on a page's rows; None when all were started, else the (exclusive) end of what is left."""
+        report = self.report
+        newest_left: datetime | None = None
+        for recording in rows:
+            report.listed += 1
+            self.on_listed(recording)
+            sid = str(recording.get("sid") or "")
+            # Bounded: a status is a report's key, and a lying list could send a million of any size.
+            status = str(recording.get("status") or "").lower()[:32]
+            created = created_of(recording)
+            if not is_sid(sid):
+                report.failed.append(failure(sid, "listing returned a malformed SID"))
+                continue
+            if status not in FINAL_WITH_AUDIO:
+                report.skip(status)
+                continue
+            late = newest_left is not None
+            archived = self.inventory.archived(sid, created) if created is not None and not late else None
+            needs_work = (
+                archived is None
+                or self.wants_delete
+                or _unfinished(archived, self.wants_retention, self.actions.repair)
+            )
+            if needs_work and not late:
+                self.actions.make_room()
+            if late or self.out_of_time():
+                report.remaining.append(sid)
+                # A recording without a readable date could be anywhere: leave the whole window.
+                left = window.until if created is None else created + _SECOND
+                newest_left = left if newest_left is None else max(newest_left, left)
+                continue
+            if archived is not None and not needs_work:
+                self.actions.already_archived(sid, recording, archived)
+            else:
+                self.actions.archive(sid, recording, follow_up=archived is not None)
+        return newest_left
 
 
 def _enqueue_missing(archiver: Archiver, sid: str, recording: dict[str, Any], enqueue: Enqueue, source: str) -> Outcome:
@@ -467,9 +379,9 @@ def _plan(archiver: Archiver, sid: str, recording: dict[str, Any], report: Sweep
         else:
             report.would_archive.append(sid)
     except Corrupt as exc:
-        report.corrupt.append({"sid": sid, "error": str(exc)})
+        report.corrupt.append(failure(sid, str(exc)))
     except ValueError as exc:
-        report.failed.append({"sid": sid, "error": f"ValueError: {exc}"})
+        report.failed.append(failure(sid, f"ValueError: {exc}"))
 
 
 VERIFY_COLUMNS = [
@@ -493,6 +405,8 @@ VERIFY_COLUMNS = [
     "signalwire_copy",
     "deletion_evidence",
     "held",
+    # `signalwire` (a recording SignalWire lists) or `archive` (a stored pair it does not list): see verify().
+    "view",
 ]
 # Results that make `verify` exit 1; `unverified_size` is reported, and DELETE_AFTER_ARCHIVE never deletes it.
 FAILING_RESULTS = frozenset({"missing", "corrupt", "failed"})
@@ -511,7 +425,9 @@ def verify_one(
     sid = str(recording.get("sid") or "")[:64]
     status = str(recording.get("status") or "").lower()[:32]
     row: dict[str, Any] = {c: "" for c in VERIFY_COLUMNS}
-    row.update(recording_sid=sid, date_created=str(recording.get("date_created") or "")[:64], status=status)
+    row.update(
+        recording_sid=sid, date_created=str(recording.get("date_created") or "")[:64], status=status, view="signalwire"
+    )
     if status not in FINAL_WITH_AUDIO:
         row["result"] = "no_audio" if status in NO_AUDIO else "not_final"
         if status not in KNOWN_STATUSES:
@@ -540,7 +456,7 @@ def verify_one(
                 retained_until=archived.retained_until or "",
             )
         if row["result"] != "missing":
-            _conclude(archiver, row, audio_key, read_bytes)
+            conclude(archiver, row, audio_key, read_bytes)
         _evidence(archiver, row, meta_key, archived)
     except Corrupt as exc:
         row.update(result="corrupt", detail=str(exc))
@@ -593,34 +509,34 @@ def _check_objects(archiver: Archiver, row: dict[str, Any], audio_key: str, meta
     return audio_key
 
 
-def _conclude(archiver: Archiver, row: dict[str, Any], audio_key: str, read_bytes: bool) -> None:
-    """An archive that agrees with its manifest: read its bytes back if asked, then `ok`, `unverified_size`
-    or `not_retained`."""
-    if read_bytes:
-        head = bytearray()
+def blank_row() -> dict[str, Any]:
+    """A report row with every column empty."""
+    return {column: "" for column in VERIFY_COLUMNS}
 
-        def watched() -> Iterator[bytes]:
-            for chunk in archiver.store.iter_bytes(audio_key):
-                head.extend(chunk[: max(0, SNIFF_BYTES - len(head))])
-                yield chunk
 
-        size, crc, sha = crc32c_of(watched())
-        row["computed_sha256"] = sha
-        if (size, crc, sha) != (row["recorded_bytes"], row["recorded_crc32c"], row["recorded_sha256"]):
-            raise Corrupt(f"stored bytes read back as {size} bytes sha256 {sha}")
-        if found := wrong_name(audio_key, bytes(head)):
-            # Intact, and the manifest names it, but anything looking for the right extension will not find it.
-            fmt, evidence = found
-            detail = f"holds {fmt} ({evidence}) under .{extension(audio_key)}; backfill --repair copies it to .{fmt}"
-            row.update(result="misnamed", detail=detail)
-            return
-    if not row["size_verified"]:
-        row.update(result="unverified_size", detail="SignalWire announced no size when it was archived")
-        return
-    if archiver.settings.object_retention_days and not row["retained_until"]:
-        row.update(result="not_retained", detail="verified, but not under retention yet: the next sweep sets it")
-        return
-    row["result"] = "ok"
+def _listing_failed(api: str, exc: Exception) -> dict[str, Any]:
+    row = blank_row()
+    row.update(view="signalwire", result="failed", detail=f"listing recordings failed ({api}): {str(exc)[:500]}")
+    return row
+
+
+def _listed(archiver: Archiver, window: Window, page_size: int, seen: SeenSids) -> Iterator[dict[str, Any]]:
+    """Every row SignalWire lists in the window, each API on its own, judged against the window on our side;
+    a listing that fails is a `failed` row of its own (marked `listing_failed`) and the next API is listed."""
+    for source in _sources(archiver):
+        try:
+            for page in source.recording_pages(window.since, window.until, archiver.policy, page_size):
+                judged = judge(page.rows, window)
+                for recording in judged.rows:
+                    seen.add(str(recording.get("sid") or ""))
+                    yield recording
+                if judged.older and source.newest_first:
+                    break
+        # A space that cannot be reached at all is a configuration error, the same for every API: said once.
+        except Unreachable:
+            raise
+        except Exception as exc:
+            yield {"listing_failed": _listing_failed(source.name, exc)}
 
 
 def verify(
@@ -631,22 +547,35 @@ def verify(
     read_bytes: bool = True,
     concurrency: int = 4,
     page_size: int = 1000,
+    views: tuple[str, ...] = ("signalwire", "archive"),
 ) -> Iterator[dict[str, Any]]:
-    """A row for every recording SignalWire lists in the window, in listing order.
+    """Rows (VERIFY_COLUMNS) in two views, streamed: memory follows a day of the archive, not the window.
 
-    What is archived comes from listings of the archive's day prefixes; only recordings those do not
-    show complete and agreeing are read one by one (and, with `read_bytes`, every stored byte is).
+    `signalwire`: one row for every recording SignalWire lists in the window, in listing order. What
+    is archived comes from listings of the archive's day prefixes; only recordings those do not show
+    complete and agreeing are read one by one (and, with `read_bytes`, every stored byte is).
+    `archive`: then one row for every manifest and audio pair stored in the window that SignalWire did
+    not list (deleted there, say), the two checked against each other (archive_view.judge_pair): its
+    `status` is `archived`. With views=("archive",) SignalWire is not asked at all and every stored
+    pair gets a row. The `view` column says which view a row belongs to.
     """
-    settings = archiver.settings
-    inventory = Inventory(archiver.store, settings.project_id)
-    pages = (
-        page
-        for source in _sources(archiver)
-        for page in source.recording_pages(since, until, archiver.policy, page_size)
-    )
-    # Looked up here, in listing order, so the inventory holds one day at a time.
-    looked_up = ((recording, _listed_archive(inventory, recording)) for page in pages for recording in page)
+    inventory = Inventory(archiver.store, archiver.settings.project_id)
+    seen = SeenSids()
+
+    def row_of(item: tuple[dict[str, Any], Archived | None]) -> dict[str, Any]:
+        recording, archived = item
+        failed = recording.get("listing_failed")
+        if isinstance(failed, dict):
+            return failed
+        return verify_one(archiver, recording, read_bytes=read_bytes, archived=archived)
+
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="verify") as pool:
-        yield from pool.map(
-            lambda item: verify_one(archiver, item[0], read_bytes=read_bytes, archived=item[1]), looked_up
-        )
+        if "signalwire" in views:
+            # The inventory is asked here, in listing order, by one thread: it holds one day at a time.
+            listed = _listed(archiver, Window(since, until), page_size, seen)
+            yield from bounded_map(pool, row_of, ((r, _listed_archive(inventory, r)) for r in listed), LOOK_AHEAD)
+        if "archive" in views:
+            leave_out = seen if "signalwire" in views else None
+            yield from archive_rows(
+                archiver, (since, until), blank_row, read_bytes=read_bytes, pool=pool, leave_out=leave_out
+            )

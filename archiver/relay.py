@@ -3,12 +3,12 @@
 What the docs leave open is read both ways: a status of `completed` or `finished` means audio, the
 audio's `url` may be on the space or anywhere else (an object store's presigned URL), its format is
 whatever its bytes are (the URL's extension is only a hint), and a listing without a date filter is
-read whole and filtered here on `created_at`.
+read whole and judged row by row by the sweep (archiver.listing).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -16,7 +16,15 @@ from urllib.parse import urljoin, urlsplit
 from archiver.audioformat import extension_of
 from archiver.config import Settings, is_sid
 from archiver.errors import SignalWireError
-from archiver.signalwire import METADATA_MAX_BYTES, Budget, MediaStream, Recording, RetryPolicy, SpaceHttp, parse_date
+from archiver.signalwire import (
+    METADATA_MAX_BYTES,
+    Budget,
+    ListPage,
+    MediaStream,
+    Recording,
+    RetryPolicy,
+    SpaceHttp,
+)
 
 PATH = "/api/relay/rest/recordings"
 # The spec documents no enumeration for `status` (relay-rest/recordings/models/core.tsp): these are the
@@ -117,24 +125,33 @@ class RelaySource:
             return None
 
     def recording_pages(
-        self, since: datetime, until: datetime, policy: RetryPolicy, page_size: int = 1000
-    ) -> Iterator[list[dict[str, Any]]]:
-        """Every recording created in (since, until), a page at a time, following `links.next` within the space.
-
-        No date filter is documented for this list, so every page is read; a row whose `created_at`
-        does not parse is passed on, to be reported rather than silently skipped.
-        """
-        params: dict[str, Any] = {"page_size": min(page_size, 1000)}
+        self, since: datetime, until: datetime, policy: RetryPolicy, page_size: int = 1000, start: str | None = None
+    ) -> Generator[ListPage]:
+        """Every recording, a page at a time, following `links.next` within the space; from `start` when it
+        is a next link. No date filter and no order are documented for this list: the caller judges each
+        row against (since, until). `page_size` is not documented either: refused (422), it is left out."""
         what = "RELAY recordings list"
-        for page in self._http.pages(self._base, params, what, PATH, _links_next, policy):
+        url = self._http.next_page(start, PATH, what) if start else self._base
+        params = None if start else {"page_size": min(page_size, 1000)}
+        pages = self._pages(url, params, policy)
+        try:
+            first = next(pages, None)
+        except SignalWireError as exc:
+            if exc.status != 422 or params is None:
+                raise
+            pages = self._pages(url, None, policy)
+            first = next(pages, None)
+        if first is not None:
+            yield first
+            yield from pages
+
+    def _pages(self, url: str, params: dict[str, Any] | None, policy: RetryPolicy) -> Generator[ListPage]:
+        what = "RELAY recordings list"
+        for page, next_url in self._http.pages(url, params, what, PATH, _links_next, policy):
             rows = page.get("data") or []
             if not isinstance(rows, list):
                 raise SignalWireError(f"{what}: 'data' is not a list")
-            yield [
-                as_row(data)
-                for data in rows
-                if isinstance(data, dict) and _within(data.get("created_at"), since, until)
-            ]
+            yield ListPage([as_row(data) for data in rows if isinstance(data, dict)], next_url)
 
     def delete_recording(self, sid: str, budget: Budget) -> int:
         """DELETE …/recordings/{id}; see SpaceHttp.delete for what the status means."""
@@ -147,11 +164,3 @@ _MAX_URL = 2048
 def _links_next(page: dict[str, Any]) -> Any:
     links = page.get("links")
     return links.get("next") if isinstance(links, dict) else None
-
-
-def _within(created: Any, since: datetime, until: datetime) -> bool:
-    try:
-        moment = parse_date(created)
-    except ValueError:
-        return True
-    return since < moment < until

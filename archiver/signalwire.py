@@ -7,11 +7,11 @@ import functools
 import json
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
@@ -47,6 +47,8 @@ _MAX_REDIRECTS = 5
 PAGE_MAX_OBJECTS = 20_000
 # Ten million recordings at 1,000 a page: a list longer than that is a list that does not end.
 MAX_PAGES = 10_000
+# An error answer's body is read this far for its code, no further.
+_ERROR_BODY_BYTES = 4096
 
 
 def _no_credentials(request: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -186,16 +188,31 @@ def _check(response: requests.Response, what: str) -> None:
     if response.status_code < 300:
         return
     status = response.status_code
-    response.close()
     if status == 404:
+        response.close()
         raise NotFound(f"{what}: HTTP 404")
     if status in _RETRY_STATUSES or status >= 500:
+        response.close()
         raise TransientError(f"{what}: HTTP {status}", _retry_after(response))
     if status in (401, 403):
+        response.close()
         raise SignalWireError(
-            f"{what}: HTTP {status}; check SIGNALWIRE_PROJECT_ID and SIGNALWIRE_API_TOKEN (Voice scope)"
+            f"{what}: HTTP {status}; check SIGNALWIRE_PROJECT_ID and SIGNALWIRE_API_TOKEN (Voice scope)", status
         )
-    raise SignalWireError(f"{what}: HTTP {status}")
+    code = _error_code(response)
+    response.close()
+    raise SignalWireError(f"{what}: HTTP {status}{code}", status)
+
+
+def _error_code(response: requests.Response) -> str:
+    """`(code N)` from a small JSON error body (Twilio's 20001 for an expired page token, say); '' otherwise."""
+    try:
+        data = json.loads(response.raw.read(_ERROR_BODY_BYTES, decode_content=True))
+    # Whatever the body is, the status already says enough.
+    except Exception:
+        return ""
+    code = data.get("code") if isinstance(data, dict) else None
+    return f" (code {code})" if isinstance(code, int) and not isinstance(code, bool) else ""
 
 
 def _unreachable(exc: BaseException) -> str | None:
@@ -438,8 +455,9 @@ class SpaceHttp:
         path_prefix: str,
         next_of: Callable[[dict[str, Any]], Any],
         policy: RetryPolicy,
-    ) -> Iterator[dict[str, Any]]:
-        """Every page of a list: next links followed on the space only, never to a page already read."""
+    ) -> Iterator[tuple[dict[str, Any], str | None]]:
+        """Every page of a list with the URL of the one after it (None at the end): next links followed on
+        the space only, never to a page already read. A `url` that is a next link resumes a listing there."""
         seen: set[str] = set()
         next_url: str | None = url
         while next_url:
@@ -449,9 +467,16 @@ class SpaceHttp:
                 raise SignalWireError(f"{what}: more than {MAX_PAGES} pages; refused")
             seen.add(next_url)
             page = policy.run(functools.partial(self.page, next_url, params, what))
-            yield page
             next_uri = next_of(page)
-            next_url = self.next_page(next_uri, path_prefix, what) if isinstance(next_uri, str) and next_uri else None
+            try:
+                next_url = (
+                    self.next_page(next_uri, path_prefix, what) if isinstance(next_uri, str) and next_uri else None
+                )
+            except SignalWireError:
+                # What this page lists is still the caller's to act on; the refusal ends the listing after it.
+                yield page, None
+                raise
+            yield page, next_url
             params = None
 
     def next_page(self, next_uri: str, path_prefix: str, what: str) -> str:
@@ -507,12 +532,21 @@ class SpaceHttp:
         return status
 
 
+class ListPage(NamedTuple):
+    """One page of a recordings list: its rows, and the URL of the page after it (None: the last)."""
+
+    rows: list[dict[str, Any]]
+    next: str | None
+
+
 class RecordingSource(Protocol):
     """One SignalWire API's recordings: what `Archiver` and the sweep need, and nothing more.
 
     `name` is the API ("laml" or "relay"); `size_from` says where `media_size` gets its answer.
     List rows read like a LaML recording (`sid`, `status`, `date_created`) and carry `api`; pages
-    come `newest_first` when the API documents that order (the sweep then resumes mid-window).
+    come `newest_first` when the API documents that order (the sweep then resumes mid-window), and
+    each names the page after it, so a listing cut short can resume there (`start`). The filters
+    sent may be read loosely by the server: every row is judged against the window by the caller.
     """
 
     name: str
@@ -524,5 +558,5 @@ class RecordingSource(Protocol):
     def media_size(self, sid: str, budget: Budget) -> int | None: ...
     def delete_recording(self, sid: str, budget: Budget) -> int: ...
     def recording_pages(
-        self, since: datetime, until: datetime, policy: RetryPolicy, page_size: int = 1000
-    ) -> Iterator[list[dict[str, Any]]]: ...
+        self, since: datetime, until: datetime, policy: RetryPolicy, page_size: int = 1000, start: str | None = None
+    ) -> Generator[ListPage]: ...

@@ -21,6 +21,7 @@ from archiver.reconcile import parse_when, sweep
 from archiver.relay import RelaySource
 from archiver.signalwire import RecordingSource, RetryPolicy, SpaceHttp, whole_number
 from archiver.storage import open_store
+from archiver.sweep_report import failure
 from archiver.tasks import TaskBody, TaskQueue
 
 MAX_BODY = 64 * 1024
@@ -338,13 +339,14 @@ def handle_sweep(service: Service, method: str, headers: Headers, body: IO[bytes
     store = service.archiver.store
     problems = []
     try:
-        resume = progress.load(
+        resume, unreadable = progress.load(
             store, settings.project_id, datetime.now(UTC), timedelta(days=settings.reconcile_max_window_days)
         )
     # Unreadable progress must not stop this run's own window; it is reported, and the run goes on.
     except Exception as exc:
-        resume = None
-        problems.append(f"reading sweep progress failed: {type(exc).__name__}: {str(exc)[:300]}")
+        resume, unreadable = progress.Progress(), f"{type(exc).__name__}: {str(exc)[:300]}"
+    if unreadable:
+        problems.append(f"reading sweep progress failed: {unreadable}")
     report = sweep(
         service.archiver,
         since,
@@ -355,20 +357,25 @@ def handle_sweep(service: Service, method: str, headers: Headers, body: IO[bytes
         resume=resume,
         enqueue=service.queue.enqueue if service.queue else None,
     )
-    if report.resume_next != resume:
+    owed = {api: passes for api, passes in report.owed.items() if passes}
+    left = progress.Progress(owed, resume.incomplete_runs + 1 if owed else 0)
+    # A fresh record also replaces an unreadable one, so it is reported once.
+    if left != resume or unreadable:
         try:
-            progress.save(store, settings.project_id, report.resume_next, datetime.now(UTC))
+            progress.save(store, settings.project_id, left, datetime.now(UTC))
         except Exception as exc:
             problems.append(f"recording sweep progress failed: {type(exc).__name__}: {str(exc)[:300]}")
-    report.failed.extend({"sid": "", "error": problem} for problem in problems)
+    report.failed.extend(failure("", problem) for problem in problems)
     summary = report.summary()
+    summary["incomplete_runs"] = left.incomplete_runs
     http_status = 200 if report.ok else 500
-    summary["outcome"] = "sweep_failed" if not report.ok else ("sweep_incomplete" if report.remaining else "sweep_ok")
+    incomplete = report.remaining or owed
+    summary["outcome"] = "sweep_failed" if not report.ok else ("sweep_incomplete" if incomplete else "sweep_ok")
     # `missed_by_callbacks` feeds the alert on recordings that only the sweep caught.
-    fields = {**summary, "http_status": http_status, "missed_by_callbacks": len(report.archived) + len(report.queued)}
+    fields = {**summary, "http_status": http_status, "missed_by_callbacks": report.archived.total + report.queued.total}
     if not report.ok:
         log.error("sweep finished with failures", **fields)
-    elif report.remaining:
+    elif incomplete:
         log.warning("sweep stopped before its deadline; the rest is left for the next run", **fields)
     elif report.unknown_statuses:
         log.warning("sweep met recording statuses SignalWire does not document; those were not archived", **fields)
@@ -376,4 +383,12 @@ def handle_sweep(service: Service, method: str, headers: Headers, body: IO[bytes
         log.warning("sweep could not list the archive; it checked those days one recording at a time", **fields)
     else:
         log.info("sweep finished", **fields)
+    if left.incomplete_runs > progress.STUCK_AFTER_RUNS:
+        # The alert `sweep_window_stuck` matches this line: a window no run finishes is a window never archived.
+        log.error(
+            f"sweep window incomplete {left.incomplete_runs} runs in a row",
+            outcome="sweep_window_stuck",
+            incomplete_runs=left.incomplete_runs,
+            owed=summary["owed"],
+        )
     return Reply(http_status, summary)

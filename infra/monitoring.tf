@@ -26,6 +26,11 @@ locals {
       filter  = "${local.services["reconcile"]} AND (jsonPayload.outcome=(\"sweep_failed\" OR \"corrupt\") OR (jsonPayload.source=\"sweep\" AND jsonPayload.outcome=\"failed\") OR severity>=ERROR)"
       doc     = "The scheduled sweep could not handle at least one recording (its summary lists them under `failed`), found a corrupt archive, or errored itself."
     }
+    sweep_window_stuck = {
+      display = "a sweep window stays incomplete"
+      filter  = "${local.services["reconcile"]} AND jsonPayload.outcome=\"sweep_window_stuck\" AND severity>=ERROR"
+      doc     = "More than 3 hourly sweeps in a row left part of their window unswept (`sweep window incomplete N runs in a row`): a list that fails every run (the summary's `failed` names the API), or a RELAY recordings list longer than one run can read. Recordings in that window may be unarchived; raise RECONCILE_DEADLINE_SECONDS or fix the failing list (docs/operations.md, \"A sweep that runs out of time\")."
+    }
     sweep_caught_missed = {
       display = "the sweep found recordings the callbacks missed"
       filter  = "${local.services["reconcile"]} AND jsonPayload.missed_by_callbacks>0"

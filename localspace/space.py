@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
-from urllib.parse import urlencode
 
 from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from archiver.signalwire import parse_date
+from localspace.listing import Listing
 
 API = "/api/laml/2010-04-01/Accounts/<account>"
 RELAY = "/api/relay/rest/recordings"
@@ -259,6 +258,7 @@ class Seen:
     port: int
     authorized: bool
     has_auth_header: bool
+    query: str = ""
 
 
 class Space:
@@ -271,6 +271,8 @@ class Space:
         self.faults: dict[tuple[str, str], deque[Fault]] = defaultdict(deque)
         self.requests: list[Seen] = []
         self.deleted: list[str] = []
+        # The list endpoints' switches (filter reading, page-size cap, token expiry, RELAY order and errors).
+        self.listing = Listing()
         self._lock = threading.Lock()
         self._servers: list[BaseWSGIServer] = []
         self._urls = Map(
@@ -364,7 +366,14 @@ class Space:
             if request.path == "/__stats":
                 return self._stats(request)(environ, start_response)
             self.requests.append(
-                Seen(request.method, request.path, port, self._authorized(request), "Authorization" in request.headers)
+                Seen(
+                    request.method,
+                    request.path,
+                    port,
+                    self._authorized(request),
+                    "Authorization" in request.headers,
+                    request.query_string.decode(errors="replace"),
+                )
             )
         adapter = self._urls.bind_to_environ(environ)
         try:
@@ -403,28 +412,12 @@ class Space:
         refused, fault = self._guard(request, account, "*", "list")
         if refused is not None:
             return refused
-        size = min(int(request.args.get("PageSize", 50)), 1000)
-        page = int(request.args.get("Page", 0))
-        after = parse_date(request.args["DateCreated>"]) if "DateCreated>" in request.args else None
-        before = parse_date(request.args["DateCreated<"]) if "DateCreated<" in request.args else None
-        chosen = [
-            r
-            for r in self.recordings.values()
-            if r.api == "laml" and (after is None or r.created > after) and (before is None or r.created < before)
-        ]
-        chosen.sort(key=lambda r: r.created, reverse=True)
-        window = chosen[page * size : (page + 1) * size]
-        next_uri = None
-        if (page + 1) * size < len(chosen):
-            query = {k: v for k, v in request.args.items() if k != "Page"} | {"Page": str(page + 1)}
-            next_uri = f"{request.path}?{urlencode(query)}"
-        body = {
-            "recordings": [r.metadata() for r in window],
-            "page": page,
-            "page_size": size,
-            "next_page_uri": fault.next_page if fault is not None and fault.next_page else next_uri,
-            "uri": request.full_path,
-        }
+        laml = [r for r in list(self.recordings.values()) if r.api == "laml"]
+        body = self.listing.laml(request, laml, lambda r: r.metadata())
+        if isinstance(body, Response):
+            return body
+        if fault is not None and fault.next_page:
+            body["next_page_uri"] = fault.next_page
         if fault is not None and fault.json_bytes:
             return Response(_padded_json(body, fault.json_bytes), mimetype="application/json")
         if fault is not None and fault.body:
@@ -540,23 +533,17 @@ class Space:
         return self._apply(fault), fault
 
     def _relay_list(self, request: Request) -> Response:
-        """`{"links": {...}, "data": [...]}`, newest first, `page_size` and `page_number` as the spec has them."""
+        """`{"links": {...}, "data": [...]}`, as localspace.listing serves it."""
         refused, fault = self._relay_guard(request, "*", "relay-list")
         if refused is not None:
             return refused
-        size = max(1, min(int(request.args.get("page_size", 50)), 1000))
-        page = int(request.args.get("page_number", 0))
-        chosen = sorted(
-            (r for r in self.recordings.values() if r.api == "relay"), key=lambda r: r.created, reverse=True
-        )
-        window = chosen[page * size : (page + 1) * size]
         origin = request.host_url.rstrip("/")
-        links = {"self": f"{origin}{request.full_path}", "first": f"{origin}{RELAY}?page_size={size}"}
-        if (page + 1) * size < len(chosen):
-            links["next"] = f"{origin}{RELAY}?{urlencode({'page_size': size, 'page_number': page + 1})}"
+        relay = [r for r in list(self.recordings.values()) if r.api == "relay"]
+        body = self.listing.relay(request, relay, lambda r: r.relay_metadata(origin, self.other_host_url))
+        if isinstance(body, Response):
+            return body
         if fault is not None and fault.next_page:
-            links["next"] = fault.next_page
-        body = {"links": links, "data": [r.relay_metadata(origin, self.other_host_url) for r in window]}
+            body["links"]["next"] = fault.next_page
         return Response(json.dumps(body), mimetype="application/json")
 
     def _relay_json(self, request: Request, sid: str) -> Response:

@@ -78,13 +78,14 @@ def naming_queue() -> Iterator[NamingQueue]:
     stub.stop()
 
 
-def stub_harness(make_harness: Callable[..., Harness], stub: NamingQueue) -> Harness:
+def stub_harness(make_harness: Callable[..., Harness], stub: NamingQueue, **env: str) -> Harness:
     return make_harness(
         TASKS_QUEUE=f"{TASKS_LOCATION}/queues/archive",
         TASKS_WORKER_URL="https://worker.example.com/archive_task",
         TASKS_SERVICE_ACCOUNT=WORKER_ACCOUNT,
         CLOUD_TASKS_EMULATOR_HOST=stub.host,
         TASKS_DISPATCH_DEADLINE_SECONDS="900",
+        **env,
     )
 
 
@@ -339,6 +340,36 @@ def test_queued_sweep_reads_only_what_the_listing_shows_missing(
     assert (reply.body["queued"], reply.body["already_archived"]) == (1, 1)
     looked_at = " ".join(per_object(counts.gcs(), counts.bucket))
     assert missing.sid in looked_at and done.sid not in looked_at
+
+
+def test_queued_sweep_finishes_what_archived_recordings_still_need(
+    make_harness: Callable[..., Harness], naming_queue: NamingQueue
+) -> None:
+    """What docs/operations.md promises in every mode: the next sweep retries a failed delete at SignalWire
+    and completes a missing retention, here, without a task (nothing is left to fetch)."""
+    harness = stub_harness(make_harness, naming_queue, DELETE_AFTER_ARCHIVE="true")
+    undeleted = harness.space.add(created=datetime(2026, 11, 2, 12, tzinfo=UTC))
+    harness.space.fault(undeleted.sid, "delete", *[Fault(403)] * 3)
+    first = harness.archiver.archive(undeleted.sid)
+    assert first.outcome == "archived" and not first.extra.get("deleted")
+    assert undeleted.sid in harness.space.recordings
+    harness.space.faults.clear()
+
+    window = json.dumps({"since": "2026-11-01T00:00:00Z", "until": "2026-11-30T00:00:00Z"}).encode()
+    reply = handle_sweep(harness.service, "POST", {}, io.BytesIO(window))
+    assert reply.status == 200, reply.body
+    assert (reply.body["deleted"], reply.body["queued"], reply.body["already_archived"]) == (1, 0, 1)
+    assert undeleted.sid not in harness.space.recordings and naming_queue.tasks == {}
+
+    plain = stub_harness(make_harness, naming_queue)
+    retaining = stub_harness(make_harness, naming_queue, OBJECT_RETENTION_DAYS="7")
+    retaining.archiver.store = plain.archiver.store
+    unretained = retaining.space.add(created=datetime(2026, 11, 3, 12, tzinfo=UTC))
+    assert plain.archiver.archive(unretained.sid).retained_until is None  # archived before retention was on
+    reply = handle_sweep(retaining.service, "POST", {}, io.BytesIO(window))
+    assert reply.status == 200 and reply.body["queued"] == 0
+    again = retaining.archiver.archive(unretained.sid)
+    assert again.outcome == "already_archived" and again.retained_until is not None
 
 
 def test_sweep_process_enqueues_and_the_worker_archives(

@@ -263,8 +263,14 @@ def test_a_sweep_cut_short_resumes_where_it_stopped_before_new_work(
     assert first.status == 200 and first.body["outcome"] == "sweep_incomplete"
     assert first.body["archived_sids"] == [newest.sid]
     assert sorted(first.body["remaining"]) == sorted(r.sid for r in older)
+    # The LaML list (newest first) owes what is older than the first recording not started; the RELAY list,
+    # read after it, was never reached and owes the whole window.
+    assert first.body["owed"] == {
+        "laml": [{"since": "2026-11-01T00:00:00+00:00", "until": "2026-11-04T12:00:01+00:00"}],
+        "relay": [{"since": "2026-11-01T00:00:00+00:00", "until": "2026-11-30T00:00:00+00:00"}],
+    }
     left = first.body["resume_next"]
-    assert left == {"since": "2026-11-01T00:00:00+00:00", "until": "2026-11-04T12:00:01+00:00"}
+    assert left == {"since": "2026-11-01T00:00:00+00:00", "until": "2026-11-30T00:00:00+00:00"}
 
     # Given time, the next run sweeps what was left first, then the rest of its own window.
     relaxed = Service(replace(harness.settings, reconcile_deadline_s=300), harness.archiver)
