@@ -57,12 +57,17 @@ def rename(archiver: Archiver, outcome: Outcome, keys: tuple[str, str]) -> None:
     the copy, and remove the old object; what retention forbids is said in the outcome, never forced.
 
     The manifest's own `audio-format` says a name was chosen from the bytes: such an archive is not read again.
+    An archive under a legal hold is left as it is (the hold names those objects), and the outcome says so.
     """
     audio, manifest = archiver.evidence(*keys)
     if manifest.metadata.get("audio-format") == extension(audio.key):
         return
     found = wrong_name(audio.key, first_bytes(archiver, audio.key))
     if found is None:
+        return
+    if audio.held or manifest.held:
+        # A copy would not carry the hold, and the manifest would move the recording off the held object.
+        outcome.extra["repair_incomplete"] = f"{audio.uri} is under a legal hold; not renamed until it is released"
         return
     fmt, evidence = found
     right = f"{audio.key.rpartition('.')[0]}.{fmt}"

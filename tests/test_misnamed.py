@@ -111,3 +111,23 @@ def test_retention_keeps_the_old_object_and_the_repair_says_so(make_harness: Cal
     copy = harness.store.stat(mp3_key)
     assert copy is not None and copy.retained_until is not None
     assert [row["result"] for row in verify(harness.archiver, *WINDOW)] == ["ok"]
+
+
+def test_a_held_archive_is_not_renamed_off_its_hold(make_harness: Callable[..., Harness]) -> None:
+    """Before: the repair copied the held audio to an unheld `.mp3`, pointed the held manifest at it and left the
+    held `.wav` orphaned, so verify no longer showed the recording held and a release could not find the old object.
+    Local store: it enforces holds (fake-gcs-server ignores them)."""
+    harness = make_harness(local=True)
+    rec = harness.space.add(size=30_000, api="relay", fmt="mp3", created=datetime(2026, 11, 12, tzinfo=UTC))
+    wav_key, meta_key = archive_as_before(harness, rec)
+    for key in (wav_key, meta_key):
+        harness.store.set_hold(key, True)
+    report = sweep(harness.archiver, *WINDOW, concurrency=1, deadline_s=60, repair=True)
+    assert report.repaired == []
+    (incomplete,) = report.repair_incomplete
+    assert incomplete["sid"] == rec.sid and "legal hold" in incomplete["error"]
+    assert keys_in(harness) == {wav_key, meta_key}
+    manifest = harness.store.stat(meta_key)
+    assert manifest is not None and manifest.metadata["audio-object"] == harness.store.uri(wav_key)
+    (row,) = verify(harness.archiver, *WINDOW)
+    assert (row["result"], row["held"]) == ("misnamed", True)
