@@ -557,7 +557,7 @@ def _evidence(archiver: Archiver, row: dict[str, Any], meta_key: str, archived: 
     else:
         record = archiver.store.stat(deletion_key(meta_key))
         deletion = Deletion.of(record) if record is not None else None
-    row.update(signalwire_copy(True, deletion))
+    row.update(signalwire_copy(True, deletion, str(row.get("recorded_sha256") or "")))
 
 
 def _check_objects(archiver: Archiver, row: dict[str, Any], audio_key: str, meta_key: str) -> str:
