@@ -33,7 +33,10 @@ _EXCEPTIONS = frozenset(
     {"missing", "corrupt", "failed", "unverified_size", "not_retained", "misnamed", "unknown_status"}
 )
 # Where SignalWire's copy stands, when an auditor must read it: listed after a delete, or a record that proves nothing.
-_COPY_EXCEPTIONS = {"listed_after_delete": "listed after delete", "deletion_record_mismatch": "deletion record mismatch"}
+_COPY_EXCEPTIONS = {
+    "listed_after_delete": "listed after delete",
+    "deletion_record_mismatch": "deletion record mismatch",
+}
 # The page lists this many exceptions; the totals still count every one.
 MAX_EXCEPTIONS = 500
 # Rows whose date is unreadable or outside the window are counted under one key, so a listing that

@@ -204,3 +204,17 @@ def test_an_empty_window_says_so() -> None:
     html = Report(SINCE, UNTIL, {"archive": "gs://bucket/calls"}).html()
     assert "No recordings were listed in the window." in html and "<svg" not in html
     assert "None: every recording listed is archived" in html
+
+
+def test_misnamed_and_unknown_status_rows_are_exceptions_an_auditor_reads() -> None:
+    """Before: both were only counted in the totals; a misnamed archive was not even counted as archived."""
+    report = Report(SINCE, UNTIL, {})
+    base = {"date_created": "Tue, 03 Nov 2026 10:00:00 +0000", "status": "completed"}
+    report.add({**base, "recording_sid": "m", "result": "misnamed", "detail": "holds mp3 (ID3v2 tag) under .wav"})
+    report.add({**base, "recording_sid": "u", "status": "vanished", "result": "unknown_status", "detail": "status"})
+    assert [(e["result"], e["recording_sid"]) for e in report.exceptions] == [
+        ("misnamed", "m"),
+        ("unknown_status", "u"),
+    ]
+    assert report.series_totals["archived"] == 1
+    assert "holds mp3 (ID3v2 tag) under .wav" in report.html()
