@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
 import socket
 import sys
+import textwrap
 import uuid
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -166,49 +169,72 @@ def _size(count: int) -> str:
     return f"{count / 1024 / 1024:.1f} MiB" if count >= 1024 * 1024 else f"{count / 1024:.1f} KiB"
 
 
+# verify prints this many problem rows; the rest are in its --output file.
+_SHOWN_MAX = 200
+
+
 def verify_command(service: Service, args: argparse.Namespace) -> int:
+    """Rows are taken as they come and never kept: counted, written out, added to the report."""
     since, until = _window(args)
-    rows = list(verify(service.archiver, since, until, read_bytes=not args.metadata_only, concurrency=args.concurrency))
-    if args.output:
-        _write_report(rows, args.output)
-    if args.report:
-        _write_html_report(service, args, (since, until), rows)
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["result"]] = counts.get(row["result"], 0) + 1
-    bad = [row for row in rows if row["result"] in FAILING_RESULTS]
-    noun = "recording" if len(rows) == 1 else "recordings"
-    print(f"verified {len(rows)} {noun} listed {since:%Y-%m-%d %H:%M} → {until:%Y-%m-%d %H:%M} UTC: ", end="")
+    rows = verify(service.archiver, since, until, read_bytes=not args.metadata_only, concurrency=args.concurrency)
+    configuration = configuration_of(service.settings, read_bytes=not args.metadata_only)
+    report = Report(since, until, configuration) if args.report else None
+    counts: Counter[str] = Counter()
+    held = problems = 0
+    shown: list[str] = []
+    with _row_writer(args.output) as write:
+        for row in rows:
+            write(row)
+            if report is not None:
+                report.add(row)
+            counts[row["result"]] += 1
+            held += row.get("held") is True
+            if row["result"] in FAILING_RESULTS or row["result"] == "unverified_size":
+                problems += 1
+                if len(shown) < _SHOWN_MAX:
+                    shown.append(f"  {row['result'].upper()} {row['recording_sid']}: {row['detail']}")
+    if report is not None:
+        report.write(args.report)
+    total = sum(counts.values())
+    noun = "recording" if total == 1 else "recordings"
+    print(f"verified {total} {noun} listed {since:%Y-%m-%d %H:%M} → {until:%Y-%m-%d %H:%M} UTC: ", end="")
     print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "none listed")
-    if held := sum(1 for row in rows if row.get("held") is True):
+    if held:
         print(f"  under legal hold: {held}")
-    for row in rows:
-        if row["result"] in FAILING_RESULTS or row["result"] == "unverified_size":
-            print(f"  {row['result'].upper()} {row['recording_sid']}: {row['detail']}")
+    for line in shown:
+        print(line)
+    if problems > len(shown):
+        print(f"  … and {problems - len(shown)} more{' in ' + str(args.output) if args.output else ''}")
     if args.output:
         print(f"report written to {args.output}")
     if args.report:
         print(f"auditor's report written to {args.report}")
-    return 1 if bad else 0
+    return 1 if any(counts[result] for result in FAILING_RESULTS) else 0
 
 
-def _write_html_report(
-    service: Service, args: argparse.Namespace, window: tuple[datetime, datetime], rows: Iterable[dict[str, Any]]
-) -> None:
-    """verify --report: the rows as one self-contained HTML page (archiver/report.py)."""
-    configuration = configuration_of(service.settings, read_bytes=not args.metadata_only)
-    Report(*window, configuration).add_all(rows).write(args.report)
-
-
-def _write_report(rows: list[dict[str, Any]], path: Path) -> None:
-    if path.suffix.lower() == ".json":
-        document = {"generated_at": datetime.now(UTC).isoformat(timespec="seconds"), "recordings": rows}
-        path.write_text(json.dumps(document, indent=2) + "\n")
+@contextlib.contextmanager
+def _row_writer(path: Path | None) -> Iterator[Callable[[dict[str, Any]], None]]:
+    """Write verify's rows one at a time to `path` (.json: one document; anything else: CSV); None: nowhere."""
+    if path is None:
+        yield lambda _row: None
         return
     with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=VERIFY_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+        if path.suffix.lower() != ".json":
+            writer = csv.DictWriter(handle, fieldnames=VERIFY_COLUMNS)
+            writer.writeheader()
+            yield writer.writerow
+            return
+        generated = json.dumps(datetime.now(UTC).isoformat(timespec="seconds"))
+        handle.write(f'{{\n  "generated_at": {generated},\n  "recordings": [')
+        separator = "\n"
+
+        def write(row: dict[str, Any]) -> None:
+            nonlocal separator
+            handle.write(separator + textwrap.indent(json.dumps(row, indent=2), "    "))
+            separator = ",\n"
+
+        yield write
+        handle.write("\n  ]\n}\n" if separator != "\n" else "]\n}\n")
 
 
 def serve(service: Service, args: argparse.Namespace) -> int:

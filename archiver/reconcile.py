@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -646,7 +646,12 @@ def verify(
     )
     # Looked up here, in listing order, so the inventory holds one day at a time.
     looked_up = ((recording, _listed_archive(inventory, recording)) for page in pages for recording in page)
+    # Not pool.map: it submits every item at once, so the whole listing and every row would be held.
+    ahead: deque[Future[dict[str, Any]]] = deque()
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="verify") as pool:
-        yield from pool.map(
-            lambda item: verify_one(archiver, item[0], read_bytes=read_bytes, archived=item[1]), looked_up
-        )
+        for recording, archived in looked_up:
+            ahead.append(pool.submit(verify_one, archiver, recording, read_bytes=read_bytes, archived=archived))
+            if len(ahead) > 2 * concurrency:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
