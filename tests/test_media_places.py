@@ -174,3 +174,50 @@ def test_media_urls_refused_without_a_request(space: Space, url: str) -> None:
 )
 def test_which_addresses_count_as_public(address: str, public: bool) -> None:
     assert is_public(address) is public
+
+
+def test_a_redirect_off_the_space_is_held_to_the_public_address_check(harness: Harness) -> None:
+    """The space's own media URL (checked only as the space) redirects to another host on loopback: the hop off the
+    space is judged on its connected socket like a first request, so a redirect to the metadata server or a private
+    address is refused. The loopback exemption is turned off here, as for a space that is not on loopback."""
+    rec = harness.space.add(size=30_000)
+    harness.space.fault(rec.sid, "media", Fault(redirect=True))
+    http = SpaceHttp(harness.settings)
+    http._space_on_loopback = False
+    url = (
+        f"{harness.settings.space_url}/api/laml/2010-04-01/Accounts/{harness.space.project_id}/Recordings/{rec.sid}.mp3"
+    )
+    with pytest.raises(SignalWireError, match="not public; refused"):
+        http.open_media(url, Budget.of(10), "audio")
+    assert seen_on(harness.space, harness.space.url) != []  # the space was asked
+    assert seen_on(harness.space, harness.space.other_host_url) == []  # the redirect target never was
+
+
+@pytest.mark.parametrize(
+    ("url", "listed"),
+    [
+        ("https://media.example.com/rec.mp3", True),
+        ("https://MEDIA.Example.COM/rec.mp3", True),
+        ("https://media.example.com:443/rec.mp3", True),
+        ("https://media.example.com:8443/rec.mp3", False),  # before: True, any port of a listed host
+        ("https://media.example.com.evil.net/rec.mp3", False),
+        ("https://evil.net/media.example.com/rec.mp3", False),
+        ("https://evil.net/?h=media.example.com", False),
+        ("https://media.example.com@evil.net/rec.mp3", False),
+        ("https://space:secret@media.example.com/rec.mp3", False),
+        ("https://media.example.com./rec.mp3", False),
+        ("https://xmedia.example.com/rec.mp3", False),
+        ("https://other.example.com:9000/rec.mp3", True),
+        ("https://other.example.com/rec.mp3", False),
+    ],
+)
+def test_which_media_urls_get_the_credentials(space: Space, url: str, listed: bool) -> None:
+    settings = config.load(
+        {
+            "SIGNALWIRE_SPACE_URL": "https://example.signalwire.com",
+            "SIGNALWIRE_PROJECT_ID": space.project_id,
+            "SIGNALWIRE_API_TOKEN": TOKEN,
+            "SIGNALWIRE_MEDIA_HOSTS": "media.example.com, other.example.com:9000",
+        }
+    )
+    assert SpaceHttp(settings).listed_media_host(url) is listed
