@@ -214,27 +214,41 @@ def verify_command(service: Service, args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def _row_writer(path: Path | None) -> Iterator[Callable[[dict[str, Any]], None]]:
-    """Write verify's rows one at a time to `path` (.json: one document; anything else: CSV); None: nowhere."""
+    """Write verify's rows one at a time to `path` (.json: one document; anything else: CSV); None: nowhere.
+
+    Written beside it and renamed once complete: a listing that fails halfway leaves no file that looks whole.
+    """
     if path is None:
         yield lambda _row: None
         return
-    with path.open("w", newline="") as handle:
-        if path.suffix.lower() != ".json":
-            writer = csv.DictWriter(handle, fieldnames=VERIFY_COLUMNS)
-            writer.writeheader()
-            yield writer.writerow
-            return
-        generated = json.dumps(datetime.now(UTC).isoformat(timespec="seconds"))
-        handle.write(f'{{\n  "generated_at": {generated},\n  "recordings": [')
-        separator = "\n"
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with partial.open("w", newline="") as handle:
+            yield _csv_rows(handle) if path.suffix.lower() != ".json" else _json_rows(handle)
+            handle.write("" if path.suffix.lower() != ".json" else "\n  ]\n}\n")
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
 
-        def write(row: dict[str, Any]) -> None:
-            nonlocal separator
-            handle.write(separator + textwrap.indent(json.dumps(row, indent=2), "    "))
-            separator = ",\n"
 
-        yield write
-        handle.write("\n  ]\n}\n" if separator != "\n" else "]\n}\n")
+def _csv_rows(handle: TextIO) -> Callable[[dict[str, Any]], None]:
+    writer = csv.DictWriter(handle, fieldnames=VERIFY_COLUMNS)
+    writer.writeheader()
+    return writer.writerow
+
+
+def _json_rows(handle: TextIO) -> Callable[[dict[str, Any]], None]:
+    """Rows into one JSON document, `{"generated_at": …, "recordings": [...]}`; the caller closes the list."""
+    generated = json.dumps(datetime.now(UTC).isoformat(timespec="seconds"))
+    handle.write(f'{{\n  "generated_at": {generated},\n  "recordings": [\n')
+    separator = ""
+
+    def write(row: dict[str, Any]) -> None:
+        nonlocal separator
+        handle.write(separator + textwrap.indent(json.dumps(row, indent=2), "    "))
+        separator = ",\n"
+
+    return write
 
 
 def serve(service: Service, args: argparse.Namespace) -> int:

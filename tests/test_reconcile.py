@@ -425,3 +425,23 @@ def test_verify_command_holds_no_list_of_rows(
         out = capsys.readouterr().out
         assert f"verified {count} recordings" in out and f"missing: {count}" in out
     assert peaks[1] < 2 * peaks[0], peaks
+
+
+def test_verify_output_is_whole_or_absent(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rows are written as they come, so a listing that fails on its second page must not leave a CSV that looks
+    complete: the file appears only once every row is in it."""
+    for n in range(6):
+        harness.space.add(size=1_000, created=at(2 + n))
+    cli_env(monkeypatch, harness)
+    rows_file = tmp_path / "rows.csv"
+    harness.space.fault("*", "list", Fault(), Fault(403))
+    # Three rows a page, so the listing fails after rows were written.
+    monkeypatch.setitem(verify.__kwdefaults__, "page_size", 3)  # type: ignore[index]
+    argv = ["verify", "--since", "2026-11-01", "--until", "2026-11-30", "--output", str(rows_file)]
+    assert cli.main(argv) == 2
+    assert "403" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    assert cli.main(argv) == 1  # the listing answers again: the whole file
+    assert len(list(csv.DictReader(rows_file.open()))) == 6
