@@ -438,7 +438,7 @@ def test_verify_output_is_whole_or_absent(
     rows_file = tmp_path / "rows.csv"
     harness.space.fault("*", "list", Fault(), Fault(403))
     # Three rows a page, so the listing fails after rows were written.
-    monkeypatch.setitem(verify.__kwdefaults__, "page_size", 3)  # type: ignore[index]
+    monkeypatch.setitem(verify.__kwdefaults__, "page_size", 3)  # type: ignore[arg-type]
     argv = ["verify", "--since", "2026-11-01", "--until", "2026-11-30", "--output", str(rows_file)]
     assert cli.main(argv) == 2
     assert "403" in capsys.readouterr().err
