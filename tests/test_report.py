@@ -218,3 +218,27 @@ def test_misnamed_and_unknown_status_rows_are_exceptions_an_auditor_reads() -> N
     ]
     assert report.series_totals["archived"] == 1
     assert "holds mp3 (ID3v2 tag) under .wav" in report.html()
+
+
+def test_hostile_text_in_every_column_a_row_can_carry_stays_text() -> None:
+    """Markup, CSS and SVG in each value SignalWire or the archive can put in a row: the page's only markup is its own.
+    Held before this review too; kept as the check for every column the page shows."""
+    hostile = '</style></table><svg onload=alert(1)><style>*{background:url(//x)}</style>"><a href=//x>'
+    report = Report(SINCE, UNTIL, {"SignalWire space": hostile})
+    report.add(
+        {
+            "recording_sid": hostile,
+            "date_created": "Tue, 03 Nov 2026 10:00:00 +0000",
+            "status": hostile,
+            "result": "corrupt",
+            "detail": hostile,
+            "signalwire_copy": "listed_after_delete",
+            "deletion_evidence": hostile,
+        }
+    )
+    report.add({"recording_sid": "s", "date_created": hostile, "result": "failed", "detail": hostile})
+    html = report.html()
+    assert hostile not in html
+    for raw in ("<svg onload", "<a href", "</style></table>", "<style>*"):  # as text, `url(//x)` is inert
+        assert raw not in html
+    assert html.count("<svg") == 1 and html.count("<style>") == 1 and html.count("</table>") == 4
