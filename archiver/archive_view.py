@@ -20,8 +20,9 @@ from archiver.proof import DELETION_EXT, Deletion, signalwire_copy
 from archiver.signalwire import parse_date, whole_number
 from archiver.storage import StoredObject, crc32c_of
 
-# Rows in flight at once: enough to keep every worker busy, few enough that memory does not follow the window.
-LOOK_AHEAD = 64
+# Rows in flight at once, per worker: enough to keep every worker busy, few enough that memory does not
+# follow the window.
+AHEAD_PER_WORKER = 2
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -142,9 +143,6 @@ def judge_pair(
         named = manifest.metadata.get("audio-object")
         audio = next((obj for ext, obj in group.items() if ext in CONTENT_TYPES and obj.uri == named), None)
     row.update(recording_sid=sid[:64], view="archive", status="archived", metadata_present=manifest is not None)
-    # SignalWire does not list it: a record of a verified delete says why, and what it was checked against.
-    record = group.get(DELETION_EXT)
-    row.update(signalwire_copy(False, Deletion.of(record) if record is not None else None))
     row["held"] = any(obj.held for obj in (audio, manifest) if obj is not None)
     if audio is not None:
         row.update(
@@ -176,6 +174,10 @@ def judge_pair(
         row.update(result="corrupt", detail=str(exc)[:500])
     except Exception as exc:
         row.update(result="failed", detail=f"{type(exc).__name__}: {str(exc)[:300]}")
+    # SignalWire does not list it: a record of a verified delete of these very bytes says why.
+    record = group.get(DELETION_EXT)
+    deletion = Deletion.of(record) if record is not None else None
+    row.update(signalwire_copy(False, deletion, str(row.get("recorded_sha256") or "")))
 
 
 def archive_rows(
@@ -186,8 +188,10 @@ def archive_rows(
     read_bytes: bool,
     pool: ThreadPoolExecutor,
     leave_out: SeenSids | None = None,
+    ahead: int,
 ) -> Iterator[dict[str, Any]]:
-    """A row (from `blank`) for every pair stored in the window, less those `leave_out` holds, in key order."""
+    """A row (from `blank`) for every pair stored in the window, less those `leave_out` holds, in key order;
+    at most `ahead` pairs are taken before their rows are used."""
     since, until = window
 
     def judged(pair: tuple[str, dict[str, StoredObject]]) -> dict[str, Any]:
@@ -201,7 +205,7 @@ def archive_rows(
         if in_window(group, since, until) and (leave_out is None or sid not in leave_out)
     )
     try:
-        yield from bounded_map(pool, judged, pairs, LOOK_AHEAD)
+        yield from bounded_map(pool, judged, pairs, ahead)
     # The archive could not be listed: one failed row says so, the rest of the report stands.
     except Exception as exc:
         row = blank()

@@ -32,18 +32,35 @@ def refused_media_type(content_type: str) -> str | None:
 
 
 def _mpeg_frame(head: bytes) -> bool:
-    """An MPEG audio frame header (Layer I-III): 11 sync bits, then no reserved version, layer, rate or bitrate."""
+    """An MP3 frame header: 11 sync bits, Layer III, then no reserved version, rate or bitrate.
+
+    Layer III only: Layers I and II are not MP3, and a UTF-16LE byte-order mark (FF FE) followed by
+    text reads as a Layer I header, so an error page in UTF-16 would otherwise pass as audio.
+    """
     if len(head) < 4 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
         return False
     version, layer = (head[1] >> 3) & 0b11, (head[1] >> 1) & 0b11
     bitrate, rate = head[2] >> 4, (head[2] >> 2) & 0b11
-    # Layer 0 is ADTS (AAC), not MP3.
-    return version != 0b01 and layer != 0b00 and bitrate != 0b1111 and rate != 0b11
+    return version != 0b01 and layer == 0b01 and bitrate != 0b1111 and rate != 0b11
+
+
+def _id3_header(head: bytes) -> bool:
+    """An ID3v2 tag header: `ID3`, major version 2-4, a revision, flags, then a size in four 7-bit bytes.
+
+    The bare letters are not enough: a text body may begin with them.
+    """
+    return (
+        len(head) >= 10
+        and head.startswith(b"ID3")
+        and head[3] in (2, 3, 4)
+        and head[4] != 0xFF
+        and all(byte < 0x80 for byte in head[6:10])
+    )
 
 
 def sniff(head: bytes) -> tuple[str, str] | None:
     """(format, the evidence) for the first bytes of an MP3, WAV or MP4/M4A file; None for anything else."""
-    if head.startswith(b"ID3") and len(head) >= 10:
+    if _id3_header(head):
         return "mp3", "ID3v2 tag"
     if _mpeg_frame(head):
         return "mp3", "MPEG audio frame sync"

@@ -9,6 +9,7 @@ import json
 import os
 import socket
 import sys
+import textwrap
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -21,7 +22,7 @@ import structlog
 
 from archiver import config, signature
 from archiver.archive import Outcome
-from archiver.archive_view import SeenSids, archive_rows
+from archiver.archive_view import AHEAD_PER_WORKER, SeenSids, archive_rows
 from archiver.display import csv_row, terminal
 from archiver.holds import Selection, apply_hold
 from archiver.logging import audit, configure
@@ -129,15 +130,24 @@ def _unrepairable(service: Service, since: datetime, until: datetime, seen: Seen
     be fetched to archive again, so --repair cannot mend them. Returns how many."""
     found = 0
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="repair") as pool:
-        rows = archive_rows(service.archiver, (since, until), blank_row, read_bytes=False, pool=pool, leave_out=seen)
+        rows = archive_rows(
+            service.archiver,
+            (since, until),
+            blank_row,
+            read_bytes=False,
+            pool=pool,
+            leave_out=seen,
+            ahead=AHEAD_PER_WORKER * concurrency,
+        )
         for row in rows:
             if row["result"] not in FAILING_RESULTS:
                 continue
             found += 1
             if found <= REPORT_KEEPS:
+                sid = terminal(row["recording_sid"] or "(the archive)")
                 print(
-                    f"  CANNOT REPAIR {row['recording_sid'] or '(the archive)'}: SignalWire no longer lists it, so "
-                    f"there is nothing to archive again; the archive's copy is all there is: {row['detail']}"
+                    f"  CANNOT REPAIR {sid}: SignalWire no longer lists it, so there is nothing to archive again; "
+                    f"the archive's copy is all there is: {terminal(row['detail'])}"
                 )
     return found
 
@@ -200,7 +210,12 @@ def _size(count: int) -> str:
     return f"{count / 1024 / 1024:.1f} MiB" if count >= 1024 * 1024 else f"{count / 1024:.1f} KiB"
 
 
+# verify prints this many problem rows; the rest are in its --output file.
+_SHOWN_MAX = 200
+
+
 def verify_command(service: Service, args: argparse.Namespace) -> int:
+    """Rows are taken as they come and never kept: counted, written out, added to the report."""
     since, until = _window(args)
     views = ("archive",) if args.archived else ("signalwire", "archive")
     rows = verify(
@@ -212,7 +227,7 @@ def verify_command(service: Service, args: argparse.Namespace) -> int:
     configuration = configuration_of(service.settings, read_bytes=not args.metadata_only)
     # The auditor's page aggregates as rows pass (archiver/report.py), so it too holds a day's work, not a month's.
     report = Report(since, until, configuration) if args.report else None
-    with _report_writer(args.output) as write:
+    with _row_writer(args.output) as write:
         # Streamed: a month's report is written row by row, and only the first few problems are kept to show.
         for row in rows:
             write(row)
@@ -221,7 +236,7 @@ def verify_command(service: Service, args: argparse.Namespace) -> int:
             counts.setdefault(row["view"] or "signalwire", Counter())[row["result"]] += 1
             held += row.get("held") is True
             problem = row["result"] in FAILING_RESULTS or row["result"] == "unverified_size"
-            if problem and len(shown) < REPORT_KEEPS:
+            if problem and len(shown) < _SHOWN_MAX:
                 shown.append(row)
     if report is not None:
         report.write(args.report)
@@ -243,7 +258,7 @@ def verify_command(service: Service, args: argparse.Namespace) -> int:
         print(f"  {terminal(row['result'].upper())} {sid}{where}: {terminal(row['detail'])}")
     problems = sum(v for c in counts.values() for k, v in c.items() if k in FAILING_RESULTS or k == "unverified_size")
     if problems > len(shown):
-        print(f"  … and {problems - len(shown)} more; the report file has every row")
+        print(f"  … and {problems - len(shown)} more{' in ' + str(args.output) if args.output else ''}")
     if args.output:
         print(f"report written to {args.output}")
     if args.report:
@@ -252,32 +267,43 @@ def verify_command(service: Service, args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _report_writer(path: Path | None) -> Iterator[Callable[[dict[str, Any]], None]]:
-    """A function writing one row to FILE.csv or FILE.json as it comes (nothing without a path).
+def _row_writer(path: Path | None) -> Iterator[Callable[[dict[str, Any]], None]]:
+    """Write verify's rows one at a time to `path` (.json: one document; anything else: CSV); None: nowhere.
 
-    CSV cells are neutralised (archiver/display.py): a spreadsheet must not run what SignalWire sent.
+    Written beside it and renamed once complete: a listing that fails halfway leaves no file that looks whole.
     """
     if path is None:
         yield lambda _row: None
         return
-    with path.open("w", newline="") as handle:
-        if path.suffix.lower() != ".json":
-            writer = csv.DictWriter(handle, fieldnames=VERIFY_COLUMNS)
-            writer.writeheader()
-            yield lambda row: writer.writerow(csv_row(row))
-            return
-        handle.write(
-            f'{{"generated_at": {json.dumps(datetime.now(UTC).isoformat(timespec="seconds"))}, "recordings": ['
-        )
-        separator = "\n"
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with partial.open("w", newline="") as handle:
+            yield _csv_rows(handle) if path.suffix.lower() != ".json" else _json_rows(handle)
+            handle.write("" if path.suffix.lower() != ".json" else "\n  ]\n}\n")
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
 
-        def write(row: dict[str, Any]) -> None:
-            nonlocal separator
-            handle.write(separator + json.dumps(row))
-            separator = ",\n"
 
-        yield write
-        handle.write("\n]}\n")
+def _csv_rows(handle: TextIO) -> Callable[[dict[str, Any]], None]:
+    writer = csv.DictWriter(handle, fieldnames=VERIFY_COLUMNS)
+    writer.writeheader()
+    # Neutralised (archiver/display.py): a spreadsheet must not run what SignalWire sent.
+    return lambda row: writer.writerow(csv_row(row))
+
+
+def _json_rows(handle: TextIO) -> Callable[[dict[str, Any]], None]:
+    """Rows into one JSON document, `{"generated_at": …, "recordings": [...]}`; the caller closes the list."""
+    generated = json.dumps(datetime.now(UTC).isoformat(timespec="seconds"))
+    handle.write(f'{{\n  "generated_at": {generated},\n  "recordings": [\n')
+    separator = ""
+
+    def write(row: dict[str, Any]) -> None:
+        nonlocal separator
+        handle.write(separator + textwrap.indent(json.dumps(row, indent=2), "    "))
+        separator = ",\n"
+
+    return write
 
 
 def serve(service: Service, args: argparse.Namespace) -> int:

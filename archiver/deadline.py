@@ -91,12 +91,26 @@ class ForbiddenPeer(Exception):
     """A connection reached an address this request may not talk to (loopback, private, link-local, metadata)."""
 
 
+# IPv6 ranges that carry an IPv4 address in their last 32 bits, which a translator or tunnel may deliver to:
+# IPv4-compatible (deprecated), SIIT's IPv4-translated, and NAT64's well-known prefix.
+_EMBEDDING_IPV4 = tuple(ipaddress.IPv6Network(net) for net in ("::/96", "::ffff:0:0:0/96", "64:ff9b::/96"))
+# Never global, though Python 3.11's tables call them so: NAT64's local-use prefix, and site-local (deprecated).
+_NOT_GLOBAL = tuple(ipaddress.IPv6Network(net) for net in ("64:ff9b:1::/48", "fec0::/10"))
+
+
 def is_public(text: str) -> bool:
     """True for a globally routable address: not loopback, private, link-local (the metadata server's
-    169.254.169.254 included), shared, reserved or multicast; an IPv4-mapped IPv6 address is judged as IPv4."""
+    169.254.169.254 included), shared, reserved or multicast. An IPv6 address that carries an IPv4 one
+    (mapped, compatible, translated, NAT64, 6to4) is judged by that IPv4 address as well."""
     address = ipaddress.ip_address(text.split("%")[0])
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        if any(address in net for net in _NOT_GLOBAL):
+            return False
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and any(address in net for net in _EMBEDDING_IPV4):
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None and not is_public(str(embedded)):
+            return False
     return address.is_global and not address.is_multicast
 
 

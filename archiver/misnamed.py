@@ -57,6 +57,7 @@ def rename(archiver: Archiver, outcome: Outcome, keys: tuple[str, str]) -> None:
     the copy, and remove the old object; what retention forbids is said in the outcome, never forced.
 
     The manifest's own `audio-format` says a name was chosen from the bytes: such an archive is not read again.
+    An archive under a legal hold is left as it is (the hold names those objects), and the outcome says so.
     """
     audio, manifest = archiver.evidence(*keys)
     if manifest.metadata.get("audio-format") == extension(audio.key):
@@ -64,9 +65,19 @@ def rename(archiver: Archiver, outcome: Outcome, keys: tuple[str, str]) -> None:
     found = wrong_name(audio.key, first_bytes(archiver, audio.key))
     if found is None:
         return
+    if audio.held or manifest.held:
+        # A copy would not carry the hold, and the manifest would move the recording off the held object.
+        outcome.extra["repair_incomplete"] = f"{audio.uri} is under a legal hold; not renamed until it is released"
+        return
     fmt, evidence = found
     right = f"{audio.key.rpartition('.')[0]}.{fmt}"
-    copy = _copy(archiver, audio, right, fmt)
+    try:
+        copy = _copy(archiver, audio, right, fmt)
+    except Corrupt as exc:
+        # The copy is at fault, not the archive: raised on, it would reach the repair of corrupt archives,
+        # which deletes the audio the manifest names, intact as it is, to fetch it again.
+        outcome.extra["repair_incomplete"] = f"not renamed: {exc}"
+        return
     retention = archiver.retention() if outcome.size_verified else None
     if retention is not None and copy.retained_until is None:
         copy = archiver.store.set_metadata(copy.key, copy.generation, copy.metadata, retention)
@@ -103,5 +114,7 @@ def _copy(archiver: Archiver, audio: StoredObject, key: str, fmt: str) -> Stored
             raise Corrupt(f"{archiver.store.uri(key)} holds other bytes than {audio.uri}; not replaced") from None
         return existing
     if (copy.size, copy.crc32c) != (audio.size, audio.crc32c):
+        # Ours, just made, never named by a manifest: removed so that it cannot block the next repair.
+        archiver.store.delete(copy.key, copy.generation)
         raise Corrupt(f"{copy.uri}: the copy of {audio.uri} does not match it")
     return copy

@@ -93,14 +93,29 @@ def record_deletion(
         if existing is None:
             raise TransientError(f"{store.uri(key)} vanished after a create conflict") from None
         written = existing
+        if existing.metadata.get("audio-sha256") != metadata["audio-sha256"]:
+            # Not an earlier proof of this archive (planted, or of other bytes): kept, create-only, but never
+            # passed off as this delete's evidence; the audit line carries the real one.
+            found = existing.metadata.get("audio-sha256", "")[:64]
+            outcome.extra["deletion_record_conflict"] = (
+                f"{existing.uri} was already there and names audio sha256 {found!r}, not this archive's; kept as it is"
+            )
     if retention is not None and written.retained_until is None:
         written = store.set_metadata(key, written.generation, written.metadata, retention)
     return written
 
 
-def signalwire_copy(listed: bool, deletion: Deletion | None) -> dict[str, str]:
-    """verify's columns on SignalWire's copy: `deleted` only on a record of a verified delete."""
+def signalwire_copy(listed: bool, deletion: Deletion | None, archived_sha256: str) -> dict[str, str]:
+    """verify's columns on SignalWire's copy: `deleted` only on a record of a verified delete of the archive's
+    own bytes; a record naming other bytes (or beside no archive) is `deletion_record_mismatch`, never evidence."""
     if deletion is None:
         return {"signalwire_copy": "listed" if listed else "unknown", "deletion_evidence": ""}
+    if not archived_sha256 or deletion.audio_sha256 != archived_sha256:
+        named = deletion.audio_sha256[:64] or "none"
+        held = archived_sha256 or "no archived audio"
+        return {
+            "signalwire_copy": "deletion_record_mismatch",
+            "deletion_evidence": f"{deletion.uri} names audio sha256 {named}, the archive holds {held}: not evidence",
+        }
     state = "listed_after_delete" if listed else "deleted"
     return {"signalwire_copy": state, "deletion_evidence": deletion.evidence()}

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from archiver.archive import Archiver, Outcome, audio_key_of, call_sid_of, check_agreement, retained_until
-from archiver.archive_view import LOOK_AHEAD, SeenSids, archive_rows, bounded_map, conclude
+from archiver.archive_view import AHEAD_PER_WORKER, SeenSids, archive_rows, bounded_map, conclude
 from archiver.config import is_sid
 from archiver.errors import Corrupt, Unreachable
 from archiver.inventory import Archived, Inventory
@@ -473,7 +473,7 @@ def _evidence(archiver: Archiver, row: dict[str, Any], meta_key: str, archived: 
     else:
         record = archiver.store.stat(deletion_key(meta_key))
         deletion = Deletion.of(record) if record is not None else None
-    row.update(signalwire_copy(True, deletion))
+    row.update(signalwire_copy(True, deletion, str(row.get("recorded_sha256") or "")))
 
 
 def _check_objects(archiver: Archiver, row: dict[str, Any], audio_key: str, meta_key: str) -> str:
@@ -569,13 +569,15 @@ def verify(
             return failed
         return verify_one(archiver, recording, read_bytes=read_bytes, archived=archived)
 
+    # Not pool.map, which submits every item at once: the whole listing and every row would be held.
+    ahead = AHEAD_PER_WORKER * concurrency
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="verify") as pool:
         if "signalwire" in views:
             # The inventory is asked here, in listing order, by one thread: it holds one day at a time.
             listed = _listed(archiver, Window(since, until), page_size, seen)
-            yield from bounded_map(pool, row_of, ((r, _listed_archive(inventory, r)) for r in listed), LOOK_AHEAD)
+            yield from bounded_map(pool, row_of, ((r, _listed_archive(inventory, r)) for r in listed), ahead)
         if "archive" in views:
             leave_out = seen if "signalwire" in views else None
             yield from archive_rows(
-                archiver, (since, until), blank_row, read_bytes=read_bytes, pool=pool, leave_out=leave_out
+                archiver, (since, until), blank_row, read_bytes=read_bytes, pool=pool, leave_out=leave_out, ahead=ahead
             )

@@ -27,9 +27,16 @@ SERIES = {
     "deleted": ("deleted at SignalWire", "#0369a1"),
 }
 # Results that mean the archive holds the recording and it agrees with its manifest.
-_ARCHIVED = frozenset({"ok", "unverified_size", "not_retained"})
+_ARCHIVED = frozenset({"ok", "unverified_size", "not_retained", "misnamed"})
 # Results an auditor needs to read one by one; `ok`, `no_audio` and `not_final` are only counted.
-_EXCEPTIONS = frozenset({"missing", "corrupt", "failed", "unverified_size", "not_retained"})
+_EXCEPTIONS = frozenset(
+    {"missing", "corrupt", "failed", "unverified_size", "not_retained", "misnamed", "unknown_status"}
+)
+# Where SignalWire's copy stands, when an auditor must read it: listed after a delete, or a record that proves nothing.
+_COPY_EXCEPTIONS = {
+    "listed_after_delete": "listed after delete",
+    "deletion_record_mismatch": "deletion record mismatch",
+}
 # The page lists this many exceptions; the totals still count every one.
 MAX_EXCEPTIONS = 500
 # Rows whose date is unreadable or outside the window are counted under one key, so a listing that
@@ -113,12 +120,13 @@ class Report:
         for name in series_of(row):
             counts[name] += 1
             self.series_totals[name] += 1
-        if result in _EXCEPTIONS or row.get("signalwire_copy") == "listed_after_delete":
+        copy = str(row.get("signalwire_copy") or "")
+        if result in _EXCEPTIONS or copy in _COPY_EXCEPTIONS:
             self.exception_count += 1
             if len(self.exceptions) < MAX_EXCEPTIONS:
                 self.exceptions.append(
                     {
-                        "result": result if result in _EXCEPTIONS else f"{result}, listed after delete",
+                        "result": result if result in _EXCEPTIONS else f"{result}, {_COPY_EXCEPTIONS[copy]}",
                         "recording_sid": str(row.get("recording_sid") or ""),
                         "date_created": str(row.get("date_created") or ""),
                         "detail": _exception_detail(row)[:_DETAIL_MAX],
@@ -231,11 +239,14 @@ def _chart(days: Mapping[date | str, Counter[str]], window: list[date]) -> str:
 
 def _exception_detail(row: Mapping[str, Any]) -> str:
     detail = str(row.get("detail") or "")
-    if row.get("signalwire_copy") == "listed_after_delete":
-        evidence = str(row.get("deletion_evidence") or "")
+    evidence = str(row.get("deletion_evidence") or "")
+    copy = row.get("signalwire_copy")
+    if copy == "listed_after_delete":
         detail = "; ".join(
             part for part in (detail, f"SignalWire still lists it after a recorded delete: {evidence}") if part
         )
+    elif copy == "deletion_record_mismatch":
+        detail = "; ".join(part for part in (detail, f"a deletion record that does not match: {evidence}") if part)
     return detail
 
 

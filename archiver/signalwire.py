@@ -317,13 +317,15 @@ class SpaceHttp:
         self._space_on_loopback = is_loopback_host(urlsplit(settings.space_url).hostname or "")
 
     def listed_media_host(self, url: str) -> bool:
-        """True for a URL whose host (or host:port) SIGNALWIRE_MEDIA_HOSTS lists, without credentials in it."""
+        """True for a URL whose host:port SIGNALWIRE_MEDIA_HOSTS lists, without credentials in it; an entry
+        without a port names the scheme's default port only, not every service on that host."""
         try:
             parts = urlsplit(url)
             host, port = (parts.hostname or "").lower(), parts.port
         except ValueError:
             return False
-        named = {host, f"{host}:{port}"} if port is not None else {host}
+        default = {"https": 443, "http": 80}.get(parts.scheme)
+        named = {host, f"{host}:{default}"} if port in (None, default) else {f"{host}:{port}"}
         return not parts.username and not parts.password and bool(named & self.settings.media_hosts)
 
     @contextlib.contextmanager

@@ -17,7 +17,7 @@ REPORT_KEEPS = 50
 _ERROR_HEAD = 400
 _ERROR_TAIL = 400
 # Distinct statuses counted by name; any further ones are counted together as `other`.
-_STATUS_KINDS = 20
+STATUS_KINDS = 20
 
 T = TypeVar("T")
 
@@ -135,4 +135,4 @@ class SweepReport:
 
 
 def _count(counter: Counter[str], word: str) -> None:
-    counter[word if word in counter or len(counter) < _STATUS_KINDS else "other"] += 1
+    counter[word if word in counter or len(counter) < STATUS_KINDS else "other"] += 1

@@ -65,6 +65,14 @@ def test_audio_is_told_by_its_first_bytes(head: bytes, fmt: str) -> None:
         b"\xff\xff\xff\xff" + bytes(12),  # sync bits but reserved version and bitrate
         b"RIFF\x00\x00\x00\x00AVI LIST",  # RIFF, but not WAVE
         b"OggS\x00\x02" + bytes(10),
+        # Before: an error body in UTF-16LE (BOM FF FE) read as an MPEG Layer I frame and passed as MP3.
+        '\ufeff{"error": "not found"}'.encode("utf-16-le"),
+        "\ufeff<html><body>gone</body></html>".encode("utf-16-le"),
+        "\ufeffService Unavailable".encode("utf-16-le"),
+        b"\xff\xfd\x90\x64" + bytes(12),  # MPEG-1 Layer II: a frame, but not MP3
+        # Before: the letters ID3 alone made an MP3.
+        b"ID3 is not a tag: <html></html>",
+        b"ID3\x04\x00\x00\x00\x00\x00\xff<html>",  # a size byte over 7 bits: not an ID3v2 header
     ],
 )
 def test_anything_else_is_not_audio(head: bytes) -> None:
@@ -181,7 +189,15 @@ def test_text_types_are_refused_before_the_body_is_read(harness: Harness, conten
 
 
 @pytest.mark.parametrize(
-    "body", [b"<html><body>upstream error</body></html>", b'{"error": "oops"}', b"<Error/>", b"not audio at all"]
+    "body",
+    [
+        b"<html><body>upstream error</body></html>",
+        b'{"error": "oops"}',
+        b"<Error/>",
+        b"not audio at all",
+        '\ufeff{"error": "oops"}'.encode("utf-16-le"),
+        b"ID3 tag missing: <html></html>",
+    ],
 )
 def test_a_body_that_is_not_audio_under_a_neutral_type_is_never_stored(
     harness: Harness, body: bytes, capsys: pytest.CaptureFixture[str]

@@ -12,7 +12,7 @@ from archiver.archive import audio_key_of
 from archiver.reconcile import sweep, verify
 from archiver.signalwire import Budget
 from archiver.storage import VerifyingReader
-from localspace.space import FakeRecording
+from localspace.space import FakeRecording, Fault
 from tests.conftest import Harness
 
 WINDOW = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
@@ -111,3 +111,44 @@ def test_retention_keeps_the_old_object_and_the_repair_says_so(make_harness: Cal
     copy = harness.store.stat(mp3_key)
     assert copy is not None and copy.retained_until is not None
     assert [row["result"] for row in verify(harness.archiver, *WINDOW)] == ["ok"]
+
+
+def test_a_held_archive_is_not_renamed_off_its_hold(make_harness: Callable[..., Harness]) -> None:
+    """Before: the repair copied the held audio to an unheld `.mp3`, pointed the held manifest at it and left the
+    held `.wav` orphaned, so verify no longer showed the recording held and a release could not find the old object.
+    Local store: it enforces holds (fake-gcs-server ignores them)."""
+    harness = make_harness(local=True)
+    rec = harness.space.add(size=30_000, api="relay", fmt="mp3", created=datetime(2026, 11, 12, tzinfo=UTC))
+    wav_key, meta_key = archive_as_before(harness, rec)
+    for key in (wav_key, meta_key):
+        harness.store.set_hold(key, True)
+    report = sweep(harness.archiver, *WINDOW, concurrency=1, deadline_s=60, repair=True)
+    assert report.repaired == []
+    (incomplete,) = report.repair_incomplete
+    assert incomplete["sid"] == rec.sid and "legal hold" in incomplete["error"]
+    assert keys_in(harness) == {wav_key, meta_key}
+    manifest = harness.store.stat(meta_key)
+    assert manifest is not None and manifest.metadata["audio-object"] == harness.store.uri(wav_key)
+    (row,) = verify(harness.archiver, *WINDOW)
+    assert (row["result"], row["held"]) == ("misnamed", True)
+
+
+def test_a_name_taken_by_other_bytes_never_costs_the_archive(make_harness: Callable[..., Harness]) -> None:
+    """The right name already holds other bytes (an unverified leftover, or planted). Before: the copy's Corrupt
+    reached the repair of corrupt archives, which deleted the intact `.wav` the manifest names and fetched the
+    audio again; with SignalWire's media refused, nothing was left. Local store, no retention: nothing else saves it."""
+    harness = make_harness(local=True)
+    rec = harness.space.add(size=30_000, api="relay", fmt="mp3", created=datetime(2026, 11, 12, tzinfo=UTC))
+    wav_key, meta_key = archive_as_before(harness, rec)
+    mp3_key = audio_key_of(meta_key, "mp3")
+    harness.store.put(mp3_key, VerifyingReader.of_bytes(b"\xff\xfb\x90\x64" + bytes(500)), "audio/mpeg", {})
+    harness.space.fault(rec.sid, "media", *[Fault(403)] * 20)
+    report = sweep(harness.archiver, *WINDOW, concurrency=1, deadline_s=60, repair=True)
+    assert harness.store.read_bytes(wav_key) == rec.audio()
+    (incomplete,) = report.repair_incomplete
+    assert "holds other bytes" in incomplete["error"]
+    assert harness.space.count("media") == 0
+    manifest = harness.store.stat(meta_key)
+    assert manifest is not None and manifest.metadata["audio-object"] == harness.store.uri(wav_key)
+    (row,) = verify(harness.archiver, *WINDOW)
+    assert row["result"] == "misnamed"

@@ -12,8 +12,10 @@ from archiver.archive import Outcome
 from archiver.inventory import Inventory
 from archiver.proof import deletion_key, record_deletion
 from archiver.reconcile import verify, verify_one
+from archiver.report import Report
+from archiver.storage import VerifyingReader
 from localspace.space import Fault
-from tests.conftest import Harness, audit_lines
+from tests.conftest import Harness, audit_lines, only_line
 
 WINDOW = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
 CREATED = datetime(2026, 11, 3, 12, tzinfo=UTC)
@@ -103,3 +105,54 @@ def test_verify_says_where_signalwires_copy_stands_and_on_what_evidence(
     alone = verify_one(harness.archiver, gone.metadata() | {"status": "completed"}, read_bytes=False)
     assert (alone["signalwire_copy"], alone["deletion_evidence"]) == ("listed_after_delete", evidence)
     assert audit_lines(capsys.readouterr().out) == []
+
+
+def plant_record(harness: Harness, sid: str, sha256: str) -> str:
+    """A `{sid}.deletion.json` written by someone else (anyone who may create objects), claiming a 204."""
+    meta_key = harness.archiver.keys_of(sid, harness.space.recordings[sid].metadata())[1]
+    metadata = {"recording-sid": sid, "deleted-at": "2026-11-03T12:00:00+00:00", "delete-status": "204"}
+    planted = harness.store.put(
+        deletion_key(meta_key),
+        VerifyingReader.of_bytes(b'{"forged": true}\n'),
+        "application/json",
+        {**metadata, "metadata-generation": "1", "audio-sha256": sha256},
+    )
+    return planted.uri
+
+
+@pytest.mark.parametrize("local", [False, True], ids=["gcs", "local"])
+def test_verify_never_takes_a_record_of_other_bytes_for_proof(
+    make_harness: Callable[..., Harness], local: bool
+) -> None:
+    """Before: any object under the record's name was shown as the delete's evidence and counted as deleted."""
+    harness = make_harness(local=local)
+    rec = harness.space.add(size=20_000, created=CREATED)
+    assert harness.archiver.archive(rec.sid).outcome == "archived"
+    uri = plant_record(harness, rec.sid, "f" * 64)
+    for read_bytes in (True, False):  # through the archive's listing, and each object read alone
+        (row,) = list(verify(harness.archiver, *WINDOW, read_bytes=read_bytes))
+        assert row["signalwire_copy"] == "deletion_record_mismatch"
+        assert (
+            row["deletion_evidence"]
+            == f"{uri} names audio sha256 {'f' * 64}, the archive holds {rec.sha256()}: not evidence"
+        )
+    alone = verify_one(harness.archiver, rec.metadata() | {"status": "completed"}, read_bytes=False)
+    assert alone["signalwire_copy"] == "deletion_record_mismatch"
+    report = Report(*WINDOW, configuration={}).add_all([row])
+    assert report.series_totals["deleted"] == 0
+    (exception,) = report.exceptions
+    assert exception["result"] == "ok, deletion record mismatch" and "not evidence" in exception["detail"]
+
+
+def test_a_record_planted_before_the_delete_stays_but_is_never_this_deletes_proof(
+    make_harness: Callable[..., Harness], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: the create conflict took the planted record for "the earlier proof" and said nothing."""
+    harness = make_harness(DELETE_AFTER_ARCHIVE="true")
+    rec = harness.space.add(size=20_000, created=CREATED)
+    uri = plant_record(harness, rec.sid, "0" * 64)
+    reply = harness.post(harness.form(rec.sid))
+    assert reply.status == 200, reply.body
+    line = only_line(capsys)
+    assert line["deleted"] is True and line["evidence"]["audio_sha256"] == rec.sha256()
+    assert line["deletion_record_conflict"].startswith(f"{uri} was already there and names audio sha256 '{'0' * 64}'")

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from archiver import cli
+from archiver import cli, reconcile
 from archiver.archive import Outcome
 from archiver.reconcile import sweep, verify
 from archiver.storage import GcsStore
@@ -380,3 +380,82 @@ def test_the_command_line_shows_that_it_is_retrying(
     retries = [line for line in capsys.readouterr().err.splitlines() if line.startswith("retrying in ")]
     assert len(retries) == 2
     assert "recordings list: HTTP 503" in retries[0] and "HTTP 429" in retries[1]
+
+
+def test_verify_streams_its_rows_and_reads_the_listing_as_they_are_taken(harness: Harness) -> None:
+    """Before: the whole listing was read, and every recording looked up, before the first row came out."""
+    for n in range(60):
+        harness.space.add(size=1_000, created=at(2 + n % 20))
+    rows = verify(harness.archiver, *WINDOW, read_bytes=False, concurrency=2, page_size=5)
+    first = next(rows)
+    assert first["result"] == "missing"
+    asked = harness.space.count("list")
+    assert asked <= 3, asked  # a page, and perhaps the next while the pool looks ahead; not all 12
+    assert 1 + sum(1 for _ in rows) == 60
+    assert harness.space.count("list") == 12
+
+
+def test_verify_command_holds_no_list_of_rows(
+    make_harness: Callable[..., Harness],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """verify --output --report over many recordings: memory does not grow with the rows (measured by tracemalloc,
+    which counts allocations, not time). Before: every row was held in a list, about 4 KB each."""
+    import tracemalloc
+
+    harness = make_harness(local=True)
+    cli_env(monkeypatch, harness)
+    peaks = []
+    for count in (1_000, 8_000):
+        harness.space.recordings.clear()
+        for n in range(count):
+            harness.space.add(size=1_000, created=at(2 + n % 20))
+        argv = ["verify", "--since", "2026-11-01", "--until", "2026-11-30", "--metadata-only"]
+        argv += ["--output", str(tmp_path / "rows.json"), "--report", str(tmp_path / "report.html")]
+        tracemalloc.start()
+        try:
+            assert cli.main(argv) == 1
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+        rows = json.loads((tmp_path / "rows.json").read_text())["recordings"]
+        assert len(rows) == count and {row["result"] for row in rows} == {"missing"}
+        out = capsys.readouterr().out
+        assert f"verified {count} recordings" in out and f"missing: {count}" in out
+    assert peaks[1] < 2 * peaks[0], peaks
+
+
+def test_verify_output_is_whole_or_absent(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rows are written as they come, so a run that breaks off halfway must not leave a CSV that looks complete:
+    the file appears only once every row is in it. A listing that fails is a row of its own, never silence."""
+    for n in range(6):
+        harness.space.add(size=1_000, created=at(2 + n))
+    cli_env(monkeypatch, harness)
+    rows_file = tmp_path / "rows.csv"
+    argv = ["verify", "--since", "2026-11-01", "--until", "2026-11-30", "--output", str(rows_file)]
+    judged = reconcile.verify_one
+    calls = 0
+
+    def breaks_on_the_fourth(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        if calls == 4:
+            raise RuntimeError("the run broke off")
+        return judged(*args, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(reconcile, "verify_one", breaks_on_the_fourth)
+        assert cli.main(argv) == 2
+    assert "the run broke off" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    # Three rows a page, and the second page refused: the first page's rows and a row naming the listing.
+    harness.space.fault("*", "list", Fault(), Fault(403))
+    monkeypatch.setitem(verify.__kwdefaults__, "page_size", 3)  # type: ignore[arg-type]
+    assert cli.main(argv) == 1
+    rows = list(csv.DictReader(rows_file.open()))
+    assert [row["result"] for row in rows if row["recording_sid"]] == ["missing"] * 3
+    assert any("listing recordings failed (laml)" in row["detail"] for row in rows if not row["recording_sid"])

@@ -204,3 +204,41 @@ def test_an_empty_window_says_so() -> None:
     html = Report(SINCE, UNTIL, {"archive": "gs://bucket/calls"}).html()
     assert "No recordings were listed in the window." in html and "<svg" not in html
     assert "None: every recording listed is archived" in html
+
+
+def test_misnamed_and_unknown_status_rows_are_exceptions_an_auditor_reads() -> None:
+    """Before: both were only counted in the totals; a misnamed archive was not even counted as archived."""
+    report = Report(SINCE, UNTIL, {})
+    base = {"date_created": "Tue, 03 Nov 2026 10:00:00 +0000", "status": "completed"}
+    report.add({**base, "recording_sid": "m", "result": "misnamed", "detail": "holds mp3 (ID3v2 tag) under .wav"})
+    report.add({**base, "recording_sid": "u", "status": "vanished", "result": "unknown_status", "detail": "status"})
+    assert [(e["result"], e["recording_sid"]) for e in report.exceptions] == [
+        ("misnamed", "m"),
+        ("unknown_status", "u"),
+    ]
+    assert report.series_totals["archived"] == 1
+    assert "holds mp3 (ID3v2 tag) under .wav" in report.html()
+
+
+def test_hostile_text_in_every_column_a_row_can_carry_stays_text() -> None:
+    """Markup, CSS and SVG in each value SignalWire or the archive can put in a row: the page's only markup is its own.
+    Held before this review too; kept as the check for every column the page shows."""
+    hostile = '</style></table><svg onload=alert(1)><style>*{background:url(//x)}</style>"><a href=//x>'
+    report = Report(SINCE, UNTIL, {"SignalWire space": hostile})
+    report.add(
+        {
+            "recording_sid": hostile,
+            "date_created": "Tue, 03 Nov 2026 10:00:00 +0000",
+            "status": hostile,
+            "result": "corrupt",
+            "detail": hostile,
+            "signalwire_copy": "listed_after_delete",
+            "deletion_evidence": hostile,
+        }
+    )
+    report.add({"recording_sid": "s", "date_created": hostile, "result": "failed", "detail": hostile})
+    html = report.html()
+    assert hostile not in html
+    for raw in ("<svg onload", "<a href", "</style></table>", "<style>*"):  # as text, `url(//x)` is inert
+        assert raw not in html
+    assert html.count("<svg") == 1 and html.count("<style>") == 1 and html.count("</table>") == 4

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from archiver import sweep_report
 from archiver.reconcile import sweep, verify
 from archiver.webhook import handle_sweep
 from tests.conftest import Harness, audit_lines, stored
@@ -87,3 +88,23 @@ def test_verify_names_an_unknown_status(harness: Harness) -> None:
     (row,) = verify(harness.archiver, *WINDOW)
     assert (row["recording_sid"], row["result"]) == (rec.sid, "unknown_status")
     assert "sealed" in row["detail"]
+
+
+def test_a_listing_inventing_a_word_per_recording_cannot_swell_the_sweeps_line(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: every distinct word was a key of `skipped` and of `unknown_statuses`, so a listing of a few thousand
+    invented 32-character words made a line Cloud Logging drops whole (over 256 KB), and the warning with it."""
+    now = datetime.now(UTC) - timedelta(hours=1)
+    for n in range(3_000):
+        harness.space.add(size=0, status=f"invented-word-{n:05d}-{'x' * 16}", created=now)
+    body = json.dumps({"since": (now - timedelta(hours=1)).isoformat()}).encode()
+    reply = handle_sweep(harness.service, "POST", {}, io.BytesIO(body))
+    assert reply.status == 200, reply.body
+    (line,) = [w for w in warnings(capsys.readouterr().out) if "unknown_statuses" in w]
+    unknown = line["unknown_statuses"]
+    assert isinstance(unknown, dict) and sum(unknown.values()) == 3_000
+    kinds = sweep_report.STATUS_KINDS
+    assert len(unknown) == kinds + 1 and unknown["other"] == 3_000 - kinds
+    assert len(line["skipped"]) == kinds + 1  # type: ignore[arg-type]
+    assert len(json.dumps(line)) < 64 * 1024

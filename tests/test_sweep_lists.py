@@ -214,8 +214,8 @@ def test_verify_judges_page_by_page_instead_of_reading_the_whole_listing_first(h
         harness.space.add(size=1_000, created=created(2 + minute // 60, minute % 60))
     rows = verify(harness.archiver, *WINDOW, read_bytes=False, concurrency=1, page_size=2)
     assert next(rows)["result"] == "missing"
-    # At most LOOK_AHEAD rows are listed ahead of the one answered: not the whole listing (100 pages) first.
-    assert harness.space.count("list") <= archive_view.LOOK_AHEAD // 2 + 2
+    # At most AHEAD_PER_WORKER rows a worker are listed ahead of the one answered: not the whole listing first.
+    assert harness.space.count("list") <= archive_view.AHEAD_PER_WORKER * 1 // 2 + 2  # one worker, 2 rows a page
     assert sum(1 for _ in rows) == 199
 
 
