@@ -91,11 +91,9 @@ class FormatDecision:
         """The hints that named another format than the bytes, as `where=format`."""
         return [f"{where}={fmt}" for where, fmt in self.hints if fmt in CONTENT_TYPES and fmt != self.fmt]
 
-    def manifest(self) -> dict[str, str]:
-        fields = {"audio-format": self.fmt, "audio-format-from": f"bytes: {self.evidence}"}
-        if self.hints:
-            fields["audio-format-hints"] = " ".join(f"{where}={fmt}" for where, fmt in self.hints)[:512]
-        return fields
+    def hints_text(self) -> str:
+        """Every hint as `where=format`, for the manifest; empty without hints."""
+        return " ".join(f"{where}={fmt}" for where, fmt in self.hints)[:512]
 
 
 def decide(head: bytes, hints: dict[str, str | None], what: str) -> FormatDecision:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from archiver import __version__
 from archiver.errors import AlreadyExists, TransientError
+from archiver.outcome import Outcome
 from archiver.storage import Retention, Store, StoredObject, VerifyingReader
-
-if TYPE_CHECKING:
-    from archiver.archive import Outcome
 
 # `{sid}.deletion.json`: the inventory groups a recording's objects by what precedes the first dot, and
 # only `json` (the manifest) and the audio extensions mean anything there, so this is never taken for either.
@@ -55,14 +54,18 @@ class Deletion:
 
 
 def record_deletion(
-    store: Store, meta_key: str, outcome: Outcome, status: int, retention: Retention | None
+    store: Store,
+    meta_key: str,
+    outcome: Outcome,
+    evidence: Mapping[str, Any],
+    status: int,
+    retention: Retention | None,
 ) -> StoredObject:
     """Write the record once; an existing record is the earlier proof and stays as it is.
 
     Called only after SignalWire answered a verified delete with a status that means the copy is gone,
-    so a failed delete never leaves one.
+    so a failed delete never leaves one. `evidence` is what the archive was checked against.
     """
-    evidence: dict[str, Any] = dict(outcome.extra.get("evidence") or {})
     deleted_at = datetime.now(UTC).isoformat(timespec="seconds")
     body = {
         "record": "recording deleted at SignalWire after a verified archive",
@@ -72,7 +75,7 @@ def record_deletion(
         "call_sid": outcome.call_sid,
         "deleted_at": deleted_at,
         "signalwire_status": status,
-        "checked_against": evidence,
+        "checked_against": dict(evidence),
         "archiver_version": __version__,
     }
     metadata = {

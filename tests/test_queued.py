@@ -351,7 +351,7 @@ def test_queued_sweep_finishes_what_archived_recordings_still_need(
     undeleted = harness.space.add(created=datetime(2026, 11, 2, 12, tzinfo=UTC))
     harness.space.fault(undeleted.sid, "delete", *[Fault(403)] * 3)
     first = harness.archiver.archive(undeleted.sid)
-    assert first.outcome == "archived" and not first.extra.get("deleted")
+    assert first.outcome == "archived" and not first.deleted
     assert undeleted.sid in harness.space.recordings
     harness.space.faults.clear()
 
