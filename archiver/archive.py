@@ -1,5 +1,4 @@
-"""The one idempotent routine that archives a recording: find it archived, or fetch, write and verify it; then
-delete SignalWire's copy when asked and proven."""
+"""`Archiver`: the one idempotent routine that archives a recording, from its existing archive or SignalWire's."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""What a recording's audio is, told by its first bytes: the format, the Content-Type it is stored with, and
-which media answers are refused before their body is read."""
+"""A recording's audio format as its first bytes tell it, its Content-Type, and the media answers refused unread."""
 
 from __future__ import annotations
 

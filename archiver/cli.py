@@ -1,4 +1,4 @@
-"""`python -m archiver backfill|verify`: archive a window of recordings, or prove what is archived."""
+"""`python -m archiver`: backfill, verify, hold, serve and send-callback, from the command line."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Finding a recording's existing archive: where it may be, whether it is complete and agreeing, and in repair
-mode what a look fixes (a misnamed audio, a size never announced, a disagreeing audio removed for a rewrite)."""
+"""Finding a recording's existing archive: where it may be, whether it agrees, and what a repair fixes there."""
 
 from __future__ import annotations
 

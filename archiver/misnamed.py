@@ -1,5 +1,4 @@
-"""Archives stored under an extension their bytes contradict (before formats came from the bytes): found, and
-copied to the right name where retention allows."""
+"""Archives stored under an extension their bytes contradict: found, and copied to the right name where allowed."""
 
 from __future__ import annotations
 
