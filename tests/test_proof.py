@@ -27,7 +27,7 @@ def test_verified_delete_leaves_a_retained_record_beside_the_recording(
     rec = harness.space.add(size=40_000, created=CREATED)
     outcome = harness.archiver.archive(rec.sid)
     assert outcome.outcome == "archived" and outcome.deleted is True
-    meta_key = harness.archiver.keys_of(rec.sid, rec.metadata())[1]
+    meta_key = harness.archiver.keys_of(rec.sid, rec.metadata()).manifest
     record = harness.store.stat(deletion_key(meta_key))
     assert record is not None
     assert outcome.deletion is not None and outcome.deletion.record == record.uri
@@ -52,7 +52,7 @@ def test_verified_delete_leaves_a_retained_record_beside_the_recording(
 def test_record_is_create_only_the_first_proof_stays(harness: Harness) -> None:
     rec = harness.space.add(size=20_000, created=CREATED)
     assert harness.archiver.archive(rec.sid).outcome == "archived"
-    meta_key = harness.archiver.keys_of(rec.sid, rec.metadata())[1]
+    meta_key = harness.archiver.keys_of(rec.sid, rec.metadata()).manifest
     outcome = Outcome("archived", recording_sid=rec.sid, account_sid=harness.space.project_id)
     evidence = {"metadata_generation": 1, "audio_sha256": "a" * 64}
     first = record_deletion(harness.store, meta_key, outcome, evidence, 204, None)
@@ -69,7 +69,7 @@ def test_failed_delete_leaves_no_record_and_stays_a_follow_up(make_harness: Call
     outcome = harness.archiver.archive(rec.sid)
     assert outcome.deleted is False
     assert outcome.deletion is not None and outcome.deletion.record is None
-    meta_key = harness.archiver.keys_of(rec.sid, rec.metadata())[1]
+    meta_key = harness.archiver.keys_of(rec.sid, rec.metadata()).manifest
     assert harness.store.stat(deletion_key(meta_key)) is None
     (row,) = list(verify(harness.archiver, *WINDOW, read_bytes=False))
     assert row["result"] == "ok"

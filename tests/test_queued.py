@@ -217,7 +217,7 @@ def test_worker_answers_2xx_when_done_503_when_a_retry_can_help_200_when_it_cann
         return reply.status, reply.body["outcome"], reply.body.get("retryable"), reply.body.get("error")
 
     assert answer(rec.sid) == (200, "archived", None, None)
-    audio_key = harness.archiver.keys_of(rec.sid, {"date_created": rec.metadata()["date_created"]})[0]
+    audio_key = harness.archiver.keys_of(rec.sid, {"date_created": rec.metadata()["date_created"]}).audio
     assert b"".join(harness.store.iter_bytes(audio_key)) == rec.audio()
     asked = space.count()
     assert answer(rec.sid, date_created=rec.metadata()["date_created"]) == (200, "already_archived", None, None)

@@ -52,7 +52,7 @@ def seed(harness: Harness) -> dict[str, Any]:
     space.recordings[recs["d1"].sid] = recs["d1"]  # SignalWire answered 204 but lists it again
     for key in archiver.keys_of(recs["a1"].sid, recs["a1"].metadata()):
         store.set_hold(key, True)
-    audio_key = archiver.keys_of(recs["c1"].sid, recs["c1"].metadata())[0]
+    audio_key = archiver.keys_of(recs["c1"].sid, recs["c1"].metadata()).audio
     (Path(harness.settings.archive_uri) / audio_key).write_bytes(b"\1" * 8_000)
     return recs
 
