@@ -1,5 +1,4 @@
-"""What a recording's audio is, told by its first bytes: the format, the Content-Type it is stored with, and
-which media answers are refused before their body is read."""
+"""A recording's audio format as its first bytes tell it, its Content-Type, and the media answers refused unread."""
 
 from __future__ import annotations
 
@@ -108,11 +107,9 @@ class FormatDecision:
         """The hints that named another format than the bytes, as `where=format`."""
         return [f"{where}={fmt}" for where, fmt in self.hints if fmt in CONTENT_TYPES and fmt != self.fmt]
 
-    def manifest(self) -> dict[str, str]:
-        fields = {"audio-format": self.fmt, "audio-format-from": f"bytes: {self.evidence}"}
-        if self.hints:
-            fields["audio-format-hints"] = " ".join(f"{where}={fmt}" for where, fmt in self.hints)[:512]
-        return fields
+    def hints_text(self) -> str:
+        """Every hint as `where=format`, for the manifest; empty without hints."""
+        return " ".join(f"{where}={fmt}" for where, fmt in self.hints)[:512]
 
 
 def decide(head: bytes, hints: dict[str, str | None], what: str) -> FormatDecision:

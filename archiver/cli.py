@@ -1,4 +1,4 @@
-"""`python -m archiver backfill|verify`: archive a window of recordings, or prove what is archived."""
+"""`python -m archiver`: backfill, verify, hold, serve and send-callback, from the command line."""
 
 from __future__ import annotations
 
@@ -21,11 +21,11 @@ from typing import Any, TextIO
 import structlog
 
 from archiver import config, signature
-from archiver.archive import Outcome
 from archiver.archive_view import AHEAD_PER_WORKER, SeenSids, archive_rows
 from archiver.display import csv_row, terminal
 from archiver.holds import Selection, apply_hold
 from archiver.logging import audit, configure
+from archiver.outcome import Outcome
 from archiver.reconcile import FAILING_RESULTS, VERIFY_COLUMNS, blank_row, parse_when, sweep, verify
 from archiver.report import Report, configuration_of
 from archiver.signalwire import FINAL_WITH_AUDIO
@@ -99,7 +99,7 @@ def backfill(service: Service, args: argparse.Namespace) -> int:
     def done(outcome: Outcome) -> None:
         recordings.update(1)
         transferred.update((outcome.bytes or 0) if outcome.outcome == "archived" else 0)
-        if outcome.outcome not in ("already_archived", "queued", "already_queued") or "deleted" in outcome.extra:
+        if outcome.outcome not in ("already_archived", "queued", "already_queued") or outcome.deletion is not None:
             audit(outcome, source="backfill")
 
     try:

@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from archiver.archive import call_sid_of, day_prefix
-from archiver.audioformat import CONTENT_TYPES
+from archiver.archive import call_sid_of
 from archiver.config import is_sid
+from archiver.layout import day_prefix
 from archiver.logging import get_logger
+from archiver.manifest import by_recording, pair_in
 from archiver.signalwire import parse_date
 from archiver.storage import Store, StoredObject
 
@@ -80,26 +81,11 @@ def archived_recordings(store: Store, prefix: str) -> Iterator[Archived]:
 
     Objects of one recording are adjacent in key order (`{day}/{sid}.{ext}`), so only one is held at a time.
     """
-    current: tuple[str, str] = ("", "")
-    group: dict[str, StoredObject] = {}
-    for obj in store.list_objects(prefix):
-        folder, _, name = obj.key.rpartition("/")
-        sid, _, ext = name.partition(".")
-        if (folder, sid) != current:
-            yield from _complete(current[1], group)
-            current, group = (folder, sid), {}
-        group[ext] = obj
-    yield from _complete(current[1], group)
-
-
-def _complete(sid: str, group: dict[str, StoredObject]) -> Iterator[Archived]:
-    manifest = group.get("json")
-    if manifest is None or not is_sid(sid):
-        return
-    named = manifest.metadata.get("audio-object")
-    audio = next((obj for ext, obj in group.items() if ext in CONTENT_TYPES and obj.uri == named), None)
-    if audio is not None:
-        yield Archived(sid, audio, manifest)
+    for base, group in by_recording(store.list_objects(prefix)):
+        sid = base.rpartition("/")[2]
+        pair = pair_in(group)
+        if pair is not None and is_sid(sid):
+            yield Archived(sid, *pair)
 
 
 def _call_sid(store: Store, recording: Archived) -> str | None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from archiver.archive import check_agreement, day_prefix, retained_until
-from archiver.audioformat import CONTENT_TYPES
 from archiver.config import is_sid
 from archiver.errors import Corrupt
+from archiver.layout import day_prefix
+from archiver.manifest import by_recording, pair_in
 from archiver.proof import DELETION_EXT, Deletion
 from archiver.storage import Store, StoredObject
 
@@ -60,17 +60,9 @@ class Inventory:
 
     def _list(self, prefix: str) -> dict[str, Archived]:
         pairs: dict[str, Archived] = {}
-        # A recording's objects, `{sid}.json` and its audio under whichever extension, are adjacent in
-        # key order: they are gathered, and judged when the next SID begins.
-        sid, group = "", dict[str, StoredObject]()
         try:
-            for obj in self.store.list_objects(prefix):
-                name, _, ext = obj.key[len(prefix) :].partition(".")
-                if name != sid:
-                    _judge(sid, group, pairs)
-                    sid, group = name, {}
-                group[ext] = obj
-            _judge(sid, group, pairs)
+            for base, group in by_recording(self.store.list_objects(prefix)):
+                _judge(base.removeprefix(prefix), group, pairs)
         # Forbidden, unavailable, anything: what this day holds is unknown, so nothing is assumed archived.
         except Exception as exc:
             self.unlisted.append({"prefix": prefix, "error": f"{type(exc).__name__}: {str(exc)[:300]}"})
@@ -81,27 +73,24 @@ class Inventory:
 
 def _judge(sid: str, group: dict[str, StoredObject], pairs: dict[str, Archived]) -> None:
     """Add the SID's archive to `pairs` when its manifest names one of its audio objects and they agree."""
-    manifest = group.get("json")
-    if manifest is None or not is_sid(sid):
+    pair = pair_in(group)
+    if pair is None or not is_sid(sid):
         return
-    recorded = manifest.metadata.get("audio-object")
-    fmt = next((ext for ext, obj in group.items() if ext in CONTENT_TYPES and obj.uri == recorded), None)
-    if fmt is None:
-        return
-    audio = group[fmt]
     try:
-        check_agreement(audio, manifest)
+        pair.check()
     except Corrupt:
         return
+    audio, manifest = pair
+    recorded = pair.recorded
     pairs[sid] = Archived(
-        fmt=fmt,
+        fmt=pair.fmt,
         size=audio.size,
         crc32c=audio.crc32c,
         sha256=audio.metadata.get("sha256", ""),
         generation=audio.generation,
-        size_verified=manifest.metadata.get("audio-size-verified") == "true",
-        retained_until=retained_until(audio, manifest),
+        size_verified=recorded.audio_size_verified,
+        retained_until=pair.retained_until(),
         held=audio.held or manifest.held,
         deletion=Deletion.of(record) if (record := group.get(DELETION_EXT)) is not None else None,
-        format_from_bytes=manifest.metadata.get("audio-format") == fmt,
+        format_from_bytes=recorded.audio_format == pair.fmt,
     )

@@ -14,7 +14,7 @@ import structlog
 from archiver.display import terminal
 
 if TYPE_CHECKING:
-    from archiver.archive import Outcome
+    from archiver.outcome import Outcome
 
 _SEVERITY = {"debug": "DEBUG", "info": "INFO", "warning": "WARNING", "error": "ERROR", "critical": "CRITICAL"}
 _TRACEPARENT_RE = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")

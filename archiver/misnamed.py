@@ -1,18 +1,16 @@
-"""Archives stored under an extension their bytes contradict (before formats came from the bytes): found, and
-copied to the right name where retention allows."""
+"""Archives stored under an extension their bytes contradict: found, and copied to the right name where allowed."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import NamedTuple
 
 from archiver.audioformat import CONTENT_TYPES, SNIFF_BYTES, sniff
 from archiver.errors import AlreadyExists, Corrupt, DeleteForbidden
-from archiver.storage import StoredObject, VerifyingReader
-
-if TYPE_CHECKING:
-    from archiver.archive import Archiver, Outcome
+from archiver.layout import ArchiveKeys
+from archiver.manifest import AUDIO_FORMAT, AUDIO_FORMAT_FROM, AUDIO_GENERATION, AUDIO_OBJECT, read_agreeing
+from archiver.storage import Retention, Store, StoredObject, VerifyingReader
 
 
 def extension(key: str) -> str:
@@ -25,9 +23,9 @@ def wrong_name(key: str, head: bytes) -> tuple[str, str] | None:
     return found if found is not None and found[0] != extension(key) else None
 
 
-def first_bytes(archiver: Archiver, key: str) -> bytes:
+def first_bytes(store: Store, key: str) -> bytes:
     """The first bytes of a stored object: one read chunk at most is fetched."""
-    chunks = archiver.store.iter_bytes(key)
+    chunks = store.iter_bytes(key)
     try:
         return next(chunks, b"")[:SNIFF_BYTES]
     finally:
@@ -52,69 +50,72 @@ class _Chunks:
         return piece
 
 
-def rename(archiver: Archiver, outcome: Outcome, keys: tuple[str, str]) -> None:
+class Renamed(NamedTuple):
+    """A misnamed archive copied to its right name: what was done, and what retention left undone."""
+
+    repaired: str | None
+    incomplete: str | None
+
+
+def rename(store: Store, keys: ArchiveKeys, retention: Retention | None) -> Renamed | None:
     """Copy an agreeing archive whose audio is named against its bytes to the name they give, point the manifest at
-    the copy, and remove the old object; what retention forbids is said in the outcome, never forced.
+    the copy, and remove the old object; what retention forbids is said in the result, never forced. The copy gets
+    `retention`. None when the name is right.
 
     The manifest's own `audio-format` says a name was chosen from the bytes: such an archive is not read again.
-    An archive under a legal hold is left as it is (the hold names those objects), and the outcome says so.
+    An archive under a legal hold is left as it is (the hold names those objects), and the result says so.
     """
-    audio, manifest = archiver.evidence(*keys)
-    if manifest.metadata.get("audio-format") == extension(audio.key):
-        return
-    found = wrong_name(audio.key, first_bytes(archiver, audio.key))
+    audio, manifest = read_agreeing(store, keys)
+    if manifest.metadata.get(AUDIO_FORMAT) == extension(audio.key):
+        return None
+    found = wrong_name(audio.key, first_bytes(store, audio.key))
     if found is None:
-        return
+        return None
     if audio.held or manifest.held:
         # A copy would not carry the hold, and the manifest would move the recording off the held object.
-        outcome.extra["repair_incomplete"] = f"{audio.uri} is under a legal hold; not renamed until it is released"
-        return
+        return Renamed(None, f"{audio.uri} is under a legal hold; not renamed until it is released")
     fmt, evidence = found
     right = f"{audio.key.rpartition('.')[0]}.{fmt}"
     try:
-        copy = _copy(archiver, audio, right, fmt)
+        copy = _copy(store, audio, right, fmt)
     except Corrupt as exc:
         # The copy is at fault, not the archive: raised on, it would reach the repair of corrupt archives,
         # which deletes the audio the manifest names, intact as it is, to fetch it again.
-        outcome.extra["repair_incomplete"] = f"not renamed: {exc}"
-        return
-    retention = archiver.retention() if outcome.size_verified else None
+        return Renamed(None, f"not renamed: {exc}")
     if retention is not None and copy.retained_until is None:
-        copy = archiver.store.set_metadata(copy.key, copy.generation, copy.metadata, retention)
+        copy = store.set_metadata(copy.key, copy.generation, copy.metadata, retention)
     recorded = {
         **manifest.metadata,
-        "audio-object": copy.uri,
-        "audio-generation": str(copy.generation),
-        "audio-format": fmt,
-        "audio-format-from": f"bytes: {evidence} (renamed from .{extension(audio.key)})",
+        AUDIO_OBJECT: copy.uri,
+        AUDIO_GENERATION: str(copy.generation),
+        AUDIO_FORMAT: fmt,
+        AUDIO_FORMAT_FROM: f"bytes: {evidence} (renamed from .{extension(audio.key)})",
     }
-    archiver.store.set_metadata(manifest.key, manifest.generation, recorded)
-    outcome.audio_uri = copy.uri
-    outcome.generation = copy.generation
-    outcome.extra["repaired"] = f"renamed {audio.uri} to {copy.uri}: its bytes are {fmt} ({evidence})"
+    store.set_metadata(manifest.key, manifest.generation, recorded)
+    repaired = f"renamed {audio.uri} to {copy.uri}: its bytes are {fmt} ({evidence})"
     try:
-        archiver.store.delete(audio.key, audio.generation)
+        store.delete(audio.key, audio.generation)
     except DeleteForbidden as exc:
-        outcome.extra["repair_incomplete"] = f"{audio.uri} cannot be removed yet ({exc}); the manifest names the copy"
-    archiver.check_archived(outcome, keys)
+        return Renamed(repaired, f"{audio.uri} cannot be removed yet ({exc}); the manifest names the copy")
+    return Renamed(repaired, None)
 
 
-def _copy(archiver: Archiver, audio: StoredObject, key: str, fmt: str) -> StoredObject:
+def _copy(store: Store, audio: StoredObject, key: str, fmt: str) -> StoredObject:
     """The same bytes under `key`, verified against the original's size and CRC32C as they stream through."""
-    chunks = archiver.store.iter_bytes(audio.key)
+    chunks = store.iter_bytes(audio.key)
     reader = VerifyingReader(_Chunks(iter(chunks)), audio.size)
     try:
-        copy = archiver.store.put(key, reader, CONTENT_TYPES[fmt], dict(audio.metadata))
+        copy = store.put(key, reader, CONTENT_TYPES[fmt], dict(audio.metadata))
     except AlreadyExists:
         # An earlier repair copied it and stopped before the manifest: keep the copy only if it is the same bytes.
         with contextlib.suppress(Exception):
             reader.drain()
-        existing = archiver.store.stat(key)
+        existing = store.stat(key)
         if existing is None or (existing.size, existing.crc32c) != (audio.size, audio.crc32c):
-            raise Corrupt(f"{archiver.store.uri(key)} holds other bytes than {audio.uri}; not replaced") from None
+            raise Corrupt(f"{store.uri(key)} holds other bytes than {audio.uri}; not replaced") from None
         return existing
     if (copy.size, copy.crc32c) != (audio.size, audio.crc32c):
         # Ours, just made, never named by a manifest: removed so that it cannot block the next repair.
-        archiver.store.delete(copy.key, copy.generation)
+        store.delete(copy.key, copy.generation)
         raise Corrupt(f"{copy.uri}: the copy of {audio.uri} does not match it")
     return copy

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from archiver import __version__
 from archiver.errors import AlreadyExists, TransientError
+from archiver.outcome import Outcome
 from archiver.storage import Retention, Store, StoredObject, VerifyingReader
-
-if TYPE_CHECKING:
-    from archiver.archive import Outcome
 
 # `{sid}.deletion.json`: the inventory groups a recording's objects by what precedes the first dot, and
 # only `json` (the manifest) and the audio extensions mean anything there, so this is never taken for either.
@@ -55,14 +54,19 @@ class Deletion:
 
 
 def record_deletion(
-    store: Store, meta_key: str, outcome: Outcome, status: int, retention: Retention | None
-) -> StoredObject:
-    """Write the record once; an existing record is the earlier proof and stays as it is.
+    store: Store,
+    meta_key: str,
+    outcome: Outcome,
+    evidence: Mapping[str, Any],
+    status: int,
+    retention: Retention | None,
+) -> tuple[StoredObject, str | None]:
+    """Write the record once; an existing record is the earlier proof and stays as it is. Returns the record
+    and, when one already there names other bytes than this archive's, why it is not this delete's proof.
 
     Called only after SignalWire answered a verified delete with a status that means the copy is gone,
-    so a failed delete never leaves one.
+    so a failed delete never leaves one. `evidence` is what the archive was checked against.
     """
-    evidence: dict[str, Any] = dict(outcome.extra.get("evidence") or {})
     deleted_at = datetime.now(UTC).isoformat(timespec="seconds")
     body = {
         "record": "recording deleted at SignalWire after a verified archive",
@@ -72,7 +76,7 @@ def record_deletion(
         "call_sid": outcome.call_sid,
         "deleted_at": deleted_at,
         "signalwire_status": status,
-        "checked_against": evidence,
+        "checked_against": dict(evidence),
         "archiver_version": __version__,
     }
     metadata = {
@@ -86,6 +90,7 @@ def record_deletion(
     }
     key = deletion_key(meta_key)
     data = (json.dumps(body, indent=2, sort_keys=True) + "\n").encode()
+    conflict = None
     try:
         written = store.put(key, VerifyingReader.of_bytes(data), "application/json", metadata)
     except AlreadyExists:
@@ -97,12 +102,12 @@ def record_deletion(
             # Not an earlier proof of this archive (planted, or of other bytes): kept, create-only, but never
             # passed off as this delete's evidence; the audit line carries the real one.
             found = existing.metadata.get("audio-sha256", "")[:64]
-            outcome.extra["deletion_record_conflict"] = (
+            conflict = (
                 f"{existing.uri} was already there and names audio sha256 {found!r}, not this archive's; kept as it is"
             )
     if retention is not None and written.retained_until is None:
         written = store.set_metadata(key, written.generation, written.metadata, retention)
-    return written
+    return written, conflict
 
 
 def signalwire_copy(listed: bool, deletion: Deletion | None, archived_sha256: str) -> dict[str, str]:

@@ -98,12 +98,12 @@ class _Actions:
             report.skip(outcome.recording_status or "")
         else:
             report.failed.append(failure(outcome.recording_sid, outcome.error or outcome.outcome))
-        if outcome.extra.get("deleted"):
+        if outcome.deleted:
             report.deleted += 1
-        if outcome.ok and "repaired" in outcome.extra:
+        if outcome.ok and outcome.repaired is not None:
             report.repaired.append(outcome.recording_sid)
-        if "repair_incomplete" in outcome.extra:
-            report.repair_incomplete.append(failure(outcome.recording_sid, outcome.extra["repair_incomplete"]))
+        if outcome.repair_incomplete is not None:
+            report.repair_incomplete.append(failure(outcome.recording_sid, outcome.repair_incomplete))
 
     def already_archived(self, sid: str, recording: dict[str, Any], archived: Archived) -> None:
         """A recording the listings show archived: counted (and reported) without a request."""

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from archiver.archive import Outcome
 from archiver.config import Settings, is_sid
+from archiver.outcome import Outcome
 from archiver.signalwire import parse_date
 
 # The callback must answer inside SignalWire's 5 s read timeout, enqueue retries included.
@@ -149,8 +149,7 @@ class TaskQueue:
         """`queued`, `already_queued` (a task of that name exists or ran within the hour), or `failed`."""
         sid = sid.lower()
         started = time.monotonic()
-        outcome = Outcome("failed", recording_sid=sid, account_sid=self.settings.project_id)
-        outcome.extra["task_id"] = task_id(sid)
+        outcome = Outcome("failed", recording_sid=sid, account_sid=self.settings.project_id, task_id=task_id(sid))
         try:
             # A date the worker would refuse is left out: the worker then asks SignalWire for it.
             date = date_created if date_created and len(date_created) <= _MAX_DATE else None

@@ -11,12 +11,13 @@ from typing import IO, Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from archiver import callbacks, progress, signature
-from archiver.archive import Archiver, Outcome
+from archiver.archive import Archiver
 from archiver.auth import CertsUnavailable, InvokerCheck, Unauthorized
 from archiver.callbacks import Callback
 from archiver.config import Settings
 from archiver.laml import LamlSource
 from archiver.logging import Headers, audit, bind_request, get_logger
+from archiver.outcome import Outcome
 from archiver.reconcile import parse_when, sweep
 from archiver.relay import RelaySource
 from archiver.signalwire import RecordingSource, RetryPolicy, SpaceHttp, whole_number
@@ -332,7 +333,7 @@ def handle_sweep(service: Service, method: str, headers: Headers, body: IO[bytes
         return Reply(exc.status, {"outcome": "rejected", "reason": exc.reason}, exc.headers)
 
     def acted_on(outcome: Outcome) -> None:
-        if outcome.outcome != "already_archived" or "deleted" in outcome.extra:
+        if outcome.outcome != "already_archived" or outcome.deletion is not None:
             audit(outcome, source="sweep")
 
     settings = service.settings

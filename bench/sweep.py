@@ -122,9 +122,9 @@ class Scenario(Stack):
             audio_key, meta_key = archiver.keys(recording)
             data = fake.audio()
             reader = VerifyingReader.of_bytes(data)
-            metadata = {**archiver._audio_metadata(recording), "sha256": fake.sha256()}
+            metadata = {**archiver.writer.audio_metadata(recording), "sha256": fake.sha256()}
             audio = archiver.store.put(audio_key, reader, "audio/mpeg", metadata)
-            archiver._write_manifest(recording, meta_key, audio, True, decide(data[:16], {}, sid))
+            archiver.writer.write_manifest(recording, meta_key, audio, True, decide(data[:16], {}, sid))
 
         with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
             list(pool.map(archive, plan(self.count)))
@@ -156,7 +156,7 @@ class Scenario(Stack):
         from google.auth.credentials import AnonymousCredentials
         from google.cloud import storage
 
-        from archiver.archive import day_prefix
+        from archiver.layout import day_prefix
 
         client = storage.Client(project="bench", credentials=AnonymousCredentials())
         started = time.perf_counter()

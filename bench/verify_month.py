@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from archiver.manifest import AUDIO_BYTES as RECORDED_BYTES
+from archiver.manifest import AUDIO_CRC32C, AUDIO_OBJECT, AUDIO_SHA256, AUDIO_SIZE_VERIFIED
 from archiver.storage import Retention, StoredObject, VerifyingReader
 from bench.common import logger
 
@@ -151,11 +153,11 @@ class GeneratedStore:
         described = {"sha256": sha, "date-created": created.isoformat()}
         audio = StoredObject(audio_key, self.uri(audio_key), AUDIO_BYTES, "AAAAAA==", 1, "audio/wav", described)
         recorded = {
-            "audio-object": audio.uri,
-            "audio-bytes": str(AUDIO_BYTES),
-            "audio-crc32c": "AAAAAA==",
-            "audio-sha256": sha,
-            "audio-size-verified": "true",
+            AUDIO_OBJECT: audio.uri,
+            RECORDED_BYTES: str(AUDIO_BYTES),
+            AUDIO_CRC32C: "AAAAAA==",
+            AUDIO_SHA256: sha,
+            AUDIO_SIZE_VERIFIED: "true",
         }
         manifest = StoredObject(manifest_key, self.uri(manifest_key), 900, "BBBBBB==", 1, "application/json", recorded)
         return manifest, audio

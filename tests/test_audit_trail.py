@@ -59,7 +59,7 @@ def emitted(
     kept = make_harness(local=True)
     corrupt = kept.space.add(size=20_000, created=CREATED)
     assert kept.archiver.archive(corrupt.sid).outcome == "archived"
-    audio_key = kept.archiver.keys_of(corrupt.sid, corrupt.metadata())[0]
+    audio_key = kept.archiver.keys_of(corrupt.sid, corrupt.metadata()).audio
     (Path(kept.settings.archive_uri) / audio_key).write_bytes(b"\0" * 20_000)
     window = json.dumps({"since": "2026-11-01T00:00:00Z", "until": "2026-11-05T00:00:00Z"}).encode()
     # The local archive's sweep finds the corrupt one; then the bucket's, which deletes at SignalWire, ends well.

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from archiver.archive import object_keys
 from archiver.config import ConfigError, load
+from archiver.layout import keys_for
 from archiver.signalwire import parse_date
 
 PROJECT = "6bfbbe86-a901-4197-8759-2a0de1fa319d"
@@ -200,7 +200,7 @@ def test_bad_dates_raise(raw: object) -> None:
 
 def test_object_keys_use_utc_creation_day_not_call_sid() -> None:
     created = parse_date("Wed, 26 Sep 2018 01:30:00 +0200")
-    audio, meta = object_keys(PROJECT, "19e436af-5688-4307-b03b-bdb2b42b8142", created, "mp3")
+    audio, meta = keys_for(PROJECT, "19e436af-5688-4307-b03b-bdb2b42b8142", created, "mp3")
     assert audio == f"{PROJECT}/2018/09/25/19e436af-5688-4307-b03b-bdb2b42b8142.mp3"
     assert meta == f"{PROJECT}/2018/09/25/19e436af-5688-4307-b03b-bdb2b42b8142.json"
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from archiver.archive import audio_key_of
+from archiver.layout import audio_key_of
 from archiver.reconcile import sweep, verify
 from archiver.signalwire import Budget
 from archiver.storage import VerifyingReader
@@ -29,7 +29,7 @@ def archive_as_before(harness: Harness, rec: FakeRecording) -> tuple[str, str]:
         wav_key,
         VerifyingReader.of_bytes(rec.audio()),
         "audio/wav",
-        {**archiver._audio_metadata(recording), "sha256": rec.sha256()},
+        {**archiver.writer.audio_metadata(recording), "sha256": rec.sha256()},
     )
     manifest = {
         "recording-sid": rec.sid,

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from archiver.archive import Outcome
 from archiver.inventory import Inventory
+from archiver.outcome import Outcome
 from archiver.proof import deletion_key, record_deletion
 from archiver.reconcile import verify, verify_one
 from archiver.report import Report
@@ -28,11 +28,11 @@ def test_verified_delete_leaves_a_retained_record_beside_the_recording(
     harness = make_harness(local=local, DELETE_AFTER_ARCHIVE="true", OBJECT_RETENTION_DAYS="30")
     rec = harness.space.add(size=40_000, created=CREATED)
     outcome = harness.archiver.archive(rec.sid)
-    assert outcome.outcome == "archived" and outcome.extra["deleted"] is True
-    meta_key = harness.archiver.keys_of(rec.sid, rec.metadata())[1]
+    assert outcome.outcome == "archived" and outcome.deleted is True
+    meta_key = harness.archiver.keys_of(rec.sid, rec.metadata()).manifest
     record = harness.store.stat(deletion_key(meta_key))
     assert record is not None
-    assert outcome.extra["deletion_record"] == record.uri
+    assert outcome.deletion is not None and outcome.deletion.record == record.uri
     assert record.key.endswith(f"{rec.sid}.deletion.json")
     # Retained like the recording: the proof outlives nothing it proves.
     assert record.retained_until is not None
@@ -54,13 +54,13 @@ def test_verified_delete_leaves_a_retained_record_beside_the_recording(
 def test_record_is_create_only_the_first_proof_stays(harness: Harness) -> None:
     rec = harness.space.add(size=20_000, created=CREATED)
     assert harness.archiver.archive(rec.sid).outcome == "archived"
-    meta_key = harness.archiver.keys_of(rec.sid, rec.metadata())[1]
+    meta_key = harness.archiver.keys_of(rec.sid, rec.metadata()).manifest
     outcome = Outcome("archived", recording_sid=rec.sid, account_sid=harness.space.project_id)
-    outcome.extra["evidence"] = {"metadata_generation": 1, "audio_sha256": "a" * 64}
-    first = record_deletion(harness.store, meta_key, outcome, 204, None)
-    outcome.extra["evidence"] = {"metadata_generation": 2, "audio_sha256": "b" * 64}
-    second = record_deletion(harness.store, meta_key, outcome, 404, None)
-    assert second.generation == first.generation
+    evidence = {"metadata_generation": 1, "audio_sha256": "a" * 64}
+    first, _ = record_deletion(harness.store, meta_key, outcome, evidence, 204, None)
+    evidence = {"metadata_generation": 2, "audio_sha256": "b" * 64}
+    second, conflict = record_deletion(harness.store, meta_key, outcome, evidence, 404, None)
+    assert second.generation == first.generation and conflict is not None
     assert json.loads(harness.store.read_bytes(first.key))["signalwire_status"] == 204
 
 
@@ -69,9 +69,9 @@ def test_failed_delete_leaves_no_record_and_stays_a_follow_up(make_harness: Call
     rec = harness.space.add(size=20_000, created=CREATED)
     harness.space.fault(rec.sid, "delete", *[Fault(403)] * 5)
     outcome = harness.archiver.archive(rec.sid)
-    assert outcome.extra["deleted"] is False
-    assert "deletion_record" not in outcome.extra
-    meta_key = harness.archiver.keys_of(rec.sid, rec.metadata())[1]
+    assert outcome.deleted is False
+    assert outcome.deletion is not None and outcome.deletion.record is None
+    meta_key = harness.archiver.keys_of(rec.sid, rec.metadata()).manifest
     assert harness.store.stat(deletion_key(meta_key)) is None
     (row,) = list(verify(harness.archiver, *WINDOW, read_bytes=False))
     assert row["result"] == "ok"
@@ -87,7 +87,7 @@ def test_verify_says_where_signalwires_copy_stands_and_on_what_evidence(
     gone = harness.space.add(size=30_000, created=CREATED)
     assert harness.archiver.archive(kept.sid).outcome == "archived"
     deleted = harness.archiver.archive(gone.sid, delete=True)
-    assert deleted.extra["deleted"] is True
+    assert deleted.deleted is True
     # SignalWire answered 204, yet lists the recording again: verify must show the contradiction.
     harness.space.recordings[gone.sid] = gone
     # The inventory pairs the manifest with its audio; the record beside them is neither.

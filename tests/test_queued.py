@@ -217,7 +217,7 @@ def test_worker_answers_2xx_when_done_503_when_a_retry_can_help_200_when_it_cann
         return reply.status, reply.body["outcome"], reply.body.get("retryable"), reply.body.get("error")
 
     assert answer(rec.sid) == (200, "archived", None, None)
-    audio_key = harness.archiver.keys_of(rec.sid, {"date_created": rec.metadata()["date_created"]})[0]
+    audio_key = harness.archiver.keys_of(rec.sid, {"date_created": rec.metadata()["date_created"]}).audio
     assert b"".join(harness.store.iter_bytes(audio_key)) == rec.audio()
     asked = space.count()
     assert answer(rec.sid, date_created=rec.metadata()["date_created"]) == (200, "already_archived", None, None)
@@ -351,7 +351,7 @@ def test_queued_sweep_finishes_what_archived_recordings_still_need(
     undeleted = harness.space.add(created=datetime(2026, 11, 2, 12, tzinfo=UTC))
     harness.space.fault(undeleted.sid, "delete", *[Fault(403)] * 3)
     first = harness.archiver.archive(undeleted.sid)
-    assert first.outcome == "archived" and not first.extra.get("deleted")
+    assert first.outcome == "archived" and not first.deleted
     assert undeleted.sid in harness.space.recordings
     harness.space.faults.clear()
 

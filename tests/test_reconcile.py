@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from archiver import cli, reconcile
-from archiver.archive import Outcome
+from archiver.outcome import Outcome
 from archiver.reconcile import sweep, verify
 from archiver.storage import GcsStore
 from archiver.webhook import handle_sweep
@@ -314,7 +314,7 @@ def test_no_delete_when_the_stored_object_is_wrong(deleting: Harness) -> None:
     verdict = deleting.archiver.archive(rec.sid, {"date_created": rec.metadata()["date_created"]})
     assert verdict.outcome == "corrupt"
     assert "recorded" in (verdict.error or "")
-    assert "deleted" not in verdict.extra
+    assert verdict.deleted is None
     assert rec.sid in deleting.space.recordings
 
 

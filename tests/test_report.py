@@ -48,11 +48,11 @@ def seed(harness: Harness) -> dict[str, Any]:
     }
     for name in ("a1", "a2", "a3", "c1", "a4"):
         assert archiver.archive(recs[name].sid).outcome == "archived"
-    assert archiver.archive(recs["d1"].sid, delete=True).extra["deleted"] is True
+    assert archiver.archive(recs["d1"].sid, delete=True).deleted is True
     space.recordings[recs["d1"].sid] = recs["d1"]  # SignalWire answered 204 but lists it again
     for key in archiver.keys_of(recs["a1"].sid, recs["a1"].metadata()):
         store.set_hold(key, True)
-    audio_key = archiver.keys_of(recs["c1"].sid, recs["c1"].metadata())[0]
+    audio_key = archiver.keys_of(recs["c1"].sid, recs["c1"].metadata()).audio
     (Path(harness.settings.archive_uri) / audio_key).write_bytes(b"\1" * 8_000)
     return recs
 

@@ -83,7 +83,7 @@ def test_retention_switched_on_later_is_completed_by_the_sweep(make_harness: Cal
     assert row["result"] == "not_retained"
     outcome = retaining.archive(rec.sid, rec.metadata())
     assert outcome.outcome == "already_archived"
-    assert outcome.extra["retention_completed"] is True
+    assert outcome.retention_completed is True
     (row,) = verify(retaining, *WINDOW)
     assert row["result"] == "ok"  # the manifest follows the audio's new generation: not corrupt
     assert all(blob.retention.retain_until_time for blob in store._bucket.list_blobs())

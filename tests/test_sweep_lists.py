@@ -231,7 +231,7 @@ def test_verify_proves_what_signalwire_no_longer_has_and_repair_says_what_it_can
         harness.space.add(size=20_000, created=created(3)),
     )
     for rec in (kept, damaged):
-        assert harness.archiver.archive(rec.sid).extra.get("deleted")
+        assert harness.archiver.archive(rec.sid).deleted
     assert harness.space.recordings == {}
     tamper(harness, damaged.sid, b"\1" * 20_000)
     cli_env(monkeypatch, harness, DELETE_AFTER_ARCHIVE="true")
