@@ -1,4 +1,4 @@
-"""`python -m archiver backfill|verify`: archive a window of recordings, or prove what is archived."""
+"""`python -m archiver`: the operator's commands (backfill, verify, hold, serve, send-callback) over one Service."""
 
 from __future__ import annotations
 
@@ -27,9 +27,9 @@ from archiver.holds import Selection, apply_hold
 from archiver.logging import audit, configure
 from archiver.reconcile import FAILING_RESULTS, VERIFY_COLUMNS, blank_row, parse_when, sweep, verify
 from archiver.report import Report, configuration_of
-from archiver.signalwire import FINAL_WITH_AUDIO
+from archiver.service import Service
+from archiver.signalwire import FINAL_WITH_AUDIO, RetryPolicy
 from archiver.sweep_report import REPORT_KEEPS, SweepReport
-from archiver.webhook import Service
 
 
 class CommandError(Exception):
@@ -472,8 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = config.load()
         configure(settings.secrets)
-        service = Service.from_settings(settings)
-        service.archiver.policy.on_retry = _tell_retry
+        service = Service.from_settings(settings, policy=RetryPolicy(settings.retry_budget_s, on_retry=_tell_retry))
         return int(args.run(service, args))
     except (config.ConfigError, CommandError) as exc:
         print(f"error: {terminal(exc)}", file=sys.stderr)
