@@ -8,21 +8,10 @@ import sys
 import flask
 import functions_framework
 
-from archiver import config, server, webhook
-from archiver.logging import configure
+from archiver import webhook
+from archiver.service import start_function
 
-server.harden()
-try:
-    _settings = config.load()
-    _service = webhook.Service.from_settings(_settings)
-    server.check_exposure(_settings, os.environ.get("FUNCTION_TARGET", ""), server.bind_host(sys.argv, os.environ))
-except config.ConfigError as exc:
-    # One clear line at startup instead of a traceback, and never a 500 per request.
-    raise SystemExit(f"configuration error: {exc}") from None
-
-configure(_settings.secrets)
-for _warning in config.warnings(_settings):
-    print(f"WARNING: {_warning}", file=sys.stderr, flush=True)
+_service = start_function(os.environ, sys.argv)
 
 
 def _respond(reply: webhook.Reply) -> flask.Response:

@@ -1,4 +1,4 @@
-"""`python -m archiver`: backfill, verify, hold, serve and send-callback, from the command line."""
+"""`python -m archiver`: the operator's commands (backfill, verify, hold, serve, send-callback) over one Service."""
 
 from __future__ import annotations
 
@@ -28,9 +28,9 @@ from archiver.logging import audit, configure
 from archiver.outcome import Outcome
 from archiver.reconcile import FAILING_RESULTS, VERIFY_COLUMNS, blank_row, parse_when, sweep, verify
 from archiver.report import Report, configuration_of
-from archiver.signalwire import FINAL_WITH_AUDIO
+from archiver.service import Service
+from archiver.signalwire import FINAL_WITH_AUDIO, RetryPolicy
 from archiver.sweep_report import REPORT_KEEPS, SweepReport
-from archiver.webhook import Service
 
 
 class CommandError(Exception):
@@ -498,8 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = config.load()
         configure(settings.secrets)
-        service = Service.from_settings(settings)
-        service.archiver.policy.on_retry = _tell_retry
+        service = Service.from_settings(settings, policy=RetryPolicy(settings.retry_budget_s, on_retry=_tell_retry))
         return int(args.run(service, args))
     except (config.ConfigError, CommandError) as exc:
         print(f"error: {terminal(exc)}", file=sys.stderr)

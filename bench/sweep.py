@@ -67,7 +67,13 @@ def measure(env_file: Path, out: Path) -> None:
 
     from archiver import config
     from archiver.logging import configure
-    from archiver.webhook import Service, handle_sweep
+    from archiver.webhook import handle_sweep
+
+    try:
+        from archiver.service import Service
+    # The "before" tree predates archiver/service.py: its Service lived beside the handlers.
+    except ImportError:
+        from archiver.webhook import Service  # type: ignore[attr-defined]
 
     settings = config.load(json.loads(env_file.read_text()))
     configure(settings.secrets, console=False)
@@ -108,9 +114,9 @@ class Scenario(Stack):
 
         from archiver import config
         from archiver.audioformat import decide
+        from archiver.service import Service
         from archiver.signalwire import Recording
         from archiver.storage import VerifyingReader
-        from archiver.webhook import Service
         from localspace.space import FakeRecording
 
         archiver = Service.from_settings(config.load(self.env())).archiver

@@ -193,10 +193,8 @@ def measure(count: int, space_url: str, out: Path) -> None:
     from collections import Counter
 
     from archiver import config
-    from archiver.archive import Archiver
     from archiver.reconcile import verify
-    from archiver.signalwire import RetryPolicy
-    from archiver.webhook import open_sources
+    from archiver.service import Service
 
     settings = config.load(
         {
@@ -209,7 +207,7 @@ def measure(count: int, space_url: str, out: Path) -> None:
         }
     )
     store = GeneratedStore(count)
-    archiver = Archiver(settings, store, open_sources(settings), RetryPolicy(settings.retry_budget_s))
+    archiver = Service.from_settings(settings, store=store).archiver
     started = time.perf_counter()
     results: Counter[str] = Counter()
     for row in verify(archiver, SINCE, UNTIL, read_bytes=False, concurrency=4, page_size=PAGE):

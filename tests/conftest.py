@@ -19,12 +19,12 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
 from archiver import config, signature
-from archiver.archive import Archiver
+from archiver.auth import InvokerCheck
 from archiver.logging import configure
+from archiver.service import Service
 from archiver.signalwire import RetryPolicy
 from archiver.storage import GcsStore, LocalStore, Store
-from archiver.tasks import TaskQueue
-from archiver.webhook import Reply, Service, handle_callback, open_sources
+from archiver.webhook import Reply, handle_callback
 from localspace.processes import ROOT, create_tasks_queue, free_port, start_strict_gcs, start_tasks_emulator, stop
 from localspace.space import Space
 from localspace.strictgcs import GCS_MUTATION_INTERVAL_S, StrictGcs
@@ -112,15 +112,17 @@ def env_for(space: Space, **overrides: str) -> dict[str, str]:
 class Harness:
     """A Service wired to the stand-in and a store, plus helpers to send signed callbacks."""
 
-    def __init__(self, space: Space, store: Store, settings: config.Settings) -> None:
+    def __init__(
+        self, space: Space, store: Store, settings: config.Settings, *, invoker: InvokerCheck | None = None
+    ) -> None:
+        """Built as production is: with the test's store, a retry policy that does not wait, any caller check."""
         self.space = space
         self.store = store
         self.settings = settings
         self.sleeps: list[float] = []
         policy = RetryPolicy(settings.retry_budget_s, initial_s=0.01, cap_s=0.05, sleep=self._sleep)
-        self.archiver = Archiver(settings, store, open_sources(settings), policy, final_wait_s=0.5)
-        queue = TaskQueue(settings) if settings.tasks_queue else None
-        self.service = Service(settings, self.archiver, queue)
+        self.service = Service.from_settings(settings, store=store, policy=policy, invoker=invoker, final_wait_s=0.5)
+        self.archiver = self.service.archiver
 
     def _sleep(self, seconds: float) -> None:
         # Record what the policy asked for, but do not make the suite wait out a Retry-After.

@@ -256,8 +256,10 @@ class Untouchable(io.RawIOBase):
 def test_deployed_private_entry_points_refuse_before_reading_anything(
     make_harness: Callable[..., Harness], certs: CertsServer, sign: Sign, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    harness = make_harness(K_SERVICE="archive-task")
-    harness.service.invoker = InvokerCheck(AUDIENCE, CALLER, CertCache(certs.url))
+    deployed = make_harness(K_SERVICE="archive-task")
+    harness = Harness(
+        deployed.space, deployed.store, deployed.settings, invoker=InvokerCheck(AUDIENCE, CALLER, CertCache(certs.url))
+    )
     rec = harness.space.add()
     capsys.readouterr()
     forged = {"Authorization": f"Bearer {sign(key='attacker')}"}
@@ -274,8 +276,8 @@ def test_deployed_private_entry_points_refuse_before_reading_anything(
     body = json.dumps({"recording_sid": rec.sid, "source": "callback"}).encode()
     assert handle_task(harness.service, "POST", good, io.BytesIO(body)).body["outcome"] == "archived"
 
-    harness.service.invoker = None  # deployed without INVOKER_*: nobody gets in
-    reply = handle_task(harness.service, "POST", good, io.BytesIO(body))
+    # deployed without INVOKER_*: nobody gets in
+    reply = handle_task(deployed.service, "POST", good, io.BytesIO(body))
     assert reply.status == 403
     assert "INVOKER_AUDIENCE" in reply.body["reason"]
 

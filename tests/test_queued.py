@@ -362,8 +362,8 @@ def test_queued_sweep_finishes_what_archived_recordings_still_need(
     assert undeleted.sid not in harness.space.recordings and naming_queue.tasks == {}
 
     plain = stub_harness(make_harness, naming_queue)
-    retaining = stub_harness(make_harness, naming_queue, OBJECT_RETENTION_DAYS="7")
-    retaining.archiver.store = plain.archiver.store
+    retaining_env = stub_harness(make_harness, naming_queue, OBJECT_RETENTION_DAYS="7")
+    retaining = Harness(retaining_env.space, plain.store, retaining_env.settings)
     unretained = retaining.space.add(created=datetime(2026, 11, 3, 12, tzinfo=UTC))
     assert plain.archiver.archive(unretained.sid).retained_until is None  # archived before retention was on
     reply = handle_sweep(retaining.service, "POST", {}, io.BytesIO(window))

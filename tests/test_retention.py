@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from archiver import config
-from archiver.archive import Archiver
 from archiver.errors import DeleteForbidden
 from archiver.reconcile import sweep, verify
+from archiver.service import Service
 from archiver.signalwire import Budget
 from archiver.storage import GcsStore, VerifyingReader
 from tests.conftest import Harness, audit_lines, env_for
@@ -78,7 +78,9 @@ def test_retention_switched_on_later_is_completed_by_the_sweep(make_harness: Cal
     assert isinstance(store, GcsStore)
     # The same bucket, now under a deployment with retention on.
     settings = config.load(env_for(first.space, ARCHIVE_URI=first.settings.archive_uri, OBJECT_RETENTION_DAYS="7"))
-    retaining = Archiver(settings, store, first.archiver.sources, first.archiver.policy)
+    retaining = Service.from_settings(
+        settings, store=store, sources=first.archiver.sources, policy=first.archiver.policy
+    ).archiver
     (row,) = verify(retaining, *WINDOW)
     assert row["result"] == "not_retained"
     outcome = retaining.archive(rec.sid, rec.metadata())

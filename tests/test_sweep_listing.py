@@ -16,10 +16,10 @@ from google.api_core.exceptions import Forbidden
 from google.cloud.storage import Client as GcsClient
 
 from archiver import config, progress, storage
-from archiver.archive import Archiver
 from archiver.reconcile import sweep, verify
+from archiver.service import Service
 from archiver.storage import GcsStore, StoredObject, VerifyingReader
-from archiver.webhook import Service, handle_sweep
+from archiver.webhook import handle_sweep
 from localspace.processes import gcs_requests
 from localspace.space import FakeRecording, Fault
 from tests.conftest import Harness, env_for
@@ -174,7 +174,9 @@ def test_retention_comes_with_the_listing_and_only_unretained_archives_are_compl
     earlier, later = harness.space.add(created=created(2)), harness.space.add(created=created(3))
     archive_all(harness, [earlier])  # archived before retention was switched on
     settings = config.load(env_for(harness.space, ARCHIVE_URI=harness.settings.archive_uri, OBJECT_RETENTION_DAYS="7"))
-    retaining = Archiver(settings, harness.store, harness.archiver.sources, harness.archiver.policy)
+    retaining = Service.from_settings(
+        settings, store=harness.store, sources=harness.archiver.sources, policy=harness.archiver.policy
+    ).archiver
     assert retaining.archive(later.sid).retained_until is not None
 
     counts.start()
@@ -241,8 +243,10 @@ def test_a_day_that_cannot_be_listed_is_checked_one_recording_at_a_time(
     assert isinstance(store, GcsStore)
     archived, missing = harness.space.add(created=created(2)), harness.space.add(created=created(3))
     archive_all(harness, [archived])
-    harness.archiver.store = Unlistable(store.bucket_name, "calls", harness.settings.chunk_size, client=gcs_client)
-    report = sweep(harness.archiver, *WINDOW, concurrency=1, deadline_s=300)
+    unlistable = Unlistable(store.bucket_name, "calls", harness.settings.chunk_size, client=gcs_client)
+    report = sweep(
+        Harness(harness.space, unlistable, harness.settings).archiver, *WINDOW, concurrency=1, deadline_s=300
+    )
     assert report.ok
     assert report.already_archived == 1 and report.archived == [missing.sid]
     project = harness.space.project_id
@@ -273,7 +277,7 @@ def test_a_sweep_cut_short_resumes_where_it_stopped_before_new_work(
     assert left == {"since": "2026-11-01T00:00:00+00:00", "until": "2026-11-30T00:00:00+00:00"}
 
     # Given time, the next run sweeps what was left first, then the rest of its own window.
-    relaxed = Service(replace(harness.settings, reconcile_deadline_s=300), harness.archiver)
+    relaxed = Harness(space, harness.store, replace(harness.settings, reconcile_deadline_s=300)).service
     lists_before = space.count("list")
     second = handle_sweep(relaxed, "POST", {}, io.BytesIO(BODY))
     assert second.status == 200 and second.body["outcome"] == "sweep_ok"
