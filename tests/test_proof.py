@@ -13,9 +13,8 @@ from archiver.inventory import Inventory
 from archiver.proof import deletion_key, record_deletion
 from archiver.reconcile import verify, verify_one
 from localspace.space import Fault
-from tests.conftest import Harness, audit_lines
+from tests.helpers import WINDOW, Harness, audit_lines
 
-WINDOW = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
 CREATED = datetime(2026, 11, 3, 12, tzinfo=UTC)
 
 
