@@ -15,8 +15,8 @@ from urllib.parse import urlencode
 
 import requests
 
-from archiver import signature
 from localspace.processes import free_port, gcs_requests, start_fake_gcs, start_function, start_space, stop
+from localspace.signing import sign_form
 
 KEY = "PSK_bench_signing_key"
 TOKEN = "PT_bench_token"
@@ -99,10 +99,7 @@ class Stack:
         }
 
     def signed_headers(self, url: str, fields: dict[str, str]) -> dict[str, str]:
-        return {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-SignalWire-Signature": signature.compute(KEY, url, fields.items()),
-        }
+        return sign_form(KEY, url, fields).headers
 
     def callback(self, url: str, sid: str, status: str = "completed") -> tuple[int, float, dict[str, Any]]:
         """A signed cXML callback: (status code, seconds to the answer, the answer's JSON)."""

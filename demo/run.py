@@ -23,12 +23,11 @@ import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import requests
 
-from archiver import signature
 from localspace.processes import ROOT, free_port, start_function, stop, wait_for
+from localspace.signing import sign_event, sign_form
 
 AUDIO = Path(__file__).resolve().parent / "hello.mp3"
 KEPT_ARCHIVE = ROOT / "demo-archive"
@@ -42,15 +41,8 @@ def say(text: str = "") -> None:
 
 def post(url: str, fields: dict[str, str] | dict[str, Any], key: str) -> requests.Response:
     """A form callback as cXML sends it, or (for a calling.call.record event) JSON signed hex over URL + body."""
-    if "event_type" in fields:
-        body = json.dumps(fields).encode()
-        headers = {"Content-Type": "application/json", "X-SignalWire-Signature": signature.compute_hex(key, url, body)}
-        return requests.post(url, data=body, headers=headers, timeout=60)
-    headers = {
-        "Content-Type": "application/x-www-form-urlencoded",
-        "X-SignalWire-Signature": signature.compute(key, url, fields.items()),
-    }
-    return requests.post(url, data=urlencode(fields), headers=headers, timeout=60)
+    signed = sign_event(key, url, fields) if "event_type" in fields else sign_form(key, url, fields)
+    return requests.post(url, data=signed.body, headers=signed.headers, timeout=60)
 
 
 def swml_event(project: str, sid: str, space_url: str, shape: str) -> dict[str, Any]:

@@ -2,41 +2,36 @@
 
 from __future__ import annotations
 
-import io
-import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlencode
 
 import pytest
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from archiver import config, signature
-from archiver.auth import InvokerCheck
+from archiver import config
 from archiver.logging import configure
-from archiver.service import Service
-from archiver.signalwire import RetryPolicy
 from archiver.storage import GcsStore, LocalStore, Store
-from archiver.webhook import Reply, handle_callback
-from localspace.processes import ROOT, create_tasks_queue, free_port, start_strict_gcs, start_tasks_emulator, stop
+from localspace.processes import (
+    ROOT,
+    create_tasks_queue,
+    free_port,
+    start_function,
+    start_strict_gcs,
+    start_tasks_emulator,
+    stop,
+)
 from localspace.space import Space
 from localspace.strictgcs import GCS_MUTATION_INTERVAL_S, StrictGcs
+from tests import helpers
+from tests.helpers import SIGNING_KEY, TASKS_LOCATION, TOKEN, Function, Harness, StartFunction, env_for
 
 # No test may reach Google: google-auth must not probe the metadata server, and if it did, find nothing.
 os.environ["NO_GCE_CHECK"] = "True"
 os.environ["GCE_METADATA_HOST"] = os.environ["GCE_METADATA_IP"] = f"127.0.0.1:{free_port()}"
-
-SIGNING_KEY = "PSK_test_signing_key_0123456789"
-TOKEN = "PT_secret_api_token_abcdef"
-CALLBACK_URL = "https://archiver.example.com/archive_recording"
-TASKS_LOCATION = "projects/test-project/locations/here"
 
 
 @pytest.fixture(scope="session")
@@ -80,7 +75,7 @@ def gcs_url(strict_gcs: StrictGcs) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def gcs_client(gcs_url: str) -> storage.Client:
-    return storage.Client(project="test", credentials=AnonymousCredentials())
+    return helpers.gcs_client()
 
 
 @pytest.fixture
@@ -93,83 +88,6 @@ def space() -> Iterator[Space]:
 @pytest.fixture(autouse=True)
 def _json_logs() -> None:
     configure([TOKEN, SIGNING_KEY], console=False)
-
-
-def env_for(space: Space, **overrides: str) -> dict[str, str]:
-    env = {
-        "SIGNALWIRE_SPACE_URL": space.url,
-        "SIGNALWIRE_PROJECT_ID": space.project_id,
-        "SIGNALWIRE_API_TOKEN": TOKEN,
-        "SIGNALWIRE_SIGNING_KEY": SIGNING_KEY,
-        "PUBLIC_URL": CALLBACK_URL,
-        "RETRY_BUDGET_SECONDS": "1.5",
-        "UPLOAD_CHUNK_MIB": "1",
-    }
-    env.update(overrides)
-    return env
-
-
-class Harness:
-    """A Service wired to the stand-in and a store, plus helpers to send signed callbacks."""
-
-    def __init__(
-        self, space: Space, store: Store, settings: config.Settings, *, invoker: InvokerCheck | None = None
-    ) -> None:
-        """Built as production is: with the test's store, a retry policy that does not wait, any caller check."""
-        self.space = space
-        self.store = store
-        self.settings = settings
-        self.sleeps: list[float] = []
-        policy = RetryPolicy(settings.retry_budget_s, initial_s=0.01, cap_s=0.05, sleep=self._sleep)
-        self.service = Service.from_settings(settings, store=store, policy=policy, invoker=invoker, final_wait_s=0.5)
-        self.archiver = self.service.archiver
-
-    def _sleep(self, seconds: float) -> None:
-        # Record what the policy asked for, but do not make the suite wait out a Retry-After.
-        self.sleeps.append(seconds)
-        time.sleep(min(seconds, 0.02))
-
-    def form(self, sid: str, status: str = "completed", **extra: str) -> dict[str, str]:
-        return self.space.status_callback(sid, status) | extra
-
-    def post(
-        self,
-        fields: dict[str, str],
-        *,
-        url: str = CALLBACK_URL,
-        key: str | None = SIGNING_KEY,
-        headers: dict[str, str] | None = None,
-        method: str = "POST",
-    ) -> Reply:
-        body = urlencode(fields).encode()
-        all_headers = {"Content-Type": "application/x-www-form-urlencoded", "Content-Length": str(len(body))}
-        if key is not None:
-            all_headers["X-SignalWire-Signature"] = signature.compute(key, url, fields.items())
-        all_headers.update(headers or {})
-        return handle_callback(self.service, method, url, all_headers, io.BytesIO(body))
-
-    def post_event(
-        self,
-        event: dict[str, Any],
-        *,
-        url: str = CALLBACK_URL,
-        key: str | None = SIGNING_KEY,
-        body: bytes | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> Reply:
-        """A JSON status event as SignalWire POSTs it, signed hex over URL + raw body (unsigned when key is None)."""
-        raw = json.dumps(event).encode() if body is None else body
-        all_headers = {"Content-Type": "application/json", "Content-Length": str(len(raw))}
-        if key is not None:
-            all_headers["X-SignalWire-Signature"] = signature.compute_hex(key, url, raw)
-        all_headers.update(headers or {})
-        return handle_callback(self.service, "POST", url, all_headers, io.BytesIO(raw))
-
-    def get(self, fields: dict[str, str], *, base: str = CALLBACK_URL, key: str | None = SIGNING_KEY) -> Reply:
-        """A GET callback: the fields in the query string, signed over the full URL with nothing appended."""
-        url = f"{base}{'&' if '?' in base else '?'}{urlencode(fields)}"
-        headers = {} if key is None else {"X-SignalWire-Signature": signature.compute(key, url, ())}
-        return handle_callback(self.service, "GET", url, headers, io.BytesIO(b""))
 
 
 @pytest.fixture
@@ -197,19 +115,6 @@ def harness(make_harness: Callable[..., Harness]) -> Harness:
     return make_harness()
 
 
-def import_main(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Import the entry points in a fresh interpreter, as Cloud Functions does at startup."""
-    return subprocess.run(
-        [sys.executable, "-c", "import main"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 @pytest.fixture(scope="session")
 def tasks_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """gcloud-tasks-emulator's host:port; it retries a failing task 5 times, then drops it."""
@@ -224,33 +129,30 @@ def tasks_queue(tasks_emulator: str) -> str:
     return create_tasks_queue(tasks_emulator, f"{TASKS_LOCATION}/queues/q-{uuid.uuid4().hex[:12]}")
 
 
-def stored(harness: Harness) -> dict[str, bytes]:
-    """Every object in a harness's bucket, name → bytes."""
-    store = harness.store
-    assert isinstance(store, GcsStore)
-    return {blob.name: blob.download_as_bytes() for blob in store._bucket.list_blobs()}
+@pytest.fixture
+def function_process(tmp_path: Path) -> Iterator[StartFunction]:
+    """Starts functions-framework processes as Cloud Functions runs them, each logging to a file of its own,
+    and stops them all at teardown."""
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(target: str = "archive_recording", **env: str) -> Function:
+        log = tmp_path / f"{target}-{len(processes)}.log"
+        # PORT, as Cloud Run sets it, picks the port; a free one otherwise.
+        port = int(env.pop("PORT")) if "PORT" in env else None
+        process, url = start_function(env, target=target, port=port, log_path=log)
+        processes.append(process)
+        return Function(url, log)
+
+    yield start
+    for process in reversed(processes):
+        stop(process)
 
 
-def only_line(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    """The one audit line printed since the last capture."""
-    lines = audit_lines(capsys.readouterr().out)
-    assert len(lines) == 1, lines
-    return lines[0]
-
-
-def audit_lines(text: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
-
-
-def run_archiver(harness: Harness, *args: str) -> subprocess.CompletedProcess[str]:
-    """`python -m archiver ARGS` in a process of its own, configured for the harness's space and archive."""
-    env = env_for(harness.space, ARCHIVE_URI=harness.settings.archive_uri)
-    return subprocess.run(
-        [sys.executable, "-m", "archiver", *args],
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+@pytest.fixture
+def space_process() -> Iterator[list[str]]:
+    """`make space`: the stand-in as a process of its own on a free port; yields the lines it prints first."""
+    command = [sys.executable, "-m", "localspace", "--port", str(free_port())]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE)
+    assert process.stdout is not None
+    yield [process.stdout.readline().decode() for _ in range(14)]
+    stop(process)

@@ -17,7 +17,7 @@ from archiver import cli
 from archiver.holds import Selection, apply_hold
 from archiver.webhook import handle_sweep, handle_task
 from localspace.space import Fault
-from tests.conftest import TASKS_LOCATION, Harness, audit_lines, env_for
+from tests.helpers import TASKS_LOCATION, Harness, audit_lines, env_for
 from tests.tasks_stub import NamingQueue
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -25,7 +25,7 @@ from google.auth import crypt, jwt
 
 from archiver.auth import CertCache, CertsUnavailable, InvokerCheck, Unauthorized
 from archiver.webhook import handle_sweep, handle_task
-from tests.conftest import Harness, audit_lines, import_main
+from tests.helpers import Harness, audit_lines, import_main
 
 AUDIENCE = "https://region-test-project.cloudfunctions.net/archive-task"
 CALLER = "tasks-invoker@test-project.iam.gserviceaccount.com"

@@ -12,17 +12,15 @@ from typing import Any
 
 import pytest
 
-from archiver import signature
 from archiver.reconcile import sweep, verify
-from archiver.storage import GcsStore
 from archiver.webhook import handle_callback
+from localspace.signing import sign_event, sign_url
 from localspace.space import Fault
-from tests.conftest import CALLBACK_URL, SIGNING_KEY, Harness, audit_lines, only_line, stored
+from tests.helpers import CALLBACK_URL, SIGNING_KEY, WINDOW, Harness, audit_lines, bucket_of, only_line, stored
 
 OLD_KEY = "PSK_old_key_before_rotation_0001"
 NEW_KEY = "PSK_new_key_after_rotation_00002"
 TOKEN = "cb-token-0123456789abcdef"
-WINDOW = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
 
 
 def relay_keys(harness: Harness, sid: str, fmt: str = "wav") -> tuple[str, str]:
@@ -80,13 +78,10 @@ def test_body_sha256_variant_is_accepted(harness: Harness) -> None:
     rec = harness.space.add(size=30_000, api="relay")
     raw = json.dumps(harness.space.event(rec)).encode()
     url = f"{CALLBACK_URL}?bodySHA256={hashlib.sha256(raw).hexdigest()}"
-    sig = signature.compute(SIGNING_KEY, url, ())
-    reply = harness.post_event({}, url=url, key=None, body=raw, headers={"X-SignalWire-Signature": sig})
+    reply = harness.post_event({}, url=url, key=None, body=raw, headers=sign_url(SIGNING_KEY, url).headers)
     assert reply.body["outcome"] == "archived"
     # The same signature over the bare URL vouches for nothing without the body's hash.
-    bare = harness.post_event(
-        {}, key=None, body=raw, headers={"X-SignalWire-Signature": signature.compute(SIGNING_KEY, CALLBACK_URL, ())}
-    )
+    bare = harness.post_event({}, key=None, body=raw, headers=sign_url(SIGNING_KEY, CALLBACK_URL).headers)
     assert bare.status == 403
 
 
@@ -125,7 +120,7 @@ def test_unsigned_or_tampered_event_is_403_and_fetches_nothing(harness: Harness,
         reply = harness.post_event(event, key="PSK_someone_else")
     elif tamper == "body_changed":
         raw = json.dumps(event).encode()
-        sig = signature.compute_hex(SIGNING_KEY, CALLBACK_URL, raw)
+        sig = sign_event(SIGNING_KEY, CALLBACK_URL, raw).signature
         other = harness.space.add(size=1, api="relay")
         forged = raw.replace(rec.sid.encode(), other.sid.encode())
         reply = harness.post_event({}, key=None, body=forged, headers={"X-SignalWire-Signature": sig})
@@ -221,7 +216,7 @@ def test_unsigned_or_tampered_get_is_403(harness: Harness) -> None:
     assert harness.get(harness.form(rec.sid), key=None).status == 403
     fields = harness.form(rec.sid)
     url = f"{CALLBACK_URL}?{'&'.join(f'{k}={v}' for k, v in fields.items())}"
-    sig = signature.compute(SIGNING_KEY, url, ())
+    sig = sign_url(SIGNING_KEY, url).signature
     forged = url.replace(rec.sid, str(uuid.uuid4()))
     reply = handle_callback(harness.service, "GET", forged, {"X-SignalWire-Signature": sig}, io.BytesIO())
     assert reply.status == 403
@@ -311,10 +306,8 @@ def test_repair_replaces_the_audio_the_manifest_names(harness: Harness) -> None:
     """Archived as mp3 through LaML, then corrupted, then repaired from the RELAY listing: mp3 bytes, so .mp3 again."""
     rec = harness.space.add(size=9_000, created=datetime(2026, 11, 8, tzinfo=UTC))
     assert harness.post(harness.form(rec.sid)).body["outcome"] == "archived"
-    store = harness.store
-    assert isinstance(store, GcsStore)
     mp3, meta = (f"calls/{harness.space.project_id}/2026/11/08/{rec.sid}.{ext}" for ext in ("mp3", "json"))
-    store._bucket.blob(mp3).upload_from_string(b"half", content_type="audio/mpeg")
+    bucket_of(harness).blob(mp3).upload_from_string(b"half", content_type="audio/mpeg")
     rec.api = "relay"
     report = sweep(harness.archiver, *WINDOW, concurrency=1, deadline_s=60)
     assert [row["sid"] for row in report.corrupt] == [rec.sid]

@@ -6,38 +6,24 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 from localspace.__main__ import DEMO_SID
-from localspace.processes import ROOT, free_port, stop
+from localspace.processes import ROOT
 
 
-def test_the_command_line_reads_dotenv_and_exported_variables_win(tmp_path: Path) -> None:
+def test_the_command_line_reads_dotenv_and_exported_variables_win(space_process: list[str], tmp_path: Path) -> None:
     """The README's recipe as a newcomer types it: `make space`'s lines in .env, then the bare command."""
-    space_port = free_port()
-    space = subprocess.Popen(
-        [sys.executable, "-m", "localspace", "--port", str(space_port)], cwd=ROOT, stdout=subprocess.PIPE, text=True
-    )
-    processes: list[subprocess.Popen[Any]] = [space]
-    try:
-        assert space.stdout is not None
-        printed = [space.stdout.readline() for _ in range(14)]
-        lines = [line.strip() for line in printed if line.startswith(("SIGNALWIRE_", "PUBLIC_URL"))]
-        assert len(lines) == 5, printed
-        (tmp_path / ".env").write_text("\n".join([*lines, f"ARCHIVE_URI={tmp_path / 'from-dotenv'}", ""]))
-        # Nothing of SignalWire's in the shell: the credentials can only come from .env.
-        shell = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNALWIRE_", "PUBLIC_URL", "ARCHIVE_"))}
-        shell |= {"PYTHONPATH": str(ROOT), "ARCHIVE_URI": str(tmp_path / "exported")}
-        command = [sys.executable, "-m", "archiver", "backfill", "--since", "2026-01-01", "--no-progress"]
-        result = subprocess.run(
-            command, cwd=tmp_path, env=shell, capture_output=True, text=True, timeout=120, check=False
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert list((tmp_path / "exported").rglob(f"{DEMO_SID}.mp3")), result.stdout
-        assert not (tmp_path / "from-dotenv").exists()
-    finally:
-        for process in processes:
-            stop(process)
+    lines = [line.strip() for line in space_process if line.startswith(("SIGNALWIRE_", "PUBLIC_URL"))]
+    assert len(lines) == 5, space_process
+    (tmp_path / ".env").write_text("\n".join([*lines, f"ARCHIVE_URI={tmp_path / 'from-dotenv'}", ""]))
+    # Nothing of SignalWire's in the shell: the credentials can only come from .env.
+    shell = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNALWIRE_", "PUBLIC_URL", "ARCHIVE_"))}
+    shell |= {"PYTHONPATH": str(ROOT), "ARCHIVE_URI": str(tmp_path / "exported")}
+    command = [sys.executable, "-m", "archiver", "backfill", "--since", "2026-01-01", "--no-progress"]
+    result = subprocess.run(command, cwd=tmp_path, env=shell, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert list((tmp_path / "exported").rglob(f"{DEMO_SID}.mp3")), result.stdout
+    assert not (tmp_path / "from-dotenv").exists()
 
 
 def test_without_dotenv_the_command_line_names_what_is_missing(tmp_path: Path) -> None:

@@ -7,63 +7,37 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlencode
 
 import pytest
 import requests
 from google.cloud import storage
 
-from archiver import signature
 from localspace.__main__ import DEMO_SID
-from localspace.processes import ROOT, free_port, start_function, start_serve, stop, wait_for
+from localspace.processes import ROOT, free_port, start_serve, stop, wait_for
 from localspace.space import Fault, Space
-from tests.conftest import SIGNING_KEY, TOKEN, env_for, import_main
+from tests.helpers import (
+    SIGNING_KEY,
+    TOKEN,
+    StartFunction,
+    callback,
+    env_for,
+    import_main,
+    log_lines,
+    signed_event,
+    signed_get,
+    signed_post,
+)
 
 
 @pytest.fixture
 def function(
-    space: Space, gcs_url: str, gcs_client: storage.Client, tmp_path: Path
-) -> Iterator[tuple[str, storage.Bucket, Path]]:
+    space: Space, gcs_url: str, gcs_client: storage.Client, function_process: StartFunction
+) -> tuple[str, storage.Bucket, Path]:
     bucket = gcs_client.create_bucket(f"fn-{uuid.uuid4().hex[:12]}")
     env = env_for(space, ARCHIVE_URI=f"gs://{bucket.name}/rec", PUBLIC_URL="", STORAGE_EMULATOR_HOST=gcs_url)
-    env["GOOGLE_CLOUD_PROJECT"] = "test"
-    log = tmp_path / "function.log"
-    process, url = start_function(env, log_path=log)
-    yield url, bucket, log
-    stop(process)
-
-
-def signed_event(url: str, event: dict[str, Any]) -> requests.Response:
-    """A JSON status event, signed hex over the URL and the raw body, as SignalWire POSTs it."""
-    body = json.dumps(event).encode()
-    headers = {
-        "Content-Type": "application/json",
-        "X-SignalWire-Signature": signature.compute_hex(SIGNING_KEY, url, body),
-    }
-    return requests.post(url, data=body, headers=headers, timeout=60)
-
-
-def signed_post(url: str, fields: dict[str, str], key: str = SIGNING_KEY) -> requests.Response:
-    sig = signature.compute(key, url, fields.items())
-    return requests.post(
-        url,
-        data=urlencode(fields),
-        headers={"Content-Type": "application/x-www-form-urlencoded", "X-SignalWire-Signature": sig},
-        timeout=30,
-    )
-
-
-def callback(space: Space, sid: str, status: str = "completed") -> dict[str, str]:
-    return {
-        "AccountSid": space.project_id,
-        "CallSid": str(uuid.uuid4()),
-        "RecordingSid": sid,
-        "RecordingStatus": status,
-        "RecordingUrl": f"{space.url}/x",
-    }
+    started = function_process(**env, GOOGLE_CLOUD_PROJECT="test")
+    return started.url, bucket, started.log
 
 
 def test_signed_callback_archives_through_the_real_server(
@@ -86,7 +60,7 @@ def test_signed_callback_archives_through_the_real_server(
     big = callback(space, rec.sid) | {"Pad": "x" * 70_000}
     assert signed_post(url, big).status_code == 413
 
-    lines = [json.loads(line) for line in log.read_text().splitlines()[probes:] if line.startswith("{")]
+    lines = log_lines(log, probes)
     outcomes = [line["outcome"] for line in lines if "outcome" in line]
     assert outcomes == ["archived", "already_archived", "rejected", "rejected", "rejected"]
     assert all(line["severity"] in {"INFO", "WARNING"} for line in lines if "outcome" in line)
@@ -111,15 +85,13 @@ def test_swml_event_and_get_callback_through_the_real_server(
     # The GET's fields arrive in the query string; the raw query must reach the signature check intact.
     laml = space.add(size=40_000)
     fields = callback(space, laml.sid) | {"RecordingSource": "StartCallRecordingApi", "Note": "a b+c&d/é"}
-    get_url = f"{url}?{urlencode(fields)}"
-    signed = {"X-SignalWire-Signature": signature.compute(SIGNING_KEY, get_url, ())}
-    response = requests.get(get_url, headers=signed, timeout=30)
+    response = signed_get(url, fields)
     assert response.status_code == 200, response.text
     assert response.json()["outcome"] == "archived"
     unsigned = requests.post(url, json=space.event(swml), headers={"Content-Type": "application/json"}, timeout=30)
     assert unsigned.status_code == 403
 
-    lines = [json.loads(line) for line in log.read_text().splitlines()[probes:] if line.startswith("{")]
+    lines = log_lines(log, probes)
     shapes = [(line["outcome"], line.get("callback_shape"), line.get("api")) for line in lines if "outcome" in line]
     assert shapes == [("archived", "event", "relay"), ("archived", "query", "laml"), ("rejected", None, None)]
 
@@ -151,22 +123,19 @@ def test_missing_signing_key_warns_at_startup(space: Space, tmp_path: Path) -> N
     ]
 
 
-def test_sweep_through_the_real_server(space: Space, gcs_url: str, gcs_client: storage.Client, tmp_path: Path) -> None:
+def test_sweep_through_the_real_server(
+    space: Space, gcs_url: str, gcs_client: storage.Client, function_process: StartFunction
+) -> None:
     bucket = gcs_client.create_bucket(f"sweep-{uuid.uuid4().hex[:12]}")
-    env = env_for(space, ARCHIVE_URI=f"gs://{bucket.name}", STORAGE_EMULATOR_HOST=gcs_url) | {
-        "GOOGLE_CLOUD_PROJECT": "test"
-    }
-    process, url = start_function(env, target="reconcile_recordings", log_path=tmp_path / "sweep.log")
-    try:
-        recs = [space.add(size=25_000) for _ in range(3)]
-        window = {"since": "2026-11-01T00:00:00Z", "until": "2026-11-30T00:00:00Z"}
-        response = requests.post(url, json=window, timeout=60)
-        assert response.status_code == 200, response.text
-        assert sorted(response.json()["archived_sids"]) == sorted(r.sid for r in recs)
-        assert len(list(bucket.list_blobs())) == 6
-        assert requests.post(url, json=window, timeout=60).json()["already_archived"] == 3
-    finally:
-        stop(process)
+    env = env_for(space, ARCHIVE_URI=f"gs://{bucket.name}", STORAGE_EMULATOR_HOST=gcs_url)
+    url = function_process("reconcile_recordings", **env, GOOGLE_CLOUD_PROJECT="test").url
+    recs = [space.add(size=25_000) for _ in range(3)]
+    window = {"since": "2026-11-01T00:00:00Z", "until": "2026-11-30T00:00:00Z"}
+    response = requests.post(url, json=window, timeout=60)
+    assert response.status_code == 200, response.text
+    assert sorted(response.json()["archived_sids"]) == sorted(r.sid for r in recs)
+    assert len(list(bucket.list_blobs())) == 6
+    assert requests.post(url, json=window, timeout=60).json()["already_archived"] == 3
 
 
 def test_serve_says_where_it_listens_and_refuses_a_taken_port(space: Space, tmp_path: Path) -> None:
@@ -187,34 +156,25 @@ def test_serve_says_where_it_listens_and_refuses_a_taken_port(space: Space, tmp_
         stop(process)
 
 
-def test_local_loop_space_run_callback_without_an_account(tmp_path: Path) -> None:
+def test_local_loop_space_run_callback_without_an_account(
+    space_process: list[str], function_process: StartFunction, tmp_path: Path
+) -> None:
     """`make space`, `make run` and `make callback` as the README's local loop runs them, as real processes."""
-    space_port = free_port()
-    space = subprocess.Popen(
-        [sys.executable, "-m", "localspace", "--port", str(space_port)], cwd=ROOT, stdout=subprocess.PIPE, text=True
-    )
-    processes: list[subprocess.Popen[Any]] = [space]
-    try:
-        assert space.stdout is not None
-        printed = [space.stdout.readline() for _ in range(14)]
-        dotenv = dict(line.strip().split("=", 1) for line in printed if line.startswith(("SIGNALWIRE_", "PUBLIC_URL")))
-        assert dotenv["SIGNALWIRE_SPACE_URL"] == f"http://127.0.0.1:{space_port}"
-        function_port = free_port()
-        env = os.environ | dotenv | {"PUBLIC_URL": f"http://127.0.0.1:{function_port}/"}
-        env |= {"ARCHIVE_URI": str(tmp_path / "archive"), "SIGNALWIRE_SPACE_URL": dotenv["SIGNALWIRE_SPACE_URL"]}
-        function, url = start_function(env, port=function_port)
-        processes.append(function)
-        send = [sys.executable, "-m", "archiver", "send-callback", DEMO_SID, "--to", url]
-        result = subprocess.run(send, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
-        assert result.returncode == 0, result.stdout + result.stderr
-        assert '"outcome":"archived"' in result.stdout.replace(" ", "")
-        (archived,) = (tmp_path / "archive").rglob(f"{DEMO_SID}.mp3")
-        assert archived.read_bytes() == (ROOT / "demo" / "hello.mp3").read_bytes()
-        again = subprocess.run(send, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
-        assert '"outcome":"already_archived"' in again.stdout.replace(" ", "")
-    finally:
-        for process in processes:
-            stop(process)
+    printed = [line.strip() for line in space_process if line.startswith(("SIGNALWIRE_", "PUBLIC_URL"))]
+    dotenv = dict(line.split("=", 1) for line in printed)
+    assert dotenv["SIGNALWIRE_SPACE_URL"].startswith("http://127.0.0.1:")
+    function_port = free_port()
+    env = dotenv | {"PUBLIC_URL": f"http://127.0.0.1:{function_port}/", "ARCHIVE_URI": str(tmp_path / "archive")}
+    url = function_process(**env, PORT=str(function_port)).url
+    env = os.environ | env
+    send = [sys.executable, "-m", "archiver", "send-callback", DEMO_SID, "--to", url]
+    result = subprocess.run(send, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert '"outcome":"archived"' in result.stdout.replace(" ", "")
+    (archived,) = (tmp_path / "archive").rglob(f"{DEMO_SID}.mp3")
+    assert archived.read_bytes() == (ROOT / "demo" / "hello.mp3").read_bytes()
+    again = subprocess.run(send, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert '"outcome":"already_archived"' in again.stdout.replace(" ", "")
 
 
 def test_the_stand_ins_switches_against_the_real_server(
@@ -226,12 +186,7 @@ def test_the_stand_ins_switches_against_the_real_server(
     url, bucket, log = function
     probes = len(log.read_text().splitlines())
     relay = space.add(size=50_000, api="relay", fmt="mp3", media_place="presigned", content_type="binary/octet-stream")
-    body = json.dumps(space.event(relay, shape="record", format="wav")).encode()
-    headers = {
-        "Content-Type": "application/json",
-        "X-SignalWire-Signature": signature.compute_hex(SIGNING_KEY, url, body),
-    }
-    assert requests.post(url, data=body, headers=headers, timeout=30).json()["outcome"] == "archived"
+    assert signed_event(url, space.event(relay, shape="record", format="wav")).json()["outcome"] == "archived"
     laml = space.add(size=40_000)
     space.fault(laml.sid, "media", Fault(redirect=True))
     assert signed_post(url, callback(space, laml.sid, "transcribed")).json()["outcome"] == "archived"
@@ -242,7 +197,7 @@ def test_the_stand_ins_switches_against_the_real_server(
         assert (audio.download_as_bytes(), audio.content_type) == (rec.audio(), "audio/mpeg")
     other = int(space.other_host_url.rsplit(":", 1)[1])
     assert [seen.has_auth_header for seen in space.requests if seen.port == other] == [False, False]
-    lines = [json.loads(line) for line in log.read_text().splitlines()[probes:] if line.startswith("{")]
+    lines = log_lines(log, probes)
     assert [line["status_word"] for line in lines if line["severity"] == "WARNING"] == ["transcribed"]
     relay_line = next(line for line in lines if line.get("api") == "relay")
     assert relay_line["format_hints_disagree"] == ["event=wav"]

@@ -15,9 +15,8 @@ from archiver.reconcile import sweep, verify
 from archiver.storage import GcsStore
 from localspace.space import FakeRecording
 from localspace.strictgcs import GCS_MUTATION_INTERVAL_S, Fault, StrictGcs
-from tests.conftest import Harness
+from tests.helpers import WINDOW, Harness, blob_name, blobs
 
-WINDOW = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
 # Above google-cloud-storage's 8 MiB multipart ceiling: only such uploads go through a resumable session.
 RESUMABLE = 9 * 1024 * 1024
 
@@ -25,12 +24,10 @@ RESUMABLE = 9 * 1024 * 1024
 def names(harness: Harness, rec: FakeRecording) -> tuple[str, str, str, str]:
     """Audio key, manifest key, and the object names they have in the bucket."""
     audio_key, meta_key = harness.archiver.keys_of(rec.sid, rec.metadata())
-    store = harness.store
-    assert isinstance(store, GcsStore)
-    return audio_key, meta_key, store._name(audio_key), store._name(meta_key)
+    return audio_key, meta_key, blob_name(harness, audio_key), blob_name(harness, meta_key)
 
 
-def bucket_of(harness: Harness) -> str:
+def bucket_name(harness: Harness) -> str:
     store = harness.store
     assert isinstance(store, GcsStore)
     return store.bucket_name
@@ -41,7 +38,7 @@ def assert_one_consistent_archive(harness: Harness, rec: FakeRecording) -> None:
     audio_key, meta_key, audio_name, meta_name = names(harness, rec)
     store = harness.store
     assert isinstance(store, GcsStore)
-    assert {blob.name for blob in store._bucket.list_blobs()} == {audio_name, meta_name}
+    assert set(blobs(harness)) == {audio_name, meta_name}
     audio, manifest = harness.archiver.evidence(audio_key, meta_key)
     assert b"".join(store.iter_bytes(audio_key)) == rec.audio()
     assert audio.metadata["sha256"] == rec.sha256()
@@ -54,7 +51,7 @@ def assert_one_consistent_archive(harness: Harness, rec: FakeRecording) -> None:
 
 def refused(strict: StrictGcs, harness: Harness) -> set[tuple[int, str]]:
     """What the proxy refused in this harness's bucket: (status, reason)."""
-    return {(status, reason) for path, status, reason in strict.refused if f"/b/{bucket_of(harness)}/" in path}
+    return {(status, reason) for path, status, reason in strict.refused if f"/b/{bucket_name(harness)}/" in path}
 
 
 def faulted(
@@ -64,13 +61,13 @@ def faulted(
     harness = make_harness(OBJECT_RETENTION_DAYS="7")
     rec = harness.space.add(size=size)
     name = names(harness, rec)[3 if manifest else 2]
-    strict.inject(bucket_of(harness), name, fault)
+    strict.inject(bucket_name(harness), name, fault)
     return harness, rec, name
 
 
 def spent(strict: StrictGcs, harness: Harness, name: str) -> bool:
     """Whether every fault queued for `name` was used."""
-    return not strict.faults.get((bucket_of(harness), name))
+    return not strict.faults.get((bucket_name(harness), name))
 
 
 def archive_until_done(harness: Harness, rec: FakeRecording, attempts: int = 3) -> list[str]:

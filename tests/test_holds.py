@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import pytest
 from google.auth.credentials import AnonymousCredentials
+from google.auth.transport.requests import AuthorizedSession
 from google.cloud import storage
 
 from archiver import cli
@@ -18,9 +19,8 @@ from archiver.reconcile import verify
 from archiver.storage import GcsStore, StoredObject
 from localspace.space import FakeRecording
 from localspace.strictgcs import StrictGcs
-from tests.conftest import Harness, audit_lines, env_for, run_archiver
+from tests.helpers import WINDOW, Harness, audit_lines, blob_name, bucket_of, cli_env, run_archiver
 
-WINDOW = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
 CALL = "0c0ffee0-1ab5-4c4e-8a1e-00000000ca11"
 
 
@@ -48,11 +48,6 @@ def pair(harness: Harness, rec: FakeRecording) -> tuple[StoredObject, StoredObje
 def held(harness: Harness, rec: FakeRecording) -> tuple[bool, bool]:
     audio, manifest = pair(harness, rec)
     return audio.held, manifest.held
-
-
-def cli_env(monkeypatch: pytest.MonkeyPatch, harness: Harness) -> None:
-    for key, value in env_for(harness.space, ARCHIVE_URI=harness.settings.archive_uri).items():
-        monkeypatch.setenv(key, value)
 
 
 def test_hold_a_call_in_a_real_process_then_release_it_on_the_local_archive(
@@ -160,22 +155,19 @@ def test_an_answer_that_does_not_show_the_hold_is_a_failure_not_a_hold(
         lenient.set_hold(audio.key, True)
 
 
-def test_the_hold_request_is_the_patch_gcs_documents(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_hold_request_is_the_patch_gcs_documents(harness: Harness) -> None:
     """What GcsStore sends, recorded on its way to fake-gcs-server (nothing is changed): a PATCH of the
     object with `temporaryHold`, the JSON API's field for it. Whether GCS then holds the object only a
     real bucket shows."""
     recs = seeded(harness)
-    store = harness.store
-    assert isinstance(store, GcsStore)
     sent: list[tuple[str, str, Any]] = []
-    session = store._client._http
-    original = session.request
-
-    def record(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        sent.append((method, url, kwargs.get("data") or kwargs.get("json")))
-        return original(method, url, *args, **kwargs)
-
-    monkeypatch.setattr(session, "request", record)
+    session = AuthorizedSession(AnonymousCredentials())
+    session.hooks["response"].append(
+        lambda answer, **_: sent.append((answer.request.method, answer.request.url, answer.request.body))
+    )
+    # The store under test, on a client whose HTTP session (the constructor's `_http`) records each request.
+    client = storage.Client(project="test", credentials=AnonymousCredentials(), _http=session)
+    store = GcsStore(bucket_of(harness).name, "calls", harness.settings.chunk_size, client=client)
     audio, _ = pair(harness, recs["other"])
     for held_now in (True, False):
         sent.clear()
@@ -184,5 +176,5 @@ def test_the_hold_request_is_the_patch_gcs_documents(harness: Harness, monkeypat
         except HoldNotConfirmed:
             assert held_now  # fake-gcs-server answers without the hold; a release it cannot contradict
         ((method, url, body),) = sent
-        assert method == "PATCH" and url.split("?")[0].endswith("/o/" + quote(store._name(audio.key), safe=""))
+        assert method == "PATCH" and url.split("?")[0].endswith("/o/" + quote(blob_name(harness, audio.key), safe=""))
         assert json.loads(body) == {"temporaryHold": held_now}

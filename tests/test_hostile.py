@@ -14,37 +14,37 @@ import stat
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 import requests
 from google.cloud import storage
 
-from archiver import cli, signature
+from archiver import cli
 from archiver.reconcile import sweep, verify
-from archiver.storage import GcsStore, LocalStore
+from archiver.storage import LocalStore
 from archiver.webhook import handle_callback, handle_sweep
-from localspace.processes import start_function, stop
+from localspace.signing import HEADER, sign_form
 from localspace.space import Fault, Space
-from tests.conftest import CALLBACK_URL, SIGNING_KEY, Harness, audit_lines, env_for, import_main
+from tests.helpers import (
+    CALLBACK_URL,
+    SIGNING_KEY,
+    WINDOW,
+    Harness,
+    StartFunction,
+    audit_lines,
+    blobs,
+    bucket_of,
+    cli_env,
+    env_for,
+    import_main,
+    signed_post,
+)
 
-WINDOW = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
 MANY = 1000
-
-
-def objects(harness: Harness) -> dict[str, Any]:
-    store = harness.store
-    assert isinstance(store, GcsStore)
-    return {blob.name: blob for blob in store._bucket.list_blobs()}
-
-
-def cli_env(monkeypatch: pytest.MonkeyPatch, harness: Harness, **overrides: str) -> None:
-    for key, value in env_for(harness.space, ARCHIVE_URI=harness.settings.archive_uri, **overrides).items():
-        monkeypatch.setenv(key, value)
 
 
 @pytest.fixture
@@ -71,7 +71,7 @@ def test_cut_body_without_length_is_kept_unverified_and_never_deleted(
     (line,) = audit_lines(capsys.readouterr().out)
     assert line["size_verified"] is False
     assert line["delete_skipped"] == "SignalWire announced no size for the audio"
-    manifest = next(blob for name, blob in objects(deleting).items() if name.endswith(".json"))
+    manifest = next(blob for name, blob in blobs(deleting).items() if name.endswith(".json"))
     assert manifest.metadata["audio-size-verified"] == "false"
 
     report = sweep(deleting.archiver, *WINDOW, concurrency=1, deadline_s=60)
@@ -91,7 +91,7 @@ def test_cut_body_is_caught_when_a_head_announces_the_size(deleting: Harness) ->
     reply = deleting.post(deleting.form(rec.sid))
     assert reply.status == 503
     assert reply.body["error"] == "signalwire_unavailable"
-    assert objects(deleting) == {}
+    assert blobs(deleting) == {}
     assert deleting.space.count("delete") == 0
 
 
@@ -131,7 +131,7 @@ def test_oversized_metadata_is_refused_and_nothing_is_stored(harness: Harness) -
     assert reply.body["error"] == "too_large"
     assert harness.space.count("json") == 1  # not retried: the next answer would be as large
     assert harness.space.count("media") == 0
-    assert objects(harness) == {}
+    assert blobs(harness) == {}
 
 
 def test_oversized_list_page_fails_the_sweep(harness: Harness) -> None:
@@ -140,7 +140,7 @@ def test_oversized_list_page_fails_the_sweep(harness: Harness) -> None:
     report = sweep(harness.archiver, *WINDOW, concurrency=1, deadline_s=60)
     assert report.listed == 0
     assert "16777216-byte limit" in report.failed[0]["error"]
-    assert objects(harness) == {}
+    assert blobs(harness) == {}
 
 
 @pytest.mark.parametrize("local", [False, True])
@@ -158,7 +158,7 @@ def test_endless_stream_is_cut_at_max_recording_mb(
     if local:
         assert [p for p in Path(harness.settings.archive_uri).rglob("*") if p.is_file()] == []
     else:
-        assert objects(harness) == {}
+        assert blobs(harness) == {}
 
 
 def test_announced_size_over_the_limit_is_refused_before_reading(make_harness: Callable[..., Harness]) -> None:
@@ -217,12 +217,10 @@ def test_delete_is_never_redirected(deleting: Harness, capsys: pytest.CaptureFix
 def test_duplicate_callback_finds_corruption_and_says_so(deleting: Harness, capsys: pytest.CaptureFixture[str]) -> None:
     rec = deleting.space.add(size=40_000)
     assert deleting.archiver.archive(rec.sid, delete=False).outcome == "archived"
-    name = next(name for name in objects(deleting) if name.endswith(".mp3"))
-    store = deleting.store
-    assert isinstance(store, GcsStore)
-    blob = store._bucket.get_blob(name)
+    name = next(name for name in blobs(deleting) if name.endswith(".mp3"))
+    blob = bucket_of(deleting).get_blob(name)
     assert blob is not None
-    replacement = store._bucket.blob(name)
+    replacement = bucket_of(deleting).blob(name)
     replacement.metadata = blob.metadata  # the sha256 marker survives: only the bytes changed
     replacement.upload_from_string(b"\1" * 40_000, content_type="audio/mpeg")
     capsys.readouterr()
@@ -329,7 +327,7 @@ def test_odd_headers_never_break_a_request(make_harness: Callable[..., Harness])
         headers = {
             "Content-Type": "application/x-www-form-urlencoded",
             "X-Forwarded-Host": host,
-            "X-SignalWire-Signature": signature.compute(SIGNING_KEY, f"https://{host}/", fields.items()),
+            HEADER: sign_form(SIGNING_KEY, f"https://{host}/", fields).signature,
             "X-Cloud-Trace-Context": "a" * 32 + "/" + "9" * 5000 + ";o=1",
         }
         reply = handle_callback(harness.service, "POST", "http://127.0.0.1:8080/", headers, io.BytesIO(body))
@@ -341,26 +339,14 @@ def test_odd_headers_never_break_a_request(make_harness: Callable[..., Harness])
 
 @pytest.fixture
 def run_function(
-    space: Space, gcs_url: str, gcs_client: storage.Client, tmp_path: Path
-) -> Iterator[Callable[..., tuple[str, storage.Bucket]]]:
-    processes: list[subprocess.Popen[bytes]] = []
-
+    space: Space, gcs_url: str, gcs_client: storage.Client, function_process: StartFunction
+) -> Callable[..., tuple[str, storage.Bucket]]:
     def start(**overrides: str) -> tuple[str, storage.Bucket]:
         bucket = gcs_client.create_bucket(f"hostile-{uuid.uuid4().hex[:12]}")
         env = env_for(space, ARCHIVE_URI=f"gs://{bucket.name}", STORAGE_EMULATOR_HOST=gcs_url, **overrides)
-        process, url = start_function(env, log_path=tmp_path / f"function-{len(processes)}.log")
-        processes.append(process)
-        return url, bucket
+        return function_process(**env).url, bucket
 
-    yield start
-    for process in processes:
-        stop(process)
-
-
-def signed(url: str, fields: dict[str, str], headers: dict[str, str] | None = None) -> requests.Response:
-    sig = signature.compute(SIGNING_KEY, CALLBACK_URL, fields.items())
-    all_headers = {"Content-Type": "application/x-www-form-urlencoded", "X-SignalWire-Signature": sig}
-    return requests.post(url, data=urlencode(fields), headers=all_headers | (headers or {}), timeout=120)
+    return start
 
 
 def form(space: Space, sid: str) -> dict[str, str]:
@@ -376,7 +362,7 @@ def test_trickling_space_cannot_hold_a_callback(
     rec = space.add(size=200_000)
     space.fault(rec.sid, kind, *[Fault(trickle_s=1.0)] * MANY)
     started = time.monotonic()
-    response = signed(url, form(space, rec.sid))
+    response = signed_post(url, form(space, rec.sid), signed_for=CALLBACK_URL, timeout=120)
     elapsed = time.monotonic() - started
     assert response.status_code == 503
     assert response.json()["error"] == "signalwire_unavailable"
@@ -394,7 +380,7 @@ def test_a_fast_start_cannot_buy_a_long_stall(
     rec = space.add(size=40_000_000)
     space.fault(rec.sid, "media", *[Fault(trickle_s=1.0, trickle_after=20_000_000)] * MANY)
     started = time.monotonic()
-    response = signed(url, form(space, rec.sid))
+    response = signed_post(url, form(space, rec.sid), signed_for=CALLBACK_URL, timeout=120)
     elapsed = time.monotonic() - started
     assert response.status_code == 503
     # The allowance (5 s at least), then one rate window of the same length, plus the watchdog's tick.
@@ -410,8 +396,7 @@ def test_hostile_requests_get_plain_answers_from_the_process(
     space.fault(rec.sid, "media", Fault(no_length=True, truncate_at=3_000))
     space.fault(rec.sid, "head", *[Fault(no_length=True)] * MANY)
     fields = form(space, rec.sid)
-    sig = signature.compute(SIGNING_KEY, url, fields.items())
-    headers = {"Content-Type": "application/x-www-form-urlencoded", "X-SignalWire-Signature": sig}
+    headers = sign_form(SIGNING_KEY, url, fields).headers
     answer = requests.post(url, data=urlencode(fields), headers=headers, timeout=60)
     assert answer.status_code == 200 and answer.json()["deleted"] is False
     assert space.count("delete") == 0
@@ -447,7 +432,7 @@ def test_an_empty_body_is_never_an_archive_or_a_reason_to_delete(deleting: Harne
     reply = deleting.post(deleting.form(rec.sid))
     assert reply.status == 503
     assert reply.body["error"] == "not_audio"
-    assert objects(deleting) == {}
+    assert blobs(deleting) == {}
     assert deleting.space.count("delete") == 0
 
 
@@ -457,7 +442,7 @@ def test_compressed_media_is_refused_not_archived(deleting: Harness) -> None:
     reply = deleting.post(deleting.form(rec.sid))
     assert reply.status == 503
     assert reply.body["error"] == "signalwire_refused"
-    assert objects(deleting) == {}
+    assert blobs(deleting) == {}
     assert deleting.space.count("delete") == 0
 
 
@@ -509,7 +494,7 @@ def test_a_huge_call_sid_stays_out_of_the_audit_line(harness: Harness, capsys: p
     assert reply.body["outcome"] == "archived"
     (line,) = capsys.readouterr().out.splitlines()
     assert len(line) < 4_000
-    audio = next(blob for name, blob in objects(harness).items() if name.endswith(".mp3"))
+    audio = next(blob for name, blob in blobs(harness).items() if name.endswith(".mp3"))
     assert len(audio.metadata["call-sid"]) <= 512
 
 

@@ -11,7 +11,7 @@ import pytest
 from archiver.errors import AlreadyExists, IntegrityError
 from archiver.storage import LocalStore, VerifyingReader
 from localspace.space import Fault
-from tests.conftest import Harness
+from tests.helpers import Harness
 
 
 def files(root: Path) -> dict[str, bytes]:

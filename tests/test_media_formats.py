@@ -13,20 +13,16 @@ import pytest
 from archiver.audioformat import PeekedMedia, decide, refused_media_type, sniff
 from archiver.errors import NotAudio
 from archiver.reconcile import sweep
-from archiver.storage import GcsStore
 from localspace.space import Fault, magic
-from tests.conftest import Harness, audit_lines, only_line, stored
+from tests.helpers import WINDOW, Harness, audit_lines, bucket_of, only_line, stored
 
-WINDOW = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
 DEMO_MP3 = Path(__file__).resolve().parent.parent / "demo" / "hello.mp3"
 MANY = 1000
 
 
 def blobs(harness: Harness) -> dict[str, tuple[str, dict[str, str]]]:
     """name -> (Content-Type, custom metadata) of every object in the harness's bucket."""
-    store = harness.store
-    assert isinstance(store, GcsStore)
-    return {b.name: (str(b.content_type), dict(b.metadata or {})) for b in store._bucket.list_blobs()}
+    return {b.name: (str(b.content_type), dict(b.metadata or {})) for b in bucket_of(harness).list_blobs()}
 
 
 def key(harness: Harness, sid: str, ext: str) -> str:

@@ -14,7 +14,7 @@ from archiver.errors import SignalWireError
 from archiver.relay import RelaySource
 from archiver.signalwire import Budget, Recording, SpaceHttp
 from localspace.space import Fault, Space
-from tests.conftest import TOKEN, Harness, only_line, stored
+from tests.helpers import TOKEN, Harness, only_line, stored
 
 
 def port_of(url: str) -> int:

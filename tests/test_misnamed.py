@@ -13,9 +13,7 @@ from archiver.reconcile import sweep, verify
 from archiver.signalwire import Budget
 from archiver.storage import VerifyingReader
 from localspace.space import FakeRecording, Fault
-from tests.conftest import Harness
-
-WINDOW = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
+from tests.helpers import WINDOW, Harness
 
 
 def archive_as_before(harness: Harness, rec: FakeRecording) -> tuple[str, str]:

@@ -20,7 +20,7 @@ from archiver.display import csv_cell, terminal
 from archiver.logging import configure, get_logger
 from localspace.processes import ROOT
 from localspace.space import Fault, Space
-from tests.conftest import env_for
+from tests.helpers import env_for
 
 FAKE_VERDICT = "\x1b[2J\x1b[H\x1b[1;32mALL RECORDINGS VERIFIED OK\x1b[0m"
 HYPERLINK = '=HYPERLINK("http://evil.example/","click")'

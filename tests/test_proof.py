@@ -15,9 +15,8 @@ from archiver.reconcile import verify, verify_one
 from archiver.report import Report
 from archiver.storage import VerifyingReader
 from localspace.space import Fault
-from tests.conftest import Harness, audit_lines, only_line
+from tests.helpers import WINDOW, Harness, audit_lines, only_line
 
-WINDOW = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
 CREATED = datetime(2026, 11, 3, 12, tzinfo=UTC)
 
 

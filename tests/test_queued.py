@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import requests
@@ -26,15 +26,24 @@ from google.cloud import storage
 from archiver import cli
 from archiver.tasks import task_id
 from archiver.webhook import Reply, handle_sweep, handle_task
-from localspace.processes import ROOT, free_port, start_function, stop
+from localspace.processes import ROOT, free_port
 from localspace.space import Fault, Space
-from tests.conftest import TASKS_LOCATION, Harness, audit_lines, env_for
+from tests.helpers import (
+    TASKS_LOCATION,
+    WINDOW_ARGS,
+    Harness,
+    ServerCounts,
+    StartFunction,
+    audit_lines,
+    callback,
+    env_for,
+    log_lines,
+    per_object,
+    signed_post,
+)
 from tests.tasks_stub import NamingQueue
-from tests.test_function_process import callback, signed_post
-from tests.test_sweep_listing import ServerCounts, per_object
 
 WORKER_ACCOUNT = "tasks-invoker@test-project.iam.gserviceaccount.com"
-WINDOW = ["--since", "2026-11-01", "--until", "2026-11-30"]
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
@@ -45,30 +54,56 @@ def wait_until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
         time.sleep(0.1)
 
 
-def log_lines(path: Path) -> list[dict[str, Any]]:
-    return audit_lines(path.read_text())
-
-
 def worked(path: Path) -> list[dict[str, Any]]:
     """The worker's audit lines for tasks (its readiness probe's 405 aside)."""
     return [line for line in log_lines(path) if "source" in line]
 
 
 @pytest.fixture
-def worker(space: Space, gcs_url: str, tmp_path: Path) -> Iterator[Callable[[str], tuple[str, Path]]]:
+def worker(space: Space, gcs_url: str, function_process: StartFunction) -> Callable[[str], tuple[str, Path]]:
     """Starts `archive_task` under functions-framework for an archive URI; returns (URL, log path)."""
-    processes: list[subprocess.Popen[bytes]] = []
 
     def start(archive_uri: str) -> tuple[str, Path]:
-        log = tmp_path / f"worker-{len(processes)}.log"
         env = env_for(space, ARCHIVE_URI=archive_uri, STORAGE_EMULATOR_HOST=gcs_url, GOOGLE_CLOUD_PROJECT="test")
-        process, url = start_function(env, target="archive_task", log_path=log)
-        processes.append(process)
-        return url, log
+        started = function_process("archive_task", **env)
+        return started.url, started.log
 
-    yield start
-    for process in processes:
-        stop(process)
+    return start
+
+
+class QueuedStack(NamedTuple):
+    """A bucket, the worker archiving into it (its log), and the environment that queues tasks for that worker."""
+
+    bucket: storage.Bucket
+    worker_log: Path
+    env: dict[str, str]
+
+
+@pytest.fixture
+def queued_stack(
+    space: Space,
+    gcs_url: str,
+    gcs_client: storage.Client,
+    tasks_emulator: str,
+    tasks_queue: str,
+    worker: Callable[[str], tuple[str, Path]],
+) -> Callable[[str], QueuedStack]:
+    """A fresh bucket (the archive at gs://BUCKET + `path`) and a worker process on it, behind the emulator's queue."""
+
+    def make(path: str) -> QueuedStack:
+        bucket = gcs_client.create_bucket(f"queued-{uuid.uuid4().hex[:12]}")
+        archive_uri = f"gs://{bucket.name}{path}"
+        worker_url, worker_log = worker(archive_uri)
+        queued = {
+            "TASKS_QUEUE": tasks_queue,
+            "TASKS_WORKER_URL": worker_url,
+            "CLOUD_TASKS_EMULATOR_HOST": tasks_emulator,
+        }
+        return QueuedStack(
+            bucket, worker_log, env_for(space, ARCHIVE_URI=archive_uri, STORAGE_EMULATOR_HOST=gcs_url, **queued)
+        )
+
+    return make
 
 
 @pytest.fixture
@@ -101,47 +136,31 @@ def objects(bucket: storage.Bucket) -> dict[str, storage.Blob]:
 
 
 def test_callback_is_queued_and_the_worker_archives_the_exact_bytes(
-    space: Space,
-    gcs_url: str,
-    gcs_client: storage.Client,
-    tasks_emulator: str,
-    tasks_queue: str,
-    worker: Callable[[str], tuple[str, Path]],
-    tmp_path: Path,
+    space: Space, queued_stack: Callable[[str], QueuedStack], function_process: StartFunction
 ) -> None:
-    bucket = gcs_client.create_bucket(f"queued-{uuid.uuid4().hex[:12]}")
-    archive_uri = f"gs://{bucket.name}/rec"
-    worker_url, worker_log = worker(archive_uri)
-    queued = {
-        "TASKS_QUEUE": tasks_queue,
-        "TASKS_WORKER_URL": worker_url,
-        "TASKS_SERVICE_ACCOUNT": WORKER_ACCOUNT,
-        "CLOUD_TASKS_EMULATOR_HOST": tasks_emulator,
-    }
-    env = env_for(space, ARCHIVE_URI=archive_uri, PUBLIC_URL="", STORAGE_EMULATOR_HOST=gcs_url, **queued)
+    bucket, worker_log, env = queued_stack("/rec")
+    env |= {"PUBLIC_URL": "", "TASKS_SERVICE_ACCOUNT": WORKER_ACCOUNT}
     # As infra deploys it: the queued callback function is given no API token, and needs none.
     env |= {"FUNCTION_TARGET": "archive_recording", "SIGNALWIRE_API_TOKEN": ""}
-    hook, hook_url = start_function(env, log_path=tmp_path / "webhook.log")
-    try:
-        rec = space.add(size=1_800_000)
-        response = signed_post(hook_url, callback(space, rec.sid))
-        assert response.status_code == 200, response.text
-        assert response.json() == {"outcome": "queued", "recording_sid": rec.sid}
-        base = f"rec/{space.project_id}/{rec.created:%Y/%m/%d}/{rec.sid}"
-        wait_until(lambda: f"{base}.json" in objects(bucket))
-        assert objects(bucket)[f"{base}.mp3"].download_as_bytes() == rec.audio()
+    hook = function_process(**env)
+    hook_url = hook.url
+    rec = space.add(size=1_800_000)
+    response = signed_post(hook_url, callback(space, rec.sid))
+    assert response.status_code == 200, response.text
+    assert response.json() == {"outcome": "queued", "recording_sid": rec.sid}
+    base = f"rec/{space.project_id}/{rec.created:%Y/%m/%d}/{rec.sid}"
+    wait_until(lambda: f"{base}.json" in objects(bucket))
+    assert objects(bucket)[f"{base}.mp3"].download_as_bytes() == rec.audio()
 
-        # The emulator keeps no names, so a late duplicate makes a second task: it downloads nothing.
-        assert signed_post(hook_url, callback(space, rec.sid)).json()["outcome"] == "queued"
-        wait_until(lambda: len(worked(worker_log)) == 2)
-    finally:
-        stop(hook)
+    # The emulator keeps no names, so a late duplicate makes a second task: it downloads nothing.
+    assert signed_post(hook_url, callback(space, rec.sid)).json()["outcome"] == "queued"
+    wait_until(lambda: len(worked(worker_log)) == 2)
     assert space.count("media", rec.sid) == 1
     assert [(line["outcome"], line["http_status"], line["source"]) for line in worked(worker_log)] == [
         ("archived", 200, "callback"),
         ("already_archived", 200, "callback"),
     ]
-    hooked = [line for line in log_lines(tmp_path / "webhook.log") if "callback_status" in line]
+    hooked = [line for line in log_lines(hook.log) if "callback_status" in line]
     assert [(line["outcome"], line["task_id"]) for line in hooked] == [("queued", task_id(rec.sid))] * 2
 
 
@@ -373,34 +392,21 @@ def test_queued_sweep_finishes_what_archived_recordings_still_need(
 
 
 def test_sweep_process_enqueues_and_the_worker_archives(
-    space: Space,
-    gcs_url: str,
-    gcs_client: storage.Client,
-    tasks_emulator: str,
-    tasks_queue: str,
-    worker: Callable[[str], tuple[str, Path]],
-    tmp_path: Path,
+    space: Space, queued_stack: Callable[[str], QueuedStack], function_process: StartFunction
 ) -> None:
-    bucket = gcs_client.create_bucket(f"swept-{uuid.uuid4().hex[:12]}")
-    archive_uri = f"gs://{bucket.name}"
-    worker_url, worker_log = worker(archive_uri)
-    queued = {"TASKS_QUEUE": tasks_queue, "TASKS_WORKER_URL": worker_url, "CLOUD_TASKS_EMULATOR_HOST": tasks_emulator}
-    env = env_for(space, ARCHIVE_URI=archive_uri, STORAGE_EMULATOR_HOST=gcs_url, **queued)
-    process, url = start_function(env, target="reconcile_recordings", log_path=tmp_path / "sweep.log")
-    try:
-        recs = [space.add(size=25_000) for _ in range(3)]
-        window = {"since": "2026-11-01T00:00:00Z", "until": "2026-11-30T00:00:00Z"}
-        response = requests.post(url, json=window, timeout=60)
-        assert response.status_code == 200, response.text
-        assert (response.json()["queued"], response.json()["archived"]) == (3, 0)
-        wait_until(lambda: len(objects(bucket)) == 6)
-        # The audit line follows the manifest's write: the objects can be there a moment before it is.
-        wait_until(lambda: {line["recording_sid"] for line in worked(worker_log)} == {rec.sid for rec in recs})
-        assert {line["source"] for line in worked(worker_log)} == {"sweep"}
-        again = requests.post(url, json=window, timeout=60).json()
-        assert (again["already_archived"], again["queued"]) == (3, 0)
-    finally:
-        stop(process)
+    bucket, worker_log, env = queued_stack("")
+    url = function_process("reconcile_recordings", **env).url
+    recs = [space.add(size=25_000) for _ in range(3)]
+    window = {"since": "2026-11-01T00:00:00Z", "until": "2026-11-30T00:00:00Z"}
+    response = requests.post(url, json=window, timeout=60)
+    assert response.status_code == 200, response.text
+    assert (response.json()["queued"], response.json()["archived"]) == (3, 0)
+    wait_until(lambda: len(objects(bucket)) == 6)
+    # The audit line follows the manifest's write: the objects can be there a moment before it is.
+    wait_until(lambda: {line["recording_sid"] for line in worked(worker_log)} == {rec.sid for rec in recs})
+    assert {line["source"] for line in worked(worker_log)} == {"sweep"}
+    again = requests.post(url, json=window, timeout=60).json()
+    assert (again["already_archived"], again["queued"]) == (3, 0)
     assert space.count("media") == 3
 
 
@@ -429,13 +435,13 @@ def test_backfill_enqueue_fans_out_and_resumes(
         monkeypatch.setenv(key, value)
     capsys.readouterr()
 
-    assert cli.main(["backfill", *WINDOW, "--enqueue", "--no-progress"]) == 0
+    assert cli.main(["backfill", *WINDOW_ARGS, "--enqueue", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert (summary_row(out, "queued"), summary_row(out, "already archived")) == ("5", "1")
     wait_until(lambda: sum(1 for line in worked(worker_log) if line["outcome"] == "archived") == 5)
     assert {line["source"] for line in worked(worker_log)} == {"backfill"}
 
-    assert cli.main(["backfill", *WINDOW, "--enqueue", "--no-progress"]) == 0
+    assert cli.main(["backfill", *WINDOW_ARGS, "--enqueue", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert (summary_row(out, "queued"), summary_row(out, "already archived")) == ("0", "6")
     assert space.count("media") == 6  # one download per recording, the first archived inline
@@ -447,7 +453,7 @@ def test_backfill_enqueue_needs_a_queue(
     for key, value in env_for(harness.space, ARCHIVE_URI=harness.settings.archive_uri).items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("TASKS_QUEUE", raising=False)
-    assert cli.main(["backfill", *WINDOW, "--enqueue"]) == 2
+    assert cli.main(["backfill", *WINDOW_ARGS, "--enqueue"]) == 2
     assert (
         capsys.readouterr().err == "error: --enqueue needs TASKS_QUEUE and TASKS_WORKER_URL (see docs/queued-mode.md)\n"
     )

@@ -16,13 +16,10 @@ import pytest
 from archiver import cli, reconcile
 from archiver.outcome import Outcome
 from archiver.reconcile import sweep, verify
-from archiver.storage import GcsStore
 from archiver.webhook import handle_sweep
 from localspace.processes import free_port
 from localspace.space import FakeRecording, Fault
-from tests.conftest import Harness, audit_lines, env_for
-
-WINDOW = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
+from tests.helpers import WINDOW, Harness, audit_lines, blobs, bucket_of, cli_env, tamper
 
 
 def at(day: int, hour: int = 12) -> datetime:
@@ -49,12 +46,6 @@ def mixed(harness: Harness) -> dict[str, FakeRecording]:
     return recs
 
 
-def blob_names(harness: Harness) -> set[str]:
-    store = harness.store
-    assert isinstance(store, GcsStore)
-    return {b.name for b in store._bucket.list_blobs()}
-
-
 def test_sweep_over_pages_archives_what_is_missing_and_goes_on_after_a_failure(harness: Harness) -> None:
     recs = mixed(harness)
     media_before = harness.space.count("media")
@@ -73,7 +64,7 @@ def test_sweep_over_pages_archives_what_is_missing_and_goes_on_after_a_failure(h
     assert fetched == 3 + harness.space.count("media", recs["broken"].sid)
     for name in ("absent", "live", "archived1", "archived2"):
         assert harness.space.count("json", recs[name].sid) <= 1  # only the callback's own fetch
-    names = blob_names(harness)
+    names = set(blobs(harness))
     assert len(names) == 10  # five complete pairs
     assert not any(recs["broken"].sid in n for n in names)
 
@@ -154,9 +145,7 @@ def test_verify_catches_missing_and_corrupted_objects(harness: Harness, tmp_path
     absent.status = "absent"
     for rec in (good, gone, bad):
         assert harness.post(harness.form(rec.sid)).body["outcome"] == "archived"
-    store = harness.store
-    assert isinstance(store, GcsStore)
-    bucket = store._bucket
+    bucket = bucket_of(harness)
     (gone_blob,) = [b for b in bucket.list_blobs() if b.name.endswith(f"{gone.sid}.mp3")]
     gone_blob.delete()
     (bad_blob,) = [b for b in bucket.list_blobs() if b.name.endswith(f"{bad.sid}.mp3")]
@@ -171,12 +160,6 @@ def test_verify_catches_missing_and_corrupted_objects(harness: Harness, tmp_path
     assert gone.sid in rows[gone.sid]["detail"] and "missing" in rows[gone.sid]["detail"]
     assert rows[bad.sid]["result"] == "corrupt"
     assert rows[absent.sid]["result"] == "no_audio"
-
-
-def cli_env(monkeypatch: pytest.MonkeyPatch, harness: Harness, **overrides: str) -> None:
-    for key, value in env_for(harness.space, ARCHIVE_URI=harness.settings.archive_uri, **overrides).items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "test")
 
 
 def test_verify_command_writes_csv_and_json_and_fails_on_problems(
@@ -206,12 +189,12 @@ def test_backfill_dry_run_touches_nothing(
     harness: Harness, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     recs = mixed(harness)
-    names_before = blob_names(harness)
+    names_before = set(blobs(harness))
     requests_before = len(harness.space.requests)
     cli_env(monkeypatch, harness)
     code = cli.main(["backfill", "--since", "2026-11-01", "--until", "2026-11-30", "--dry-run", "--no-progress"])
     assert code == 0
-    assert blob_names(harness) == names_before
+    assert set(blobs(harness)) == names_before
     asked = harness.space.requests[requests_before:]
     assert {seen.path.rsplit("/", 1)[-1] for seen in asked} == {"Recordings.json", "recordings"}  # listings only
     out = capsys.readouterr().out
@@ -291,16 +274,6 @@ def test_no_delete_when_the_upload_failed(deleting: Harness) -> None:
     assert deleting.space.count("delete") == 0
 
 
-def tamper(harness: Harness, sid: str, data: bytes) -> None:
-    """Replace the stored audio, keeping its custom metadata (sha256 marker included)."""
-    store = harness.store
-    assert isinstance(store, GcsStore)
-    blob = store._bucket.get_blob(next(b.name for b in store._bucket.list_blobs() if b.name.endswith(f"{sid}.mp3")))
-    replacement = store._bucket.blob(blob.name)
-    replacement.metadata = blob.metadata
-    replacement.upload_from_string(data, content_type="audio/mpeg")
-
-
 def test_no_delete_when_the_stored_object_is_wrong(deleting: Harness) -> None:
     rec = deleting.space.add(size=50_000, created=at(3))
     assert deleting.archiver.archive(rec.sid, delete=False).outcome == "archived"
@@ -322,17 +295,15 @@ def test_corrupt_audio_is_reported_then_repaired_and_only_then_deleted(deleting:
     """An archived audio object replaced behind our back: the sweep says so; --repair rewrites it, then deletes."""
     rec = deleting.space.add(size=50_000, created=at(3))
     deleting.archiver.archive(rec.sid, delete=False)
-    store = deleting.store
-    assert isinstance(store, GcsStore)
-    name = next(b.name for b in store._bucket.list_blobs() if b.name.endswith(".mp3"))
-    store._bucket.blob(name).upload_from_string(b"half", content_type="audio/mpeg")
+    name = next(b.name for b in bucket_of(deleting).list_blobs() if b.name.endswith(".mp3"))
+    bucket_of(deleting).blob(name).upload_from_string(b"half", content_type="audio/mpeg")
     report = sweep(deleting.archiver, *WINDOW, concurrency=1, deadline_s=60)
     assert [row["sid"] for row in report.corrupt] == [rec.sid]
     assert deleting.space.deleted == []
     report = sweep(deleting.archiver, *WINDOW, concurrency=1, deadline_s=60, repair=True)
     assert report.archived == [rec.sid]
     assert report.repaired == [rec.sid]
-    assert store._bucket.blob(name).download_as_bytes() == rec.audio()
+    assert bucket_of(deleting).blob(name).download_as_bytes() == rec.audio()
     assert deleting.space.deleted == [rec.sid]
     audio, _manifest = deleting.archiver.evidence(*deleting.archiver.keys_of(rec.sid, rec.metadata()))
     assert audio.metadata["sha256"] == rec.sha256()  # the manifest now describes the rewritten object

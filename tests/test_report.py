@@ -19,7 +19,7 @@ import pytest
 from archiver.report import MAX_EXCEPTIONS, OUTSIDE, SERIES, Report, series_of
 from localspace.processes import ROOT
 from tests import browser
-from tests.conftest import TOKEN, Harness, run_archiver
+from tests.helpers import TOKEN, Harness, run_archiver
 
 SINCE, UNTIL = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 8, tzinfo=UTC)
 HOSTILE_SID = "<img src=x onerror=alert(1)>"

@@ -18,9 +18,7 @@ from archiver.reconcile import sweep, verify
 from archiver.service import Service
 from archiver.signalwire import Budget
 from archiver.storage import GcsStore, VerifyingReader
-from tests.conftest import Harness, audit_lines, env_for
-
-WINDOW = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
+from tests.helpers import WINDOW, Harness, audit_lines, bucket_of, env_for
 
 
 def test_verified_objects_are_retained_in_the_same_patch(
@@ -29,9 +27,7 @@ def test_verified_objects_are_retained_in_the_same_patch(
     harness = make_harness(OBJECT_RETENTION_DAYS="30")
     rec = harness.space.add(size=40_000)
     assert harness.post(harness.form(rec.sid)).body["outcome"] == "archived"
-    store = harness.store
-    assert isinstance(store, GcsStore)
-    blobs = list(store._bucket.list_blobs())
+    blobs = list(bucket_of(harness).list_blobs())
     assert len(blobs) == 2
     for blob in blobs:
         assert blob.retention.mode == "Unlocked"
@@ -88,4 +84,4 @@ def test_retention_switched_on_later_is_completed_by_the_sweep(make_harness: Cal
     assert outcome.retention_completed is True
     (row,) = verify(retaining, *WINDOW)
     assert row["result"] == "ok"  # the manifest follows the audio's new generation: not corrupt
-    assert all(blob.retention.retain_until_time for blob in store._bucket.list_blobs())
+    assert all(blob.retention.retain_until_time for blob in bucket_of(first).list_blobs())

@@ -7,7 +7,6 @@ speaks HTTP to it over a socket.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import selectors
@@ -19,16 +18,14 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlencode
 
 import pytest
 import requests
 
-from archiver import server, signature
-from localspace.processes import ROOT, free_port, start_function, start_serve, stop, wait_for
+from archiver import server
+from localspace.processes import ROOT, free_port, start_serve, stop, wait_for
 from localspace.space import Fault, Space
-from tests.conftest import SIGNING_KEY, env_for, import_main
-from tests.test_function_process import callback, signed_post
+from tests.helpers import StartFunction, callback, env_for, import_main, log_lines, signed_get, signed_post
 
 INVOKER = {
     "INVOKER_AUDIENCE": "https://worker.example.com/archive_task",
@@ -62,17 +59,12 @@ def raw_request(url: str, request_line_bytes: int) -> bytes:
     return answer
 
 
-def app_lines(log: Path, skip: int) -> list[dict[str, object]]:
-    return [json.loads(line) for line in log.read_text().splitlines()[skip:] if line.startswith("{")]
-
-
 @pytest.fixture(params=["archive_recording", "archive_task", "reconcile_recordings"])
-def entry_point(request: pytest.FixtureRequest, space: Space, tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    env = env_for(space, ARCHIVE_URI=str(tmp_path / "archive"), PUBLIC_URL="")
-    log = tmp_path / "function.log"
-    process, url = start_function(env, target=request.param, log_path=log)
-    yield url, log
-    stop(process)
+def entry_point(
+    request: pytest.FixtureRequest, space: Space, tmp_path: Path, function_process: StartFunction
+) -> tuple[str, Path]:
+    started = function_process(request.param, **env_for(space, ARCHIVE_URI=str(tmp_path / "archive"), PUBLIC_URL=""))
+    return started.url, started.log
 
 
 def test_a_multi_megabyte_request_line_is_refused_before_any_work(space: Space, entry_point: tuple[str, Path]) -> None:
@@ -81,39 +73,42 @@ def test_a_multi_megabyte_request_line_is_refused_before_any_work(space: Space, 
     answer = raw_request(url, HUGE)
     assert answer.startswith(b"HTTP/1.1 414 "), answer[:200]
     # Nothing reached the entry point: no log line (every answer it gives logs one), no call to SignalWire.
-    assert app_lines(log, probes) == []
+    assert log_lines(log, probes) == []
     assert space.count() == 0
     # A long but legitimate request line still reaches it (and is answered by the code: a log line).
     assert raw_request(url, server.MAX_REQUEST_LINE - 100).startswith(b"HTTP/1.1 4")
-    assert len(app_lines(log, probes)) == 1
+    assert len(log_lines(log, probes)) == 1
 
 
-def test_make_run_refuses_a_multi_megabyte_request_line(space: Space, tmp_path: Path) -> None:
+@pytest.fixture
+def make_run(space: Space, tmp_path: Path) -> Iterator[str]:
+    """`python -m archiver serve` (what `make run` runs) on a local archive, up; yields its URL."""
     process, url = start_serve(os.environ | env_for(space, ARCHIVE_URI=str(tmp_path / "archive"), PUBLIC_URL=""))
-    try:
-        wait_for(url, process)
-        assert raw_request(url, HUGE).startswith(b"HTTP/1.1 414 ")
-        assert space.count() == 0
-    finally:
-        stop(process)
+    wait_for(url, process)
+    yield url
+    stop(process)
+
+
+def test_make_run_refuses_a_multi_megabyte_request_line(space: Space, make_run: str) -> None:
+    assert raw_request(make_run, HUGE).startswith(b"HTTP/1.1 414 ")
+    assert space.count() == 0
 
 
 @pytest.mark.parametrize("target", ["archive_task", "reconcile_recordings"])
-def test_configured_invoker_is_enforced_off_cloud_run(space: Space, tmp_path: Path, target: str) -> None:
+def test_configured_invoker_is_enforced_off_cloud_run(
+    space: Space, tmp_path: Path, target: str, function_process: StartFunction
+) -> None:
     """No K_SERVICE (GKE, a VM, any other runner): INVOKER_* still means a token is required."""
     rec = space.add()
     env = env_for(space, ARCHIVE_URI=str(tmp_path / "archive"), PUBLIC_URL="") | INVOKER
     env.pop("K_SERVICE", None)
-    process, url = start_function(env, target=target, log_path=tmp_path / "private.log")
-    try:
-        body = {"recording_sid": rec.sid, "source": "callback"} if target == "archive_task" else {}
-        response = requests.post(url, json=body, timeout=60)
-        assert response.status_code == 403, response.text
-        assert response.json()["reason"] == "caller not authorized: no bearer token"
-        assert space.count() == 0
-        assert not (tmp_path / "archive").exists()
-    finally:
-        stop(process)
+    url = function_process(target, **env).url
+    body = {"recording_sid": rec.sid, "source": "callback"} if target == "archive_task" else {}
+    response = requests.post(url, json=body, timeout=60)
+    assert response.status_code == 403, response.text
+    assert response.json()["reason"] == "caller not authorized: no bearer token"
+    assert space.count() == 0
+    assert not (tmp_path / "archive").exists()
 
 
 def ff_command(target: str, *host: str) -> list[str]:
@@ -212,41 +207,31 @@ def cut_within(stalled: list[socket.socket], seconds: float) -> int:
     return cut
 
 
-def test_stalled_connections_are_cut_instead_of_holding_make_run_for_good(space: Space, tmp_path: Path) -> None:
+def test_stalled_connections_are_cut_instead_of_holding_make_run_for_good(space: Space, make_run: str) -> None:
     """Eight one-byte connections, then eight that announce a body and send none: each group is as many
     as `make run`'s threads on this 2-core machine (functions-framework: 4 per core). Before, either
     held every thread indefinitely; now each is cut REQUEST_READ_S after its first byte."""
-    process, url = start_serve(os.environ | env_for(space, ARCHIVE_URI=str(tmp_path / "archive"), PUBLIC_URL=""))
-    try:
-        wait_for(url, process)
-        head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
-        for first_bytes in (b"P", head):
-            stalled = open_stalled(url, first_bytes, 8)
-            assert cut_within(stalled, 6 * server.REQUEST_READ_S) == 8
-            assert requests.get(url, timeout=60).status_code == 403  # answered: an unsigned GET
-        assert space.count() == 0
-    finally:
-        stop(process)
+    url = make_run
+    head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    for first_bytes in (b"P", head):
+        stalled = open_stalled(url, first_bytes, 8)
+        assert cut_within(stalled, 6 * server.REQUEST_READ_S) == 8
+        assert requests.get(url, timeout=60).status_code == 403  # answered: an unsigned GET
+    assert space.count() == 0
 
 
 @pytest.mark.parametrize("method", ["POST", "GET"])
-def test_work_longer_than_the_read_deadline_is_never_cut(space: Space, tmp_path: Path, method: str) -> None:
+def test_work_longer_than_the_read_deadline_is_never_cut(
+    space: Space, tmp_path: Path, method: str, function_process: StartFunction
+) -> None:
     """The read deadline ends once the body is in: a recording whose last bytes trickle in for longer
     than REQUEST_READ_S is archived and answered 200."""
     rec = space.add(size=20_000)
     trickled = int(server.REQUEST_READ_S / 0.5) + 6
     space.fault(rec.sid, "media", Fault(trickle_s=0.5, trickle_after=rec.size - trickled))
     env = env_for(space, ARCHIVE_URI=str(tmp_path / "archive"), PUBLIC_URL="", RETRY_BUDGET_SECONDS="120")
-    process, url = start_function(env, log_path=tmp_path / "function.log")
-    try:
-        fields = callback(space, rec.sid)
-        if method == "POST":
-            response = signed_post(url, fields)
-        else:
-            get_url = f"{url}?{urlencode(fields)}"
-            headers = {"X-SignalWire-Signature": signature.compute(SIGNING_KEY, get_url, ())}
-            response = requests.get(get_url, headers=headers, timeout=120)
-        assert response.status_code == 200, response.text
-        assert response.json()["outcome"] == "archived"
-    finally:
-        stop(process)
+    url = function_process(**env).url
+    fields = callback(space, rec.sid)
+    response = signed_post(url, fields) if method == "POST" else signed_get(url, fields, timeout=120)
+    assert response.status_code == 200, response.text
+    assert response.json()["outcome"] == "archived"

@@ -12,9 +12,7 @@ import pytest
 from archiver import sweep_report
 from archiver.reconcile import sweep, verify
 from archiver.webhook import handle_sweep
-from tests.conftest import Harness, audit_lines, stored
-
-WINDOW = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
+from tests.helpers import WINDOW, Harness, audit_lines, stored
 
 
 def warnings(text: str) -> list[dict[str, object]]:

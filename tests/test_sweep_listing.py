@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -20,10 +19,8 @@ from archiver.reconcile import sweep, verify
 from archiver.service import Service
 from archiver.storage import GcsStore, StoredObject, VerifyingReader
 from archiver.webhook import handle_sweep
-from localspace.processes import gcs_requests
 from localspace.space import FakeRecording, Fault
-from tests.conftest import Harness, env_for
-from tests.test_reconcile import WINDOW, tamper
+from tests.helpers import WINDOW, Harness, ServerCounts, bucket_of, env_for, is_object_list, per_object, tamper
 
 BODY = json.dumps({"since": "2026-11-01T00:00:00Z", "until": "2026-11-30T00:00:00Z"}).encode()
 # Small pages stand for GCS's and SignalWire's 1,000, so a few dozen recordings span several pages.
@@ -34,51 +31,9 @@ def created(day: int, minute: int = 0) -> datetime:
     return datetime(2026, 11, day, 12, minute, tzinfo=UTC)
 
 
-class ServerCounts:
-    """Requests counted where they arrive: fake-gcs-server's request log and the stand-in's own record."""
-
-    def __init__(self, harness: Harness, workdir: Path) -> None:
-        store = harness.store
-        assert isinstance(store, GcsStore)
-        self.bucket = store.bucket_name
-        self.workdir = workdir
-        self.space = harness.space
-        self.gcs_mark = 0
-        self.space_mark = 0
-
-    def gcs_lines(self) -> list[str]:
-        # The server logs a request as it finishes; wait until the log stops growing.
-        lines = gcs_requests(self.workdir, self.bucket)
-        while True:
-            time.sleep(0.2)
-            latest = gcs_requests(self.workdir, self.bucket)
-            if len(latest) == len(lines):
-                return latest
-            lines = latest
-
-    def start(self) -> None:
-        self.gcs_mark = len(self.gcs_lines())
-        self.space_mark = len(self.space.requests)
-
-    def gcs(self) -> list[str]:
-        return self.gcs_lines()[self.gcs_mark :]
-
-    def signalwire(self) -> list[str]:
-        return [f"{seen.method} {seen.path}" for seen in self.space.requests[self.space_mark :]]
-
-
 @pytest.fixture
 def counts(harness: Harness, gcs_workdir: Path) -> ServerCounts:
     return ServerCounts(harness, gcs_workdir)
-
-
-def is_object_list(line: str, bucket: str) -> bool:
-    return line.startswith(f"GET /storage/v1/b/{bucket}/o?")
-
-
-def per_object(lines: list[str], bucket: str) -> list[str]:
-    """Requests about one object (a listing's page token may name an object too, so listings are left out)."""
-    return [line for line in lines if not is_object_list(line, bucket)]
 
 
 def archive_all(harness: Harness, recordings: list[FakeRecording]) -> None:
@@ -133,9 +88,7 @@ def test_a_mixed_window_finds_each_recording_as_before_and_looks_closer_only_at_
     space.fault(unverified.sid, "media", Fault(no_length=True))
     space.fault(unverified.sid, "head", Fault(no_length=True))
     archive_all(harness, [*good, unverified, interrupted, corrupted])
-    store = harness.store
-    assert isinstance(store, GcsStore)
-    manifest = next(b for b in store._bucket.list_blobs() if b.name.endswith(f"{interrupted.sid}.json"))
+    manifest = next(b for b in bucket_of(harness).list_blobs() if b.name.endswith(f"{interrupted.sid}.json"))
     manifest.delete()
     tamper(harness, corrupted.sid, b"\1" * 20_000)
     odd = {missing.sid, interrupted.sid, corrupted.sid}

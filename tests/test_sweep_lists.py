@@ -21,8 +21,7 @@ from archiver.reconcile import sweep, verify
 from archiver.storage import VerifyingReader
 from archiver.webhook import handle_sweep
 from localspace.space import Fault
-from tests.conftest import Harness, audit_lines
-from tests.test_reconcile import WINDOW, cli_env, tamper
+from tests.helpers import WINDOW, Harness, audit_lines, cli_env, tamper
 
 BODY = json.dumps({"since": "2026-11-01T00:00:00Z", "until": "2026-11-30T00:00:00Z"}).encode()
 OLD = datetime(2020, 3, 1, tzinfo=UTC)

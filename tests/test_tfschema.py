@@ -359,26 +359,24 @@ def test_schemas_extracted_before_types_are_refused(tmp_path: Path) -> None:
     assert f"{schemas}/time.json was extracted by an older tfschema" in result.stderr
 
 
-def test_text_that_only_looks_like_a_reference_is_not_checked(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("file", "before", "after"),
+    [
+        (  # text that only looks like a reference is not checked
+            "functions.tf",
+            'description      = "Archive SignalWire recordings whose status callbacks were missed"',
+            'description      = "Not an expression: google_cloud_tasks_queue.archive.nothing, var.nothing"',
+        ),
+        (  # in HCL "${var.a_list}" is the list itself, not a string: no type error for it
+            "monitoring.tf",
+            "notification_channels = var.notification_channels",
+            'notification_channels = "${var.notification_channels}"',
+        ),
+    ],
+    ids=["text_that_only_looks_like_a_reference", "a_lone_interpolation_has_the_type_of_its_expression"],
+)
+def test_what_is_not_an_error_is_not_reported(tmp_path: Path, file: str, before: str, after: str) -> None:
     infra = _copy_infra(tmp_path)
-    _plant(
-        infra,
-        "functions.tf",
-        'description      = "Archive SignalWire recordings whose status callbacks were missed"',
-        'description      = "Not an expression: google_cloud_tasks_queue.archive.nothing, var.nothing"',
-    )
-    result = _check(infra)
-    assert result.returncode == 0, result.stderr
-
-
-def test_a_lone_interpolation_has_the_type_of_its_expression(tmp_path: Path) -> None:
-    """In HCL "${var.a_list}" is the list itself, not a string: no type error for it."""
-    infra = _copy_infra(tmp_path)
-    _plant(
-        infra,
-        "monitoring.tf",
-        "notification_channels = var.notification_channels",
-        'notification_channels = "${var.notification_channels}"',
-    )
+    _plant(infra, file, before, after)
     result = _check(infra)
     assert result.returncode == 0, result.stderr

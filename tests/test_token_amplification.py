@@ -8,29 +8,25 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import requests
 
 from archiver.webhook import handle_task
-from localspace.processes import start_function, stop
 from localspace.space import Fault, Space
-from tests.conftest import Harness, env_for
-from tests.test_function_process import signed_event
+from tests.helpers import Harness, StartFunction, env_for, signed_event
 
 TOKEN = "cb-token-0123456789abcdef"
 
 
 @pytest.fixture
-def function(space: Space, tmp_path: Path) -> Iterator[str]:
+def function(space: Space, tmp_path: Path, function_process: StartFunction) -> str:
     env = env_for(
         space, ARCHIVE_URI=str(tmp_path / "archive"), PUBLIC_URL="", CALLBACK_TOKEN=TOKEN, RETRY_BUDGET_SECONDS="10"
     )
-    process, url = start_function(env, log_path=tmp_path / "function.log")
-    yield url
-    stop(process)
+    return function_process(**env).url
 
 
 def ghost_event(space: Space) -> tuple[str, bytes]:

@@ -10,17 +10,16 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from typing import Any
 
 import pytest
 
-from archiver import signature
 from archiver.logging import get_logger, trace_fields
 from archiver.signalwire import Budget
-from archiver.storage import GcsStore, VerifyingReader
+from archiver.storage import VerifyingReader
 from archiver.webhook import handle_callback
+from localspace.signing import sign_form
 from localspace.space import Fault
-from tests.conftest import CALLBACK_URL, SIGNING_KEY, TOKEN, Harness, audit_lines, only_line, stored
+from tests.helpers import CALLBACK_URL, SIGNING_KEY, TOKEN, Harness, audit_lines, blobs, bucket_of, only_line, stored
 
 # --- refused before anything is fetched -----------------------------------------------------
 
@@ -70,7 +69,7 @@ def test_wrong_signature_is_403(harness: Harness) -> None:
     rec = harness.space.add()
     assert harness.post(harness.form(rec.sid), key="PSK_someone_else").status == 403
     fields = harness.form(rec.sid)
-    sig = signature.compute(SIGNING_KEY, CALLBACK_URL, fields.items())
+    sig = sign_form(SIGNING_KEY, CALLBACK_URL, fields).signature
     fields["RecordingSid"] = str(uuid.uuid4())  # signed for another recording
     reply = harness.post(fields, key=None, headers={"X-SignalWire-Signature": sig})
     assert reply.status == 403
@@ -85,7 +84,7 @@ def test_signature_over_another_url_is_403(harness: Harness) -> None:
 def test_twilio_header_alias_is_accepted(harness: Harness) -> None:
     rec = harness.space.add()
     fields = harness.form(rec.sid)
-    sig = signature.compute(SIGNING_KEY, CALLBACK_URL, fields.items())
+    sig = sign_form(SIGNING_KEY, CALLBACK_URL, fields).signature
     reply = harness.post(fields, key=None, headers={"X-Twilio-Signature": sig})
     assert reply.status == 200
     assert reply.body["outcome"] == "archived"
@@ -105,7 +104,7 @@ def test_url_rebuilt_from_forwarded_headers_when_public_url_unset(make_harness: 
     rec = harness.space.add()
     public = "https://fn-abc.a.run.app/archive_recording?tenant=7"
     fields = harness.form(rec.sid)
-    sig = signature.compute(SIGNING_KEY, public, fields.items())
+    sig = sign_form(SIGNING_KEY, public, fields).signature
     headers = {"X-SignalWire-Signature": sig, "X-Forwarded-Proto": "https", "X-Forwarded-Host": "fn-abc.a.run.app"}
     # The app sees plain http on an internal host, as behind Cloud Run's front end.
     internal = "http://localhost:8080/archive_recording?tenant=7"
@@ -145,25 +144,28 @@ def test_recording_url_host_is_never_fetched(harness: Harness) -> None:
 # --- statuses that archive nothing --------------------------------------------------------
 
 
-@pytest.mark.parametrize("status", ["in-progress", "paused", "resumed", "queued"])
-def test_not_final_statuses_are_ignored(harness: Harness, status: str, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [
+        ("in-progress", "ignored"),
+        ("paused", "ignored"),
+        ("resumed", "ignored"),
+        ("queued", "ignored"),
+        ("absent", "no_audio"),
+        ("failed", "no_audio"),
+    ],
+)
+def test_statuses_without_final_audio_fetch_nothing_and_are_logged(
+    harness: Harness, status: str, outcome: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not final yet: ignored. Final without audio: no_audio, with the status in the audit line."""
     rec = harness.space.add()
     reply = harness.post(harness.form(rec.sid, status))
     assert reply.status == 200
-    assert reply.body["outcome"] == "ignored"
-    assert harness.space.count() == 0
-    assert only_line(capsys)["outcome"] == "ignored"
-
-
-@pytest.mark.parametrize("status", ["absent", "failed"])
-def test_no_audio_statuses_are_logged(harness: Harness, status: str, capsys: pytest.CaptureFixture[str]) -> None:
-    rec = harness.space.add()
-    reply = harness.post(harness.form(rec.sid, status))
-    assert reply.status == 200
-    assert reply.body["outcome"] == "no_audio"
+    assert reply.body["outcome"] == outcome
     assert harness.space.count() == 0
     line = only_line(capsys)
-    assert line["outcome"] == "no_audio"
+    assert line["outcome"] == outcome
     assert line["recording_status"] == status
 
 
@@ -179,12 +181,6 @@ def test_completed_callback_for_absent_recording_is_no_audio(harness: Harness) -
 # --- archiving -----------------------------------------------------------------------------
 
 
-def _blobs(harness: Harness) -> dict[str, Any]:
-    store = harness.store
-    assert isinstance(store, GcsStore)
-    return {blob.name: blob for blob in store._bucket.list_blobs()}
-
-
 def test_completed_callback_archives_exact_audio_and_metadata(
     harness: Harness, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -194,7 +190,7 @@ def test_completed_callback_archives_exact_audio_and_metadata(
     assert reply.body["outcome"] == "archived"
     day = rec.created.strftime("%Y/%m/%d")
     base = f"calls/{harness.space.project_id}/{day}/{rec.sid}"
-    stored = _blobs(harness)
+    stored = blobs(harness)
     assert set(stored) == {f"{base}.mp3", f"{base}.json"}
     audio, meta = stored[f"{base}.mp3"], stored[f"{base}.json"]
     assert audio.download_as_bytes() == rec.audio()
@@ -240,9 +236,7 @@ def test_wav_format(make_harness: Callable[..., Harness]) -> None:
     reply = harness.post(harness.form(rec.sid))
     assert reply.status == 200
     assert reply.body["audio_uri"].endswith(f"{rec.sid}.wav")
-    store = harness.store
-    assert isinstance(store, GcsStore)
-    (blob,) = [b for b in store._bucket.list_blobs() if b.name.endswith(".wav")]
+    (blob,) = [b for b in bucket_of(harness).list_blobs() if b.name.endswith(".wav")]
     assert blob.content_type == "audio/wav"
     assert blob.download_as_bytes() == rec.audio("wav")
 
@@ -250,16 +244,14 @@ def test_wav_format(make_harness: Callable[..., Harness]) -> None:
 def test_duplicate_callback_downloads_nothing(harness: Harness, capsys: pytest.CaptureFixture[str]) -> None:
     rec = harness.space.add(size=1_000_000)
     assert harness.post(harness.form(rec.sid)).body["outcome"] == "archived"
-    store = harness.store
-    assert isinstance(store, GcsStore)
-    before = {b.name: b.generation for b in store._bucket.list_blobs()}
+    before = {b.name: b.generation for b in bucket_of(harness).list_blobs()}
     media_before = harness.space.count("media")
     capsys.readouterr()
     reply = harness.post(harness.form(rec.sid))
     assert reply.status == 200
     assert reply.body["outcome"] == "already_archived"
     assert harness.space.count("media") == media_before
-    assert {b.name: b.generation for b in store._bucket.list_blobs()} == before
+    assert {b.name: b.generation for b in bucket_of(harness).list_blobs()} == before
     line = only_line(capsys)
     assert line["outcome"] == "already_archived"
     assert line["bytes"] == rec.size

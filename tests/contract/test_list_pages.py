@@ -27,7 +27,7 @@ import pytest
 import requests
 
 from localspace.space import Fault, Space
-from tests.conftest import TOKEN
+from tests.helpers import TOKEN
 
 # responses.tsp lines 6-33: name -> the JSON types it may take.
 LAML_PAGE_FIELDS: dict[str, tuple[type, ...]] = {

@@ -7,7 +7,7 @@ import requests
 
 from archiver.audioformat import sniff
 from localspace.space import MEDIA_TYPES, Space
-from tests.conftest import TOKEN
+from tests.helpers import TOKEN
 
 
 def fetch(url: str, auth: tuple[str, str] | None = None) -> requests.Response:

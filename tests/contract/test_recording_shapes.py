@@ -9,8 +9,8 @@ import pytest
 import requests
 
 from localspace.space import MEDIA_PLACES, FakeRecording, Space
-from tests.conftest import TOKEN
 from tests.contract.spec import LAML_RECORDING, RELAY_DOWNLOAD, RELAY_RECORDING, violations
+from tests.helpers import TOKEN
 
 
 def get(space: Space, path: str, **params: Any) -> Any:
