@@ -17,7 +17,7 @@ from archiver.storage import Store, StoredObject
 class Archived:
     """A complete pair as a listing showed it; the audio agrees with its manifest, so one set of figures says both."""
 
-    fmt: str  # the audio object's extension: the manifest's `audio-object` names it
+    fmt: str  # the audio object's extension: the manifest's audio object names it
     size: int
     crc32c: str
     sha256: str

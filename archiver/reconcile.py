@@ -8,15 +8,26 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from archiver.archive import Archiver, Outcome, audio_key_of, call_sid_of, check_agreement, retained_until
-from archiver.archive_view import AHEAD_PER_WORKER, SeenSids, archive_rows, bounded_map, conclude
+from archiver.archive import Archiver, call_sid_of
+from archiver.archive_view import (
+    AHEAD_PER_WORKER,
+    SeenSids,
+    archive_rows,
+    bounded_map,
+    check_pair,
+    conclude,
+    record_manifest,
+)
 from archiver.config import is_sid
 from archiver.errors import Corrupt, Unreachable
 from archiver.inventory import Archived, Inventory
+from archiver.layout import ArchiveKeys, audio_key_of
 from archiver.listing import created_of, judge, owed_after, plan
+from archiver.manifest import StoredPair, recorded_audio_key
+from archiver.outcome import Outcome
 from archiver.progress import Pass, Progress, Window
 from archiver.proof import Deletion, deletion_key, signalwire_copy
-from archiver.signalwire import FINAL_WITH_AUDIO, KNOWN_STATUSES, NO_AUDIO, RecordingSource, whole_number
+from archiver.signalwire import FINAL_WITH_AUDIO, KNOWN_STATUSES, NO_AUDIO, RecordingSource
 from archiver.sweep_report import SweepReport, failure
 
 # SignalWire's dates have whole seconds: a window that must include a recording's second ends one second later.
@@ -483,7 +494,7 @@ def _check_objects(archiver: Archiver, row: dict[str, Any], audio_key: str, meta
     """
     manifest = archiver.store.stat(meta_key)
     if manifest is not None:
-        audio_key = archiver.recorded_audio_key((audio_key, meta_key), manifest)
+        audio_key = recorded_audio_key(archiver.store, ArchiveKeys(audio_key, meta_key), manifest)
         row["audio_uri"] = archiver.store.uri(audio_key)
     audio = archiver.store.stat(audio_key)
     row["metadata_present"] = manifest is not None
@@ -494,18 +505,10 @@ def _check_objects(archiver: Archiver, row: dict[str, Any], audio_key: str, meta
         # No manifest means never completed: whatever audio is there is an unfinished attempt.
         row.update(result="missing", detail=f"not archived: {row['metadata_uri']}")
         return audio_key
-    recorded = manifest.metadata
-    recorded_bytes = whole_number(recorded.get("audio-bytes", ""))
-    row.update(
-        recorded_bytes="" if recorded_bytes is None else recorded_bytes,
-        size_verified=recorded.get("audio-size-verified") == "true",
-        recorded_crc32c=recorded.get("audio-crc32c", ""),
-        recorded_sha256=recorded.get("audio-sha256", ""),
-    )
+    record_manifest(row, manifest)
     if audio is None:
         raise Corrupt(f"{row['audio_uri']} is missing, though its manifest records it as archived")
-    check_agreement(audio, manifest)
-    row["retained_until"] = retained_until(audio, manifest) or ""
+    check_pair(row, StoredPair(audio, manifest))
     return audio_key
 
 
