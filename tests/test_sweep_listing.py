@@ -15,9 +15,10 @@ from google.api_core.exceptions import Forbidden
 from google.cloud.storage import Client as GcsClient
 
 from archiver import config, progress, storage
-from archiver.reconcile import sweep, verify
 from archiver.service import Service
 from archiver.storage import GcsStore, StoredObject, VerifyingReader
+from archiver.sweep import sweep
+from archiver.verify import verify
 from archiver.webhook import handle_sweep
 from localspace.space import FakeRecording, Fault
 from tests.helpers import WINDOW, Harness, ServerCounts, bucket_of, env_for, is_object_list, per_object, tamper
