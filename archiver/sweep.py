@@ -248,7 +248,7 @@ class Sweep:
             for page in pages:
                 judged = judge(page.rows, window)
                 report.outside_window += judged.outside
-                left = self._rows(judged.rows, window)
+                left = self._rows(judged.rows, window, source.newest_first)
                 if left is not None:
                     return Pass(Window(window.since, left)) if source.newest_first else Pass(window, current)
                 dated = [c for r in judged.rows if (c := created_of(r)) is not None]
@@ -270,7 +270,7 @@ class Sweep:
             pages.close()
         return None
 
-    def _rows(self, rows: list[dict[str, Any]], window: Window) -> datetime | None:
+    def _rows(self, rows: list[dict[str, Any]], window: Window, newest_first: bool) -> datetime | None:
         """Act on a page's rows; None when all were started, else the (exclusive) end of what is left."""
         report = self.report
         newest_left: datetime | None = None
@@ -288,7 +288,9 @@ class Sweep:
                 report.skip(status)
                 continue
             late = newest_left is not None
-            archived = self.inventory.archived(sid, created) if created is not None and not late else None
+            archived = None
+            if created is not None and not late:
+                archived = self.inventory.archived(sid, created, newest_first=newest_first)
             needs_work = (
                 archived is None
                 or self.wants_delete

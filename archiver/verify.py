@@ -55,14 +55,14 @@ VERIFY_COLUMNS = [
 FAILING_RESULTS = frozenset({"missing", "corrupt", "failed"})
 
 
-def _listed_archive(inventory: Inventory, recording: dict[str, Any]) -> Archived | None:
+def _listed_archive(inventory: Inventory, recording: dict[str, Any], newest_first: bool) -> Archived | None:
     """The archive the listings show for a final recording with a valid SID and date; None otherwise."""
     sid = str(recording.get("sid") or "")
     status = str(recording.get("status") or "").lower()
     created = created_of(recording)
     if status not in FINAL_WITH_AUDIO or not is_sid(sid) or created is None:
         return None
-    return inventory.archived(sid, created)
+    return inventory.archived(sid, created, newest_first=newest_first)
 
 
 def verify_one(
@@ -165,23 +165,26 @@ def _listing_failed(api: str, exc: Exception) -> dict[str, Any]:
     return row
 
 
-def _listed(archiver: Archiver, window: Window, page_size: int, seen: SeenSids) -> Iterator[dict[str, Any]]:
-    """Every row SignalWire lists in the window, each API on its own, judged against the window on our side;
-    a listing that fails is a `failed` row of its own (marked `listing_failed`) and the next API is listed."""
+def _listed(
+    archiver: Archiver, window: Window, page_size: int, seen: SeenSids, inventory: Inventory
+) -> Iterator[tuple[dict[str, Any], Archived | None]]:
+    """Every row SignalWire lists in the window, each API on its own, judged against the window on our side,
+    with what the archive's listings show of it; a listing that fails is a `failed` row of its own (marked
+    `listing_failed`) and the next API is listed."""
     for source in listing_order(archiver.sources.values()):
         try:
             for page in source.recording_pages(window.since, window.until, archiver.policy, page_size):
                 judged = judge(page.rows, window)
                 for recording in judged.rows:
                     seen.add(str(recording.get("sid") or ""))
-                    yield recording
+                    yield recording, _listed_archive(inventory, recording, source.newest_first)
                 if judged.older and source.newest_first:
                     break
         # A space that cannot be reached at all is a configuration error, the same for every API: said once.
         except Unreachable:
             raise
         except Exception as exc:
-            yield {"listing_failed": _listing_failed(source.name, exc)}
+            yield {"listing_failed": _listing_failed(source.name, exc)}, None
 
 
 def verify(
@@ -194,7 +197,8 @@ def verify(
     page_size: int = 1000,
     views: tuple[str, ...] = ("signalwire", "archive"),
 ) -> Iterator[dict[str, Any]]:
-    """Rows (VERIFY_COLUMNS) in two views, streamed: memory follows a day of the archive, not the window.
+    """Rows (VERIFY_COLUMNS) in two views, streamed: memory follows a day of the archive in a
+    newest-first listing, the window's days in the RELAY list's.
 
     `signalwire`: one row for every recording SignalWire lists in the window, in listing order. What
     is archived comes from listings of the archive's day prefixes; only recordings those do not show
@@ -218,9 +222,9 @@ def verify(
     ahead = AHEAD_PER_WORKER * concurrency
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="verify") as pool:
         if "signalwire" in views:
-            # The inventory is asked here, in listing order, by one thread: it holds one day at a time.
-            listed = _listed(archiver, Window(since, until), page_size, seen)
-            yield from bounded_map(pool, row_of, ((r, _listed_archive(inventory, r)) for r in listed), ahead)
+            # The inventory is asked by one thread, in listing order: a newest-first list's days one at a time.
+            listed = _listed(archiver, Window(since, until), page_size, seen, inventory)
+            yield from bounded_map(pool, row_of, listed, ahead)
         if "archive" in views:
             leave_out = seen if "signalwire" in views else None
             yield from archive_rows(
