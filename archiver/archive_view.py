@@ -1,4 +1,4 @@
-"""`verify` from the archive's side: every stored manifest and audio pair of a window, judged against each other."""
+"""verify's archive view and what both views share: stored pairs judged, report rows filled, bounded work."""
 
 from __future__ import annotations
 

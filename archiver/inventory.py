@@ -1,4 +1,4 @@
-"""What the archive holds, learned from one listing per day prefix instead of two reads per recording."""
+"""What the archive holds, from one listing per day prefix and run instead of two reads per recording."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""One API's listing of a window: the date filters sent, every row judged on our side, and what a cut one still owes."""
+"""Listing SignalWire's APIs over a window: in which order, the date filters sent, rows judged, what a cut one owes."""
 
 from __future__ import annotations
 
