@@ -10,16 +10,10 @@ from archiver.config import Settings, is_sid
 from archiver.deletion import delete_verified
 from archiver.errors import NotFinal, NotFound, NotThere, TransientError
 from archiver.layout import ArchiveKeys
-
-# The `x as x` imports re-export what reconcile.py and archive_view.py still import from here (issue 21).
-from archiver.layout import audio_key_of as audio_key_of
-from archiver.layout import day_prefix as day_prefix
 from archiver.logging import get_logger
 from archiver.lookup import Lookup
-from archiver.manifest import StoredPair, read_agreeing, recorded_audio_key
-from archiver.manifest import check_agreement as check_agreement
-from archiver.manifest import retained_until as retained_until
-from archiver.outcome import Outcome as Outcome
+from archiver.manifest import StoredPair, read_agreeing
+from archiver.outcome import Outcome
 from archiver.retention import retention_for
 from archiver.signalwire import (
     FINAL_WITH_AUDIO,
@@ -30,7 +24,7 @@ from archiver.signalwire import (
     RecordingSource,
     RetryPolicy,
 )
-from archiver.storage import Retention, Store, StoredObject
+from archiver.storage import Retention, Store
 from archiver.writer import Writer, Written
 
 # How long a callback waits for a recording SignalWire still reports as not final.
@@ -73,9 +67,6 @@ class Archiver:
 
     def keys_of(self, sid: str, listed: Mapping[str, Any]) -> ArchiveKeys:
         return self.lookup.keys_of(sid, listed)
-
-    def recorded_audio_key(self, keys: tuple[str, str], manifest: StoredObject) -> str:
-        return recorded_audio_key(self.store, ArchiveKeys(*keys), manifest)
 
     def check_archived(self, outcome: Outcome, keys: tuple[str, str]) -> bool:
         return self.lookup.check_archived(outcome, ArchiveKeys(*keys))

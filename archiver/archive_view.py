@@ -1,4 +1,4 @@
-"""`verify` from the archive's side: every stored manifest and audio pair of a window, judged against each other."""
+"""verify's archive view and what both views share: stored pairs judged, report rows filled, bounded work."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from archiver.archive import Archiver, check_agreement, day_prefix, retained_until
-from archiver.audioformat import CONTENT_TYPES, SNIFF_BYTES
+from archiver.archive import Archiver
+from archiver.audioformat import SNIFF_BYTES
 from archiver.config import is_sid
 from archiver.errors import Corrupt
+from archiver.layout import MANIFEST_EXT, day_prefix
+from archiver.manifest import Manifest, StoredPair, audio_in, by_recording
 from archiver.misnamed import extension, wrong_name
 from archiver.proof import DELETION_EXT, Deletion, signalwire_copy
 from archiver.signalwire import parse_date, whole_number
@@ -104,21 +106,32 @@ def conclude(archiver: Archiver, row: dict[str, Any], audio_key: str, read_bytes
     row["result"] = "ok"
 
 
+def record_manifest(row: dict[str, Any], manifest: StoredObject) -> Manifest:
+    """Fill the row's `recorded_*` columns from what the manifest records about its audio."""
+    recorded = Manifest.from_metadata(manifest.metadata)
+    recorded_bytes = whole_number(recorded.audio_bytes)
+    row.update(
+        recorded_bytes="" if recorded_bytes is None else recorded_bytes,
+        size_verified=recorded.audio_size_verified,
+        recorded_crc32c=recorded.audio_crc32c,
+        recorded_sha256=recorded.audio_sha256,
+    )
+    return recorded
+
+
+def check_pair(row: dict[str, Any], pair: StoredPair) -> None:
+    """Corrupt when the audio disagrees with its manifest; otherwise fill the row's `retained_until`."""
+    pair.check()
+    row["retained_until"] = pair.retained_until() or ""
+
+
 def stored_pairs(archiver: Archiver, since: datetime, until: datetime) -> Iterator[tuple[str, dict[str, StoredObject]]]:
     """Each recording's objects under the window's day prefixes, one SID at a time, by extension."""
     day = since.date()
     while day <= until.date():
         prefix = day_prefix(archiver.settings.project_id, datetime(day.year, day.month, day.day))
-        sid, group = "", dict[str, StoredObject]()
-        for obj in archiver.store.list_objects(prefix):
-            name, _, ext = obj.key[len(prefix) :].partition(".")
-            if name != sid and group:
-                yield sid, group
-                group = {}
-            sid = name
-            group[ext] = obj
-        if group:
-            yield sid, group
+        for base, group in by_recording(archiver.store.list_objects(prefix)):
+            yield base.removeprefix(prefix), group
         day += timedelta(days=1)
 
 
@@ -136,12 +149,8 @@ def judge_pair(
     archiver: Archiver, row: dict[str, Any], sid: str, group: dict[str, StoredObject], read_bytes: bool
 ) -> None:
     """Fill a blank row of the `archive` view: the manifest and the audio it names, against each other."""
-    manifest = group.get("json")
-    audio_ext = next((ext for ext in group if ext in CONTENT_TYPES), None)
-    audio = group.get(audio_ext) if audio_ext else None
-    if manifest is not None:
-        named = manifest.metadata.get("audio-object")
-        audio = next((obj for ext, obj in group.items() if ext in CONTENT_TYPES and obj.uri == named), None)
+    manifest = group.get(MANIFEST_EXT)
+    audio = audio_in(group)
     row.update(recording_sid=sid[:64], view="archive", status="archived", metadata_present=manifest is not None)
     row["held"] = any(obj.held for obj in (audio, manifest) if obj is not None)
     if audio is not None:
@@ -156,19 +165,11 @@ def judge_pair(
             raise Corrupt(f"an object under the archive's day prefix is not a recording's: {sid[:64]!r}")
         if manifest is None:
             raise Corrupt(f"{row['audio_uri']} has no manifest: an attempt that never completed")
-        recorded = manifest.metadata
-        recorded_bytes = whole_number(recorded.get("audio-bytes", ""))
-        row.update(
-            metadata_uri=manifest.uri,
-            recorded_bytes="" if recorded_bytes is None else recorded_bytes,
-            size_verified=recorded.get("audio-size-verified") == "true",
-            recorded_crc32c=recorded.get("audio-crc32c", ""),
-            recorded_sha256=recorded.get("audio-sha256", ""),
-        )
+        row["metadata_uri"] = manifest.uri
+        recorded = record_manifest(row, manifest)
         if audio is None:
-            raise Corrupt(f"{recorded.get('audio-object', '')[:200]} is missing, though its manifest records it")
-        check_agreement(audio, manifest)
-        row["retained_until"] = retained_until(audio, manifest) or ""
+            raise Corrupt(f"{recorded.audio_object[:200]} is missing, though its manifest records it")
+        check_pair(row, StoredPair(audio, manifest))
         conclude(archiver, row, audio.key, read_bytes)
     except Corrupt as exc:
         row.update(result="corrupt", detail=str(exc)[:500])

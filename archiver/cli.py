@@ -26,11 +26,12 @@ from archiver.display import csv_row, terminal
 from archiver.holds import Selection, apply_hold
 from archiver.logging import audit, configure
 from archiver.outcome import Outcome
-from archiver.reconcile import FAILING_RESULTS, VERIFY_COLUMNS, blank_row, parse_when, sweep, verify
 from archiver.report import Report, configuration_of
 from archiver.service import Service
 from archiver.signalwire import FINAL_WITH_AUDIO, RetryPolicy
+from archiver.sweep import parse_when, sweep
 from archiver.sweep_report import REPORT_KEEPS, SweepReport
+from archiver.verify import FAILING_RESULTS, VERIFY_COLUMNS, blank_row, verify
 
 
 class CommandError(Exception):

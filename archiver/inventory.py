@@ -1,4 +1,4 @@
-"""What the archive holds, learned from one listing per day prefix instead of two reads per recording."""
+"""What the archive holds, from one listing per day prefix and run instead of two reads per recording."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from archiver.storage import Store, StoredObject
 class Archived:
     """A complete pair as a listing showed it; the audio agrees with its manifest, so one set of figures says both."""
 
-    fmt: str  # the audio object's extension: the manifest's `audio-object` names it
+    fmt: str  # the audio object's extension: the manifest's audio object names it
     size: int
     crc32c: str
     sha256: str
@@ -35,28 +35,34 @@ class Archived:
 
 @dataclass
 class Inventory:
-    """The complete, agreeing pairs of one day at a time, for recordings asked about in listing order.
+    """The complete, agreeing pairs of each day asked about, each day's prefix listed once, in any order.
 
-    SignalWire's LaML list is newest first, so the days come in order and only the current day is
-    held: its SIDs and a few figures each, never whole objects. A recording that is missing, half
-    there or disagreeing is simply not in it; the caller then looks closer, one recording at a time,
-    exactly as it did before listings. A day whose listing fails is treated the same way (and named
-    in `unlisted`), so a listing refused costs requests, never a recording.
+    A day's map holds its SIDs and a few figures each, never whole objects, and only days some listed
+    recording was created on are listed, so the maps are bounded by the window's days. Asked in a
+    newest-first list's order (`newest_first`), the days newer than the one asked about are never asked
+    again and are let go: memory then follows a day, not the window. The RELAY list's order is
+    undocumented, so its days are all kept: rows that change day back and forth cost no listing more.
+    A recording that is missing, half there or disagreeing is simply not in it; the caller then looks
+    closer, one recording at a time, exactly as it did before listings. A day whose listing fails is
+    treated the same way (and named in `unlisted`), so a listing refused costs requests, never a recording.
     """
 
     store: Store
     account_sid: str
     listed_days: int = field(default=0, init=False)
     unlisted: list[dict[str, str]] = field(default_factory=list, init=False)
-    _day: date | None = field(default=None, init=False)
-    _pairs: dict[str, Archived] = field(default_factory=dict, init=False)
+    _days: dict[date, dict[str, Archived]] = field(default_factory=dict, init=False)
 
-    def archived(self, sid: str, created: datetime) -> Archived | None:
+    def archived(self, sid: str, created: datetime, *, newest_first: bool = False) -> Archived | None:
         """The recording's archive when the listing shows it complete and agreeing; None otherwise."""
-        if created.date() != self._day:
-            self._day = created.date()
-            self._pairs = self._list(day_prefix(self.account_sid, created))
-        return self._pairs.get(sid.lower())
+        day = created.date()
+        if newest_first:
+            for newer in [listed for listed in self._days if listed > day]:
+                del self._days[newer]
+        pairs = self._days.get(day)
+        if pairs is None:
+            pairs = self._days[day] = self._list(day_prefix(self.account_sid, created))
+        return pairs.get(sid.lower())
 
     def _list(self, prefix: str) -> dict[str, Archived]:
         pairs: dict[str, Archived] = {}

@@ -1,4 +1,4 @@
-"""One API's listing of a window: the date filters sent, every row judged on our side, and what a cut one still owes."""
+"""Listing SignalWire's APIs over a window: in which order, the date filters sent, rows judged, what a cut one owes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from archiver.progress import Pass, Window
-from archiver.signalwire import parse_date, rfc2822
+from archiver.signalwire import RecordingSource, parse_date, rfc2822
 
 _DAY = timedelta(days=1)
 
@@ -82,3 +82,8 @@ def owed_after(cut: Pass, later: list[Pass]) -> list[Pass]:
     resumable = [cut] if cut.next else []
     rest = union(p.window for p in ([] if cut.next else [cut]) + later)
     return resumable + ([Pass(rest)] if rest else [])
+
+
+def listing_order(sources: Iterable[RecordingSource]) -> list[RecordingSource]:
+    """The configured APIs, newest-first lists (LaML's, filtered by date) first: see sweep.sweep()."""
+    return sorted(sources, key=lambda source: not source.newest_first)

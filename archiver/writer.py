@@ -11,7 +11,7 @@ from archiver.audioformat import FormatDecision, PeekedMedia, decide, extension_
 from archiver.config import Settings
 from archiver.errors import AlreadyExists, IntegrityError, TooLarge, TransientError
 from archiver.layout import ArchiveKeys, audio_key_of
-from archiver.manifest import AUDIO_PREFIX, Manifest
+from archiver.manifest import ARCHIVER_VERSION, AUDIO_PREFIX, RECORDING_SID, Manifest
 from archiver.retention import retention_for
 from archiver.signalwire import Budget, Recording, RecordingSource, RetryPolicy
 from archiver.storage import Store, StoredObject, VerifyingReader
@@ -65,7 +65,7 @@ class Writer:
     def audio_metadata(self, recording: Recording) -> dict[str, str]:
         data = recording.data
         return {
-            "recording-sid": recording.sid.lower(),
+            RECORDING_SID: recording.sid.lower(),
             "account-sid": self.settings.project_id,
             "api": recording.api,
             "call-sid": _text(data.get("call_sid")),
@@ -74,7 +74,7 @@ class Writer:
             "channels": _text(data.get("channels")),
             "source": _text(data.get("source")),
             "date-created": _text(data.get("date_created")),
-            "archiver-version": __version__,
+            ARCHIVER_VERSION: __version__,
         }
 
     def _audio(

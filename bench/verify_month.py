@@ -193,8 +193,8 @@ def measure(count: int, space_url: str, out: Path) -> None:
     from collections import Counter
 
     from archiver import config
-    from archiver.reconcile import verify
     from archiver.service import Service
+    from archiver.verify import verify
 
     settings = config.load(
         {

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from archiver.reconcile import sweep, verify
+from archiver.sweep import sweep
+from archiver.verify import verify
 from archiver.webhook import handle_callback
 from localspace.signing import sign_event, sign_url
 from localspace.space import Fault

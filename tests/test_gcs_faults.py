@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from archiver.reconcile import sweep, verify
 from archiver.storage import GcsStore
+from archiver.sweep import sweep
+from archiver.verify import verify
 from localspace.space import FakeRecording
 from localspace.strictgcs import GCS_MUTATION_INTERVAL_S, Fault, StrictGcs
 from tests.helpers import WINDOW, Harness, blob_name, blobs

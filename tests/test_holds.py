@@ -15,8 +15,8 @@ from google.cloud import storage
 
 from archiver import cli
 from archiver.errors import DeleteForbidden, HoldNotConfirmed
-from archiver.reconcile import verify
 from archiver.storage import GcsStore, StoredObject
+from archiver.verify import verify
 from localspace.space import FakeRecording
 from localspace.strictgcs import StrictGcs
 from tests.helpers import WINDOW, Harness, audit_lines, blob_name, bucket_of, cli_env, run_archiver

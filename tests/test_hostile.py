@@ -24,8 +24,9 @@ import requests
 from google.cloud import storage
 
 from archiver import cli
-from archiver.reconcile import sweep, verify
 from archiver.storage import LocalStore
+from archiver.sweep import sweep
+from archiver.verify import verify
 from archiver.webhook import handle_callback, handle_sweep
 from localspace.signing import HEADER, sign_form
 from localspace.space import Fault, Space

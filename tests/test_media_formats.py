@@ -12,7 +12,7 @@ import pytest
 
 from archiver.audioformat import PeekedMedia, decide, refused_media_type, sniff
 from archiver.errors import NotAudio
-from archiver.reconcile import sweep
+from archiver.sweep import sweep
 from localspace.space import Fault, magic
 from tests.helpers import WINDOW, Harness, audit_lines, bucket_of, only_line, stored
 

@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 import pytest
 
 from archiver.layout import audio_key_of
-from archiver.reconcile import sweep, verify
 from archiver.signalwire import Budget
 from archiver.storage import VerifyingReader
+from archiver.sweep import sweep
+from archiver.verify import verify
 from localspace.space import FakeRecording, Fault
 from tests.helpers import WINDOW, Harness
 

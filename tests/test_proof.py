@@ -11,9 +11,9 @@ import pytest
 from archiver.inventory import Inventory
 from archiver.outcome import Outcome
 from archiver.proof import deletion_key, record_deletion
-from archiver.reconcile import verify, verify_one
 from archiver.report import Report
 from archiver.storage import VerifyingReader
+from archiver.verify import verify, verify_one
 from localspace.space import Fault
 from tests.helpers import WINDOW, Harness, audit_lines, only_line
 

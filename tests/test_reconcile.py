@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 
-from archiver import cli, reconcile
+from archiver import cli
+from archiver import verify as verify_module
 from archiver.outcome import Outcome
-from archiver.reconcile import sweep, verify
+from archiver.sweep import sweep
+from archiver.verify import verify
 from archiver.webhook import handle_sweep
 from localspace.processes import free_port
 from localspace.space import FakeRecording, Fault
@@ -408,7 +410,7 @@ def test_verify_output_is_whole_or_absent(
     cli_env(monkeypatch, harness)
     rows_file = tmp_path / "rows.csv"
     argv = ["verify", "--since", "2026-11-01", "--until", "2026-11-30", "--output", str(rows_file)]
-    judged = reconcile.verify_one
+    judged = verify_module.verify_one
     calls = 0
 
     def breaks_on_the_fourth(*args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -419,7 +421,7 @@ def test_verify_output_is_whole_or_absent(
         return judged(*args, **kwargs)
 
     with monkeypatch.context() as patched:
-        patched.setattr(reconcile, "verify_one", breaks_on_the_fourth)
+        patched.setattr(verify_module, "verify_one", breaks_on_the_fourth)
         assert cli.main(argv) == 2
     assert "the run broke off" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []

@@ -14,10 +14,11 @@ import pytest
 
 from archiver import config
 from archiver.errors import DeleteForbidden
-from archiver.reconcile import sweep, verify
 from archiver.service import Service
 from archiver.signalwire import Budget
 from archiver.storage import GcsStore, VerifyingReader
+from archiver.sweep import sweep
+from archiver.verify import verify
 from tests.helpers import WINDOW, Harness, audit_lines, bucket_of, env_for
 
 

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from archiver import sweep_report
-from archiver.reconcile import sweep, verify
+from archiver.sweep import sweep
+from archiver.verify import verify
 from archiver.webhook import handle_sweep
 from tests.helpers import WINDOW, Harness, audit_lines, stored
 

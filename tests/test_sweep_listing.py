@@ -8,6 +8,7 @@ import math
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -15,9 +16,10 @@ from google.api_core.exceptions import Forbidden
 from google.cloud.storage import Client as GcsClient
 
 from archiver import config, progress, storage
-from archiver.reconcile import sweep, verify
 from archiver.service import Service
 from archiver.storage import GcsStore, StoredObject, VerifyingReader
+from archiver.sweep import sweep
+from archiver.verify import verify
 from archiver.webhook import handle_sweep
 from localspace.space import FakeRecording, Fault
 from tests.helpers import WINDOW, Harness, ServerCounts, bucket_of, env_for, is_object_list, per_object, tamper
@@ -283,3 +285,26 @@ def test_a_local_archive_lists_its_objects_like_a_bucket(make_harness: Callable[
     assert list(harness.store.list_objects(f"{harness.space.project_id}/2026/11/03/")) == []
     report = sweep(harness.archiver, *WINDOW, concurrency=1, deadline_s=60)
     assert report.already_archived == 2 and report.archive_listings == 1
+
+
+def test_a_shuffled_relay_list_lists_each_day_of_the_archive_once(harness: Harness, counts: ServerCounts) -> None:
+    """The RELAY list's order is undocumented: rows that go back and forth between days still cost the archive
+    one listing a day, where following the rows' order would list a day again at every change."""
+    harness.space.listing.relay_order = "shuffled"
+    days = (2, 3, 4)
+    recs = [harness.space.add(size=2_000, api="relay", created=created(days[i % 3], i)) for i in range(24)]
+    for rec in recs:
+        assert harness.archiver.archive(rec.sid, api="relay").outcome == "archived"
+
+    listed: list[str] = []
+    counts.start()
+    report = sweep(
+        harness.archiver, *WINDOW, concurrency=4, deadline_s=300, on_listed=lambda r: listed.append(r["sid"])
+    )
+    assert report.already_archived == 24 and report.ok and not report.archived
+    by_sid = {rec.sid: rec.created.date() for rec in recs}
+    changes = sum(1 for a, b in pairwise(listed) if by_sid[a] != by_sid[b])
+    assert changes > len(days)  # the shuffle does go back to days already seen
+    assert report.archive_listings == len(days)
+    gcs = counts.gcs()
+    assert len(gcs) == len(days) and all(is_object_list(line, counts.bucket) for line in gcs)

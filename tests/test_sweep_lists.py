@@ -17,8 +17,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from archiver import archive_view, cli, progress
-from archiver.reconcile import sweep, verify
 from archiver.storage import VerifyingReader
+from archiver.sweep import sweep
+from archiver.verify import verify
 from archiver.webhook import handle_sweep
 from localspace.space import Fault
 from tests.helpers import WINDOW, Harness, audit_lines, cli_env, tamper
