@@ -17,7 +17,7 @@ from archiver.config import is_sid
 from archiver.errors import Corrupt
 from archiver.misnamed import extension, wrong_name
 from archiver.proof import DELETION_EXT, Deletion, signalwire_copy
-from archiver.signalwire import parse_date, whole_number
+from archiver.recordings import parse_date, whole_number
 from archiver.storage import StoredObject, crc32c_of
 
 # Rows in flight at once, per worker: enough to keep every worker busy, few enough that memory does not

@@ -27,9 +27,10 @@ from archiver.holds import Selection, apply_hold
 from archiver.logging import audit, configure
 from archiver.outcome import Outcome
 from archiver.reconcile import FAILING_RESULTS, VERIFY_COLUMNS, blank_row, parse_when, sweep, verify
+from archiver.recordings import FINAL_WITH_AUDIO
 from archiver.report import Report, configuration_of
 from archiver.service import Service
-from archiver.signalwire import FINAL_WITH_AUDIO, RetryPolicy
+from archiver.signalwire import RetryPolicy
 from archiver.sweep_report import REPORT_KEEPS, SweepReport
 
 

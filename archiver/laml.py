@@ -11,21 +11,14 @@ from archiver.config import Settings, is_sid
 from archiver.errors import SignalWireError
 from archiver.listing import laml_filters
 from archiver.progress import Window
-from archiver.signalwire import (
-    METADATA_MAX_BYTES,
-    Budget,
-    ListPage,
-    MediaStream,
-    Recording,
-    RetryPolicy,
-    SpaceHttp,
-)
+from archiver.recordings import Api, Recording
+from archiver.signalwire import METADATA_MAX_BYTES, Budget, ListPage, MediaStream, RetryPolicy, SpaceHttp
 
 
 class LamlSource:
     """Every URL is built from the configured space and validated SIDs, never from a callback."""
 
-    name = "laml"
+    name: str = Api.LAML
     size_from = "head"
     # Documented: the list answers newest first.
     newest_first = True

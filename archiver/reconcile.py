@@ -16,7 +16,8 @@ from archiver.inventory import Archived, Inventory
 from archiver.listing import created_of, judge, owed_after, plan
 from archiver.progress import Pass, Progress, Window
 from archiver.proof import Deletion, deletion_key, signalwire_copy
-from archiver.signalwire import FINAL_WITH_AUDIO, KNOWN_STATUSES, NO_AUDIO, RecordingSource, whole_number
+from archiver.recordings import FINAL_WITH_AUDIO, KNOWN_STATUSES, NO_AUDIO, whole_number
+from archiver.signalwire import RecordingSource
 from archiver.sweep_report import SweepReport, failure
 
 # SignalWire's dates have whole seconds: a window that must include a recording's second ends one second later.

@@ -16,15 +16,8 @@ from urllib.parse import urljoin, urlsplit
 from archiver.audioformat import extension_of
 from archiver.config import Settings, is_sid
 from archiver.errors import SignalWireError
-from archiver.signalwire import (
-    METADATA_MAX_BYTES,
-    Budget,
-    ListPage,
-    MediaStream,
-    Recording,
-    RetryPolicy,
-    SpaceHttp,
-)
+from archiver.recordings import Api, Recording
+from archiver.signalwire import METADATA_MAX_BYTES, Budget, ListPage, MediaStream, RetryPolicy, SpaceHttp
 
 PATH = "/api/relay/rest/recordings"
 # The spec documents no enumeration for `status` (relay-rest/recordings/models/core.tsp): these are the
@@ -68,7 +61,7 @@ def as_row(data: dict[str, Any]) -> dict[str, Any]:
 class RelaySource:
     """`GET/DELETE /api/relay/rest/recordings/{id}` and the listing; audio from wherever its `url` points, safely."""
 
-    name = "relay"
+    name: str = Api.RELAY
     size_from = "byte_size"
     # The docs state no order for this list (signalwire/docs relay-rest/recordings/main.tsp).
     newest_first = False

@@ -15,7 +15,7 @@ from typing import Any
 from archiver import __version__
 from archiver.config import Settings
 from archiver.reconcile import VERIFY_COLUMNS
-from archiver.signalwire import parse_date
+from archiver.recordings import parse_date
 
 # What the chart shows per day, in order, with the colour of its bars.
 SERIES = {

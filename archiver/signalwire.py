@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any, NamedTuple, Protocol, TypeVar
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -23,12 +22,8 @@ from archiver import __version__, deadline
 from archiver.audioformat import refused_media_type
 from archiver.config import Settings, is_loopback_host
 from archiver.errors import NotAudio, NotFound, SignalWireError, TooLarge, TransientError, Unreachable
+from archiver.recordings import Recording, parse_date, whole_number
 
-FINAL_WITH_AUDIO = frozenset({"completed", "stopped"})
-NO_AUDIO = frozenset({"absent", "failed"})
-NOT_FINAL = frozenset({"in-progress", "paused", "resumed", "queued", "processing"})
-# Any other word is reported as unknown (a WARNING naming it), never silently passed over.
-KNOWN_STATUSES = FINAL_WITH_AUDIO | NO_AUDIO | NOT_FINAL
 METADATA_MAX_BYTES = 1024 * 1024
 PAGE_MAX_BYTES = 16 * 1024 * 1024
 _CONNECT_TIMEOUT_S = 5
@@ -57,59 +52,6 @@ def _no_credentials(request: requests.PreparedRequest) -> requests.PreparedReque
 
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Recording:
-    """A recording's metadata: the exact bytes SignalWire returned, and their parse.
-
-    `data` reads like a LaML recording whichever API answered (`sid`, `status`, `date_created`, plus
-    `api` and, for RELAY, the `format` its URL names); `raw` is stored verbatim.
-    """
-
-    raw: bytes
-    data: dict[str, Any]
-
-    @property
-    def sid(self) -> str:
-        return str(self.data.get("sid", ""))
-
-    @property
-    def status(self) -> str:
-        return str(self.data.get("status") or "").lower()
-
-    @property
-    def api(self) -> str:
-        return str(self.data.get("api") or "laml")
-
-    @property
-    def announced_bytes(self) -> int | None:
-        """The size SignalWire vouches for in the metadata itself (RELAY's `byte_size`), if it does."""
-        size = self.data.get("byte_size")
-        return size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None
-
-
-def parse_date(value: Any) -> datetime:
-    """RFC 2822 (as SignalWire sends) or ISO 8601, returned in UTC; ValueError otherwise."""
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"no date in {value!r}")
-    text = value.strip()[:64]
-    # SignalWire's own docs show "Sept"; RFC 2822 only knows "Sep".
-    text = text.replace(" Sept ", " Sep ")
-    try:
-        try:
-            parsed = parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC)
-    except OverflowError:
-        raise ValueError(f"date out of range: {text!r}") from None
-
-
-def rfc2822(moment: datetime) -> str:
-    return format_datetime(moment.astimezone(UTC), usegmt=False)
 
 
 @dataclass
@@ -229,15 +171,6 @@ def _unreachable(exc: BaseException) -> str | None:
         nested = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None
         seen = reason if isinstance(reason, BaseException) else nested or seen.__cause__ or seen.__context__
     return None
-
-
-def whole_number(text: str, max_digits: int = 19) -> int | None:
-    """A count written in ASCII digits, as a header or a manifest carries one; None for anything else.
-
-    `str.isdigit()` alone also passes '³' or '٣', which `int()` then refuses or reads differently.
-    """
-    text = text.strip()
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= max_digits else None
 
 
 def _announced_length(response: requests.Response) -> int | None:
@@ -544,7 +477,7 @@ class ListPage(NamedTuple):
 class RecordingSource(Protocol):
     """One SignalWire API's recordings: what `Archiver` and the sweep need, and nothing more.
 
-    `name` is the API ("laml" or "relay"); `size_from` says where `media_size` gets its answer.
+    `name` is the API (an `Api`); `size_from` says where `media_size` gets its answer.
     List rows read like a LaML recording (`sid`, `status`, `date_created`) and carry `api`; pages
     come `newest_first` when the API documents that order (the sweep then resumes mid-window), and
     each names the page after it, so a listing cut short can resume there (`start`). The filters

@@ -12,14 +12,14 @@ from typing import Any
 
 from archiver.config import Settings, is_sid
 from archiver.outcome import Outcome
-from archiver.signalwire import parse_date
+from archiver.recordings import Api, parse_date
 
 # The callback must answer inside SignalWire's 5 s read timeout, enqueue retries included.
 ENQUEUE_DEADLINE_S = 3.0
 # "token_callback": a callback only CALLBACK_TOKEN vouched for, whose 404 the worker does not wait out.
 SOURCES = frozenset({"callback", "token_callback", "sweep", "backfill"})
 # The SignalWire API a recording belongs to (archiver/laml.py, archiver/relay.py).
-APIS = frozenset({"laml", "relay"})
+APIS = frozenset(Api)
 _MAX_DATE = 64
 
 
@@ -40,7 +40,7 @@ class TaskBody:
     recording_sid: str
     source: str
     date_created: str | None = None
-    api: str = "laml"
+    api: str = Api.LAML
 
     def to_json(self) -> bytes:
         body: dict[str, str] = {"recording_sid": self.recording_sid, "source": self.source, "api": self.api}
@@ -61,7 +61,7 @@ class TaskBody:
         if unknown:
             raise ValueError(f"task body has unknown fields: {', '.join(sorted(unknown))[:200]}")
         sid, source, created = data.get("recording_sid"), data.get("source"), data.get("date_created")
-        api = data.get("api", "laml")
+        api = data.get("api", Api.LAML)
         if api not in APIS:
             raise ValueError(f"api must be one of {', '.join(sorted(APIS))}")
         if not isinstance(sid, str) or not is_sid(sid):
@@ -145,7 +145,7 @@ class TaskQueue:
             dispatch_deadline=timedelta(seconds=self.settings.tasks_dispatch_deadline_s),
         )
 
-    def enqueue(self, sid: str, *, source: str, date_created: str | None = None, api: str = "laml") -> Outcome:
+    def enqueue(self, sid: str, *, source: str, date_created: str | None = None, api: str = Api.LAML) -> Outcome:
         """`queued`, `already_queued` (a task of that name exists or ran within the hour), or `failed`."""
         sid = sid.lower()
         started = time.monotonic()

@@ -14,8 +14,8 @@ from archiver.inbound import Rejected, check_caller, read_body, read_callback
 from archiver.logging import Headers, audit, bind_request, get_logger
 from archiver.outcome import Outcome
 from archiver.reconcile import parse_when, sweep
+from archiver.recordings import whole_number
 from archiver.service import Service
-from archiver.signalwire import whole_number
 from archiver.sweep_report import failure
 from archiver.tasks import TaskBody
 
