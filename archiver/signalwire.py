@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import random
 import time
@@ -25,11 +24,12 @@ from archiver.errors import NotAudio, NotFound, SignalWireError, TooLarge, Trans
 from archiver.recordings import Recording, parse_date, whole_number
 
 METADATA_MAX_BYTES = 1024 * 1024
-PAGE_MAX_BYTES = 16 * 1024 * 1024
 _CONNECT_TIMEOUT_S = 5
 _READ_TIMEOUT_S = 30
 # Even a request made on the last second of a budget gets this long, so it can succeed at all.
 _MIN_ALLOWANCE_S = 5.0
+# One list page gets this long, on a budget of its own.
+PAGE_BUDGET_S = _MIN_ALLOWANCE_S + _READ_TIMEOUT_S
 _MAX_RETRY_AFTER_S = 60.0
 _READ_BLOCK = 64 * 1024
 _RETRY_STATUSES = frozenset({404, 408, 409, 425, 429})
@@ -38,10 +38,6 @@ _IDENTITY = {"Accept-Encoding": "identity"}
 _MEDIA_ACCEPT = "audio/*, video/mp4, application/octet-stream, binary/octet-stream;q=0.9"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
-# A list page of 1,000 recordings decodes to a few thousand JSON objects; a flood of `{}` to millions.
-PAGE_MAX_OBJECTS = 20_000
-# Ten million recordings at 1,000 a page: a list longer than that is a list that does not end.
-MAX_PAGES = 10_000
 # An error answer's body is read this far for its code, no further.
 _ERROR_BODY_BYTES = 4096
 
@@ -196,6 +192,30 @@ def _counting_objects(limit: int) -> Callable[[dict[str, Any]], dict[str, Any]]:
     return hook
 
 
+def read_bounded(response: requests.Response, exchange: deadline.Exchange, limit: int, what: str) -> bytes:
+    """The whole body, refused once it passes `limit` bytes, announced or not."""
+    announced = _announced_length(response)
+    if announced is not None and announced > limit:
+        raise TooLarge(f"{what}: {announced} bytes announced, over the {limit}-byte limit")
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        try:
+            chunk: bytes = response.raw.read(_READ_BLOCK, decode_content=True)
+        except Exception as exc:
+            reason = "deadline passed" if exchange.expired else type(exc).__name__
+            raise TransientError(f"{what}: body broke ({reason})") from exc
+        if exchange.expired:
+            raise TransientError(f"{what}: deadline passed")
+        if not chunk:
+            return b"".join(parts)
+        total += len(chunk)
+        exchange.received += len(chunk)
+        if total > limit:
+            raise TooLarge(f"{what}: body over the {limit}-byte limit; refused")
+        parts.append(chunk)
+
+
 class MediaStream:
     """An open media response: `read(n)` returns up to n bytes; headers already checked.
 
@@ -318,36 +338,12 @@ class SpaceHttp:
             raise SignalWireError(f"{what}: redirect to {target[:120]!r} refused")
         return target
 
-    @staticmethod
-    def read_bounded(response: requests.Response, exchange: deadline.Exchange, limit: int, what: str) -> bytes:
-        """The whole body, refused once it passes `limit` bytes, announced or not."""
-        announced = _announced_length(response)
-        if announced is not None and announced > limit:
-            raise TooLarge(f"{what}: {announced} bytes announced, over the {limit}-byte limit")
-        parts: list[bytes] = []
-        total = 0
-        while True:
-            try:
-                chunk: bytes = response.raw.read(_READ_BLOCK, decode_content=True)
-            except Exception as exc:
-                reason = "deadline passed" if exchange.expired else type(exc).__name__
-                raise TransientError(f"{what}: body broke ({reason})") from exc
-            if exchange.expired:
-                raise TransientError(f"{what}: deadline passed")
-            if not chunk:
-                return b"".join(parts)
-            total += len(chunk)
-            exchange.received += len(chunk)
-            if total > limit:
-                raise TooLarge(f"{what}: body over the {limit}-byte limit; refused")
-            parts.append(chunk)
-
     def json(
         self, method: str, url: str, budget: Budget, what: str, limit: int, max_objects: int = 1000, **kwargs: Any
     ) -> tuple[bytes, Any]:
         with self.exchange(method, url, budget, what, **kwargs) as (response, exchange):
             _check(response, what)
-            raw = self.read_bounded(response, exchange, limit, what)
+            raw = read_bounded(response, exchange, limit, what)
         try:
             data = json.loads(raw, object_hook=_counting_objects(max_objects))
         except TooLarge as exc:
@@ -358,14 +354,6 @@ class SpaceHttp:
         if not isinstance(data, dict):
             raise TransientError(f"{what}: JSON is not an object")
         return raw, data
-
-    def page(self, url: str, params: dict[str, Any] | None, what: str) -> dict[str, Any]:
-        """One list page, with a budget of its own."""
-        budget = Budget.of(_MIN_ALLOWANCE_S + _READ_TIMEOUT_S)
-        data: dict[str, Any] = self.json(
-            "GET", url, budget, what, PAGE_MAX_BYTES, max_objects=PAGE_MAX_OBJECTS, params=params
-        )[1]
-        return data
 
     def on_space(self, url: str, path_prefix: str = "/") -> bool:
         """True for a URL on the configured space's origin, under `path_prefix`, without credentials in it."""
@@ -381,44 +369,6 @@ class SpaceHttp:
         return (
             same_origin and not target.username and not target.password and not climbs and path.startswith(path_prefix)
         )
-
-    def pages(
-        self,
-        url: str,
-        params: dict[str, Any] | None,
-        what: str,
-        path_prefix: str,
-        next_of: Callable[[dict[str, Any]], Any],
-        policy: RetryPolicy,
-    ) -> Iterator[tuple[dict[str, Any], str | None]]:
-        """Every page of a list with the URL of the one after it (None at the end): next links followed on
-        the space only, never to a page already read. A `url` that is a next link resumes a listing there."""
-        seen: set[str] = set()
-        next_url: str | None = url
-        while next_url:
-            if next_url in seen:
-                raise SignalWireError(f"{what}: next page {next_url[:120]!r} was listed already; refused")
-            if len(seen) >= MAX_PAGES:
-                raise SignalWireError(f"{what}: more than {MAX_PAGES} pages; refused")
-            seen.add(next_url)
-            page = policy.run(functools.partial(self.page, next_url, params, what))
-            next_uri = next_of(page)
-            try:
-                next_url = (
-                    self.next_page(next_uri, path_prefix, what) if isinstance(next_uri, str) and next_uri else None
-                )
-            except SignalWireError:
-                # What this page lists is still the caller's to act on; the refusal ends the listing after it.
-                yield page, None
-                raise
-            yield page, next_url
-            params = None
-
-    def next_page(self, next_uri: str, path_prefix: str, what: str) -> str:
-        """The next page's URL, only if it stays on the space and under the API's path."""
-        if not self.on_space(next_uri, path_prefix):
-            raise SignalWireError(f"{what}: next page {next_uri[:120]!r} leaves the project's API; refused")
-        return urljoin(self.settings.space_url + "/", next_uri)
 
     def open_media(self, url: str, budget: Budget, what: str) -> MediaStream:
         """Open an audio stream; the body is read by the caller, chunk by chunk, under the same deadline."""
