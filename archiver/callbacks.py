@@ -42,7 +42,7 @@ class Callback:
     when CALLBACK_TOKEN vouched for it instead.
     """
 
-    source: Api
+    api: Api
     shape: Shape
     status: str
     kind: Kind

@@ -1,4 +1,4 @@
-"""The recording model, standard library only: statuses, `Api`, `Recording`, and its date and number parsers."""
+"""The recording model, standard library only: statuses, `Api`, `Trigger`, `Recording`, its date and number parsers."""
 
 from __future__ import annotations
 
@@ -20,6 +20,16 @@ class Api(StrEnum):
 
     LAML = "laml"
     RELAY = "relay"
+
+
+class Trigger(StrEnum):
+    """What made the archiver look at a recording: the word an audit line and a task body carry as `source`."""
+
+    CALLBACK = "callback"
+    # A callback only CALLBACK_TOKEN vouched for, whose 404 the worker does not wait out.
+    TOKEN_CALLBACK = "token_callback"  # noqa: S105 (a trigger's name, not a secret)
+    SWEEP = "sweep"
+    BACKFILL = "backfill"
 
 
 @dataclass(frozen=True)
