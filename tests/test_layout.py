@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,16 @@ def test_no_function_over_8_parameters_in_archiver() -> None:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and (count := _parameters(node)) > MAX_PARAMETERS
     ]
     assert too_many == []
+
+
+def test_the_recording_model_needs_the_standard_library_only() -> None:
+    """A parser of dates or statuses must not pull in requests (or anything else) to run."""
+    tree = _modules()["archiver.recordings"]
+    imported = {
+        alias.name if isinstance(node, ast.Import) else (node.module or "")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    outside = {name for name in imported if name.split(".")[0] not in sys.stdlib_module_names}
+    assert imported and outside == set()
