@@ -14,16 +14,9 @@ from archiver.logging import get_logger
 from archiver.lookup import Lookup
 from archiver.manifest import StoredPair, read_agreeing
 from archiver.outcome import Outcome
+from archiver.recordings import FINAL_WITH_AUDIO, KNOWN_STATUSES, NO_AUDIO, Api, Recording
 from archiver.retention import retention_for
-from archiver.signalwire import (
-    FINAL_WITH_AUDIO,
-    KNOWN_STATUSES,
-    NO_AUDIO,
-    Budget,
-    Recording,
-    RecordingSource,
-    RetryPolicy,
-)
+from archiver.signalwire import Budget, RecordingSource, RetryPolicy
 from archiver.storage import Retention, Store
 from archiver.writer import Writer, Written
 
@@ -42,7 +35,7 @@ def call_sid_of(data: Mapping[str, Any]) -> str | None:
 class Archiver:
     """Archives recordings by SID into a store; safe to call any number of times, concurrently.
 
-    `sources` holds one RecordingSource per SignalWire API, by name ("laml", "relay"). Finding an
+    `sources` holds one RecordingSource per SignalWire API, by `Api`. Finding an
     existing archive is `lookup`'s job, writing one `writer`'s, deleting SignalWire's copy `deletion`'s.
     """
 
@@ -78,7 +71,7 @@ class Archiver:
     def retention(self) -> Retention | None:
         return retention_for(self.settings)
 
-    def fetch_final(self, sid: str, budget: Budget, api: str = "laml", *, vouched: bool = True) -> Recording:
+    def fetch_final(self, sid: str, budget: Budget, api: str = Api.LAML, *, vouched: bool = True) -> Recording:
         """Metadata once the recording is final; waits `final_wait_s` at most for it to become final.
 
         A 404 is waited out for the whole budget when SignalWire vouched for the recording (a signed
@@ -133,14 +126,14 @@ class Archiver:
 
         `listed` is the recording as a list page showed it: when its date names objects that are
         already complete, SignalWire is not asked anything. `api` names the SignalWire API the recording
-        belongs to (default: the listing's, else "laml"). `delete` defaults to DELETE_AFTER_ARCHIVE.
+        belongs to (default: the listing's, else LaML). `delete` defaults to DELETE_AFTER_ARCHIVE.
         `repair` replaces an archive that disagrees with its manifest instead of only reporting it.
         `format_hint` is the format a callback named; the audio's own bytes decide, the hint is recorded.
         `vouched` is False for a recording only a CALLBACK_TOKEN named (see `fetch_final`).
         """
         started = time.monotonic()
         budget = Budget(started + self.settings.retry_budget_s)
-        api = api or str((listed or {}).get("api") or "laml")
+        api = api or str((listed or {}).get("api") or Api.LAML)
         outcome = Outcome("failed", recording_sid=sid, account_sid=self.settings.project_id, api=api)
         wants_delete = self.settings.delete_after_archive if delete is None else delete
         try:

@@ -19,7 +19,7 @@ from archiver.layout import MANIFEST_EXT, day_prefix
 from archiver.manifest import Manifest, StoredPair, audio_in, by_recording
 from archiver.misnamed import extension, wrong_name
 from archiver.proof import DELETION_EXT, Deletion, signalwire_copy
-from archiver.signalwire import parse_date, whole_number
+from archiver.recordings import parse_date, whole_number
 from archiver.storage import StoredObject, crc32c_of
 
 # Rows in flight at once, per worker: enough to keep every worker busy, few enough that memory does not

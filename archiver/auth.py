@@ -16,7 +16,7 @@ from google.auth import crypt, jwt
 from archiver import deadline
 from archiver.errors import ArchiveError
 from archiver.logging import get_logger
-from archiver.signalwire import SpaceHttp
+from archiver.signalwire import read_bounded
 
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
 GOOGLE_ISSUERS = frozenset({"accounts.google.com", "https://accounts.google.com"})
@@ -110,7 +110,7 @@ class CertCache:
                     with response:
                         if response.status_code != 200:
                             raise CertsUnavailable(f"{what}: HTTP {response.status_code}")
-                        raw = SpaceHttp.read_bounded(response, exchange, _CERTS_MAX_BYTES, what)
+                        raw = read_bounded(response, exchange, _CERTS_MAX_BYTES, what)
                 except (requests.RequestException, ArchiveError) as exc:
                     reason = "deadline passed" if exchange.expired else str(exc)[:200]
                     raise CertsUnavailable(f"{what} are unavailable: {reason}") from None

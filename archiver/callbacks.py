@@ -9,9 +9,8 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from archiver.config import SID_RE, is_sid
-from archiver.signalwire import FINAL_WITH_AUDIO, NO_AUDIO
+from archiver.recordings import FINAL_WITH_AUDIO, NO_AUDIO, Api
 
-Source = Literal["laml", "relay"]
 Shape = Literal["form", "query", "event"]
 # "unknown": a status word not documented; SignalWire's REST answer then decides, and a WARNING names it.
 Kind = Literal["audio", "no_audio", "not_final", "unknown"]
@@ -43,7 +42,7 @@ class Callback:
     when CALLBACK_TOKEN vouched for it instead.
     """
 
-    source: Source
+    api: Api
     shape: Shape
     status: str
     kind: Kind
@@ -80,7 +79,7 @@ def from_fields(fields: Mapping[str, str], project_id: str, shape: Shape, key_po
         raise Invalid("CallSid is not a SignalWire SID")
     status = fields.get("RecordingStatus", "").lower()[:32]
     kind = _laml_kind(status)
-    return Callback("laml", shape, status, kind, sid.lower(), call_sid and call_sid.lower(), key_position)
+    return Callback(Api.LAML, shape, status, kind, sid.lower(), call_sid and call_sid.lower(), key_position)
 
 
 def _uuid_in_path(url: Any) -> str | None:
@@ -143,4 +142,4 @@ def from_event(body: bytes, project_id: str, key_position: int | None) -> Callba
     if kind == "audio" and recording_id is None:
         raise Invalid("finished event names no recording (no UUID in params.record.url)")
     call = call_id and call_id.lower()
-    return Callback("relay", "event", state, kind, recording_id, call, key_position, _format_hint(params))
+    return Callback(Api.RELAY, "event", state, kind, recording_id, call, key_position, _format_hint(params))

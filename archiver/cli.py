@@ -26,9 +26,10 @@ from archiver.display import csv_row, terminal
 from archiver.holds import Selection, apply_hold
 from archiver.logging import audit, configure
 from archiver.outcome import Outcome
+from archiver.recordings import FINAL_WITH_AUDIO, Trigger
 from archiver.report import Report, configuration_of
 from archiver.service import Service
-from archiver.signalwire import FINAL_WITH_AUDIO, RetryPolicy
+from archiver.signalwire import RetryPolicy
 from archiver.sweep import parse_when, sweep
 from archiver.sweep_report import REPORT_KEEPS, SweepReport
 from archiver.verify import FAILING_RESULTS, VERIFY_COLUMNS, blank_row, verify
@@ -101,7 +102,7 @@ def backfill(service: Service, args: argparse.Namespace) -> int:
         recordings.update(1)
         transferred.update((outcome.bytes or 0) if outcome.outcome == "archived" else 0)
         if outcome.outcome not in ("already_archived", "queued", "already_queued") or outcome.deletion is not None:
-            audit(outcome, source="backfill")
+            audit(outcome, source=Trigger.BACKFILL)
 
     try:
         report = sweep(
@@ -116,7 +117,7 @@ def backfill(service: Service, args: argparse.Namespace) -> int:
             on_outcome=done,
             on_listed=listed,
             enqueue=service.queue.enqueue if args.enqueue and service.queue else None,
-            source="backfill",
+            source=Trigger.BACKFILL,
         )
     finally:
         recordings.close()

@@ -13,7 +13,7 @@ from archiver.config import is_sid
 from archiver.layout import day_prefix
 from archiver.logging import get_logger
 from archiver.manifest import by_recording, pair_in
-from archiver.signalwire import parse_date
+from archiver.recordings import parse_date
 from archiver.storage import Store, StoredObject
 
 # A manifest is SignalWire's metadata for one recording, a few KB; one claiming more is not read whole.

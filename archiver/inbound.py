@@ -12,7 +12,7 @@ from archiver.auth import CertsUnavailable, Unauthorized
 from archiver.callbacks import Callback
 from archiver.config import Settings
 from archiver.logging import Headers
-from archiver.signalwire import whole_number
+from archiver.recordings import whole_number
 
 if TYPE_CHECKING:
     from archiver.service import Service

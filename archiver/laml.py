@@ -10,22 +10,16 @@ from urllib.parse import urlsplit
 from archiver.config import Settings, is_sid
 from archiver.errors import SignalWireError
 from archiver.listing import laml_filters
+from archiver.paging import Pager
 from archiver.progress import Window
-from archiver.signalwire import (
-    METADATA_MAX_BYTES,
-    Budget,
-    ListPage,
-    MediaStream,
-    Recording,
-    RetryPolicy,
-    SpaceHttp,
-)
+from archiver.recordings import Api, Recording
+from archiver.signalwire import METADATA_MAX_BYTES, Budget, ListPage, MediaStream, RetryPolicy, SpaceHttp
 
 
 class LamlSource:
     """Every URL is built from the configured space and validated SIDs, never from a callback."""
 
-    name = "laml"
+    name: str = Api.LAML
     size_from = "head"
     # Documented: the list answers newest first.
     newest_first = True
@@ -33,7 +27,7 @@ class LamlSource:
     def __init__(self, http: SpaceHttp, settings: Settings) -> None:
         self._http = http
         self._settings = settings
-        self._list_prefix = urlsplit(settings.api_base).path + "/"
+        self._pager = Pager(http, urlsplit(settings.api_base).path + "/", _next_page_uri)
 
     def _url(self, suffix: str) -> str:
         return f"{self._settings.api_base}/{suffix}"
@@ -67,9 +61,9 @@ class LamlSource:
         """The recordings list with filters that cover (since, until) however the server reads them
         (listing.laml_filters), newest first, following `next_page_uri`; from `start` when it is a next link."""
         what = "recordings list"
-        url = self._http.next_page(start, self._list_prefix, what) if start else self._url("Recordings.json")
+        url = self._pager.next_page(start, what) if start else self._url("Recordings.json")
         params = None if start else {"PageSize": page_size, **laml_filters(Window(since, until))}
-        for page, next_url in self._http.pages(url, params, what, self._list_prefix, _next_page_uri, policy):
+        for page, next_url in self._pager.pages(url, params, what, policy):
             recordings = page.get("recordings") or []
             if not isinstance(recordings, list):
                 raise SignalWireError("recordings list: 'recordings' is not a list")

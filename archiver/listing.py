@@ -8,7 +8,8 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from archiver.progress import Pass, Window
-from archiver.signalwire import RecordingSource, parse_date, rfc2822
+from archiver.recordings import parse_date, rfc2822
+from archiver.signalwire import RecordingSource
 
 _DAY = timedelta(days=1)
 

@@ -13,8 +13,9 @@ from archiver.layout import ArchiveKeys, keys_for
 from archiver.manifest import AudioMissing, read_pair, recorded_audio_key
 from archiver.misnamed import rename
 from archiver.outcome import Outcome
+from archiver.recordings import parse_date
 from archiver.retention import complete_retention, retention_for
-from archiver.signalwire import Budget, RecordingSource, parse_date
+from archiver.signalwire import Budget, RecordingSource
 from archiver.storage import Store
 
 

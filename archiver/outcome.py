@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from archiver.errors import ArchiveError, Corrupt
+from archiver.recordings import Api
 from archiver.storage import StoredObject
 
 # Outcomes after which SignalWire need not call again (queued: a Cloud Task will archive it).
@@ -53,8 +54,8 @@ class Outcome:
     outcome: str
     recording_sid: str
     account_sid: str
-    # Which SignalWire API the recording belongs to: "laml" or "relay".
-    api: str = "laml"
+    # Which SignalWire API the recording belongs to.
+    api: str = Api.LAML
     call_sid: str | None = None
     recording_status: str | None = None
     audio_uri: str | None = None

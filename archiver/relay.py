@@ -16,15 +16,9 @@ from urllib.parse import urljoin, urlsplit
 from archiver.audioformat import extension_of
 from archiver.config import Settings, is_sid
 from archiver.errors import SignalWireError
-from archiver.signalwire import (
-    METADATA_MAX_BYTES,
-    Budget,
-    ListPage,
-    MediaStream,
-    Recording,
-    RetryPolicy,
-    SpaceHttp,
-)
+from archiver.paging import Pager
+from archiver.recordings import Api, Recording
+from archiver.signalwire import METADATA_MAX_BYTES, Budget, ListPage, MediaStream, RetryPolicy, SpaceHttp
 
 PATH = "/api/relay/rest/recordings"
 # The spec documents no enumeration for `status` (relay-rest/recordings/models/core.tsp): these are the
@@ -68,7 +62,7 @@ def as_row(data: dict[str, Any]) -> dict[str, Any]:
 class RelaySource:
     """`GET/DELETE /api/relay/rest/recordings/{id}` and the listing; audio from wherever its `url` points, safely."""
 
-    name = "relay"
+    name: str = Api.RELAY
     size_from = "byte_size"
     # The docs state no order for this list (signalwire/docs relay-rest/recordings/main.tsp).
     newest_first = False
@@ -77,6 +71,7 @@ class RelaySource:
         self._http = http
         self._settings = settings
         self._base = settings.space_url + PATH
+        self._pager = Pager(http, PATH, _links_next)
 
     def recording(self, sid: str, budget: Budget) -> Recording:
         """GET …/recordings/{id} once; the caller decides about retries."""
@@ -131,7 +126,7 @@ class RelaySource:
         is a next link. No date filter and no order are documented for this list: the caller judges each
         row against (since, until). `page_size` is not documented either: refused (422), it is left out."""
         what = "RELAY recordings list"
-        url = self._http.next_page(start, PATH, what) if start else self._base
+        url = self._pager.next_page(start, what) if start else self._base
         params = None if start else {"page_size": min(page_size, 1000)}
         pages = self._pages(url, params, policy)
         try:
@@ -147,7 +142,7 @@ class RelaySource:
 
     def _pages(self, url: str, params: dict[str, Any] | None, policy: RetryPolicy) -> Generator[ListPage]:
         what = "RELAY recordings list"
-        for page, next_url in self._http.pages(url, params, what, PATH, _links_next, policy):
+        for page, next_url in self._pager.pages(url, params, what, policy):
             rows = page.get("data") or []
             if not isinstance(rows, list):
                 raise SignalWireError(f"{what}: 'data' is not a list")

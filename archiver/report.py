@@ -14,7 +14,7 @@ from typing import Any
 
 from archiver import __version__
 from archiver.config import Settings
-from archiver.signalwire import parse_date
+from archiver.recordings import parse_date
 from archiver.verify import VERIFY_COLUMNS
 
 # What the chart shows per day, in order, with the colour of its bars.

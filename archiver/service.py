@@ -12,6 +12,7 @@ from archiver.auth import InvokerCheck
 from archiver.config import Settings
 from archiver.laml import LamlSource
 from archiver.logging import configure
+from archiver.recordings import Api
 from archiver.relay import RelaySource
 from archiver.signalwire import RecordingSource, RetryPolicy, SpaceHttp
 from archiver.storage import Store, open_store
@@ -61,7 +62,7 @@ class Service:
 def open_sources(settings: Settings) -> dict[str, RecordingSource]:
     """One source per SignalWire API, sharing one HTTP session: LaML first (the sweep lists in this order)."""
     http = SpaceHttp(settings)
-    return {"laml": LamlSource(http, settings), "relay": RelaySource(http, settings)}
+    return {Api.LAML: LamlSource(http, settings), Api.RELAY: RelaySource(http, settings)}
 
 
 def start_function(environ: Mapping[str, str], argv: Sequence[str]) -> Service:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import random
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any, NamedTuple, Protocol, TypeVar
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -23,18 +21,15 @@ from archiver import __version__, deadline
 from archiver.audioformat import refused_media_type
 from archiver.config import Settings, is_loopback_host
 from archiver.errors import NotAudio, NotFound, SignalWireError, TooLarge, TransientError, Unreachable
+from archiver.recordings import Recording, parse_date, whole_number
 
-FINAL_WITH_AUDIO = frozenset({"completed", "stopped"})
-NO_AUDIO = frozenset({"absent", "failed"})
-NOT_FINAL = frozenset({"in-progress", "paused", "resumed", "queued", "processing"})
-# Any other word is reported as unknown (a WARNING naming it), never silently passed over.
-KNOWN_STATUSES = FINAL_WITH_AUDIO | NO_AUDIO | NOT_FINAL
 METADATA_MAX_BYTES = 1024 * 1024
-PAGE_MAX_BYTES = 16 * 1024 * 1024
 _CONNECT_TIMEOUT_S = 5
 _READ_TIMEOUT_S = 30
 # Even a request made on the last second of a budget gets this long, so it can succeed at all.
 _MIN_ALLOWANCE_S = 5.0
+# One list page gets this long, on a budget of its own.
+PAGE_BUDGET_S = _MIN_ALLOWANCE_S + _READ_TIMEOUT_S
 _MAX_RETRY_AFTER_S = 60.0
 _READ_BLOCK = 64 * 1024
 _RETRY_STATUSES = frozenset({404, 408, 409, 425, 429})
@@ -43,10 +38,6 @@ _IDENTITY = {"Accept-Encoding": "identity"}
 _MEDIA_ACCEPT = "audio/*, video/mp4, application/octet-stream, binary/octet-stream;q=0.9"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
-# A list page of 1,000 recordings decodes to a few thousand JSON objects; a flood of `{}` to millions.
-PAGE_MAX_OBJECTS = 20_000
-# Ten million recordings at 1,000 a page: a list longer than that is a list that does not end.
-MAX_PAGES = 10_000
 # An error answer's body is read this far for its code, no further.
 _ERROR_BODY_BYTES = 4096
 
@@ -57,59 +48,6 @@ def _no_credentials(request: requests.PreparedRequest) -> requests.PreparedReque
 
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Recording:
-    """A recording's metadata: the exact bytes SignalWire returned, and their parse.
-
-    `data` reads like a LaML recording whichever API answered (`sid`, `status`, `date_created`, plus
-    `api` and, for RELAY, the `format` its URL names); `raw` is stored verbatim.
-    """
-
-    raw: bytes
-    data: dict[str, Any]
-
-    @property
-    def sid(self) -> str:
-        return str(self.data.get("sid", ""))
-
-    @property
-    def status(self) -> str:
-        return str(self.data.get("status") or "").lower()
-
-    @property
-    def api(self) -> str:
-        return str(self.data.get("api") or "laml")
-
-    @property
-    def announced_bytes(self) -> int | None:
-        """The size SignalWire vouches for in the metadata itself (RELAY's `byte_size`), if it does."""
-        size = self.data.get("byte_size")
-        return size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None
-
-
-def parse_date(value: Any) -> datetime:
-    """RFC 2822 (as SignalWire sends) or ISO 8601, returned in UTC; ValueError otherwise."""
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"no date in {value!r}")
-    text = value.strip()[:64]
-    # SignalWire's own docs show "Sept"; RFC 2822 only knows "Sep".
-    text = text.replace(" Sept ", " Sep ")
-    try:
-        try:
-            parsed = parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC)
-    except OverflowError:
-        raise ValueError(f"date out of range: {text!r}") from None
-
-
-def rfc2822(moment: datetime) -> str:
-    return format_datetime(moment.astimezone(UTC), usegmt=False)
 
 
 @dataclass
@@ -231,15 +169,6 @@ def _unreachable(exc: BaseException) -> str | None:
     return None
 
 
-def whole_number(text: str, max_digits: int = 19) -> int | None:
-    """A count written in ASCII digits, as a header or a manifest carries one; None for anything else.
-
-    `str.isdigit()` alone also passes '³' or '٣', which `int()` then refuses or reads differently.
-    """
-    text = text.strip()
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= max_digits else None
-
-
 def _announced_length(response: requests.Response) -> int | None:
     """Content-Length as plain ASCII digits; None otherwise."""
     length = whole_number(response.headers.get("Content-Length", ""))
@@ -261,6 +190,30 @@ def _counting_objects(limit: int) -> Callable[[dict[str, Any]], dict[str, Any]]:
         return obj
 
     return hook
+
+
+def read_bounded(response: requests.Response, exchange: deadline.Exchange, limit: int, what: str) -> bytes:
+    """The whole body, refused once it passes `limit` bytes, announced or not."""
+    announced = _announced_length(response)
+    if announced is not None and announced > limit:
+        raise TooLarge(f"{what}: {announced} bytes announced, over the {limit}-byte limit")
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        try:
+            chunk: bytes = response.raw.read(_READ_BLOCK, decode_content=True)
+        except Exception as exc:
+            reason = "deadline passed" if exchange.expired else type(exc).__name__
+            raise TransientError(f"{what}: body broke ({reason})") from exc
+        if exchange.expired:
+            raise TransientError(f"{what}: deadline passed")
+        if not chunk:
+            return b"".join(parts)
+        total += len(chunk)
+        exchange.received += len(chunk)
+        if total > limit:
+            raise TooLarge(f"{what}: body over the {limit}-byte limit; refused")
+        parts.append(chunk)
 
 
 class MediaStream:
@@ -385,36 +338,12 @@ class SpaceHttp:
             raise SignalWireError(f"{what}: redirect to {target[:120]!r} refused")
         return target
 
-    @staticmethod
-    def read_bounded(response: requests.Response, exchange: deadline.Exchange, limit: int, what: str) -> bytes:
-        """The whole body, refused once it passes `limit` bytes, announced or not."""
-        announced = _announced_length(response)
-        if announced is not None and announced > limit:
-            raise TooLarge(f"{what}: {announced} bytes announced, over the {limit}-byte limit")
-        parts: list[bytes] = []
-        total = 0
-        while True:
-            try:
-                chunk: bytes = response.raw.read(_READ_BLOCK, decode_content=True)
-            except Exception as exc:
-                reason = "deadline passed" if exchange.expired else type(exc).__name__
-                raise TransientError(f"{what}: body broke ({reason})") from exc
-            if exchange.expired:
-                raise TransientError(f"{what}: deadline passed")
-            if not chunk:
-                return b"".join(parts)
-            total += len(chunk)
-            exchange.received += len(chunk)
-            if total > limit:
-                raise TooLarge(f"{what}: body over the {limit}-byte limit; refused")
-            parts.append(chunk)
-
     def json(
         self, method: str, url: str, budget: Budget, what: str, limit: int, max_objects: int = 1000, **kwargs: Any
     ) -> tuple[bytes, Any]:
         with self.exchange(method, url, budget, what, **kwargs) as (response, exchange):
             _check(response, what)
-            raw = self.read_bounded(response, exchange, limit, what)
+            raw = read_bounded(response, exchange, limit, what)
         try:
             data = json.loads(raw, object_hook=_counting_objects(max_objects))
         except TooLarge as exc:
@@ -425,14 +354,6 @@ class SpaceHttp:
         if not isinstance(data, dict):
             raise TransientError(f"{what}: JSON is not an object")
         return raw, data
-
-    def page(self, url: str, params: dict[str, Any] | None, what: str) -> dict[str, Any]:
-        """One list page, with a budget of its own."""
-        budget = Budget.of(_MIN_ALLOWANCE_S + _READ_TIMEOUT_S)
-        data: dict[str, Any] = self.json(
-            "GET", url, budget, what, PAGE_MAX_BYTES, max_objects=PAGE_MAX_OBJECTS, params=params
-        )[1]
-        return data
 
     def on_space(self, url: str, path_prefix: str = "/") -> bool:
         """True for a URL on the configured space's origin, under `path_prefix`, without credentials in it."""
@@ -448,44 +369,6 @@ class SpaceHttp:
         return (
             same_origin and not target.username and not target.password and not climbs and path.startswith(path_prefix)
         )
-
-    def pages(
-        self,
-        url: str,
-        params: dict[str, Any] | None,
-        what: str,
-        path_prefix: str,
-        next_of: Callable[[dict[str, Any]], Any],
-        policy: RetryPolicy,
-    ) -> Iterator[tuple[dict[str, Any], str | None]]:
-        """Every page of a list with the URL of the one after it (None at the end): next links followed on
-        the space only, never to a page already read. A `url` that is a next link resumes a listing there."""
-        seen: set[str] = set()
-        next_url: str | None = url
-        while next_url:
-            if next_url in seen:
-                raise SignalWireError(f"{what}: next page {next_url[:120]!r} was listed already; refused")
-            if len(seen) >= MAX_PAGES:
-                raise SignalWireError(f"{what}: more than {MAX_PAGES} pages; refused")
-            seen.add(next_url)
-            page = policy.run(functools.partial(self.page, next_url, params, what))
-            next_uri = next_of(page)
-            try:
-                next_url = (
-                    self.next_page(next_uri, path_prefix, what) if isinstance(next_uri, str) and next_uri else None
-                )
-            except SignalWireError:
-                # What this page lists is still the caller's to act on; the refusal ends the listing after it.
-                yield page, None
-                raise
-            yield page, next_url
-            params = None
-
-    def next_page(self, next_uri: str, path_prefix: str, what: str) -> str:
-        """The next page's URL, only if it stays on the space and under the API's path."""
-        if not self.on_space(next_uri, path_prefix):
-            raise SignalWireError(f"{what}: next page {next_uri[:120]!r} leaves the project's API; refused")
-        return urljoin(self.settings.space_url + "/", next_uri)
 
     def open_media(self, url: str, budget: Budget, what: str) -> MediaStream:
         """Open an audio stream; the body is read by the caller, chunk by chunk, under the same deadline."""
@@ -544,7 +427,7 @@ class ListPage(NamedTuple):
 class RecordingSource(Protocol):
     """One SignalWire API's recordings: what `Archiver` and the sweep need, and nothing more.
 
-    `name` is the API ("laml" or "relay"); `size_from` says where `media_size` gets its answer.
+    `name` is the API (an `Api`); `size_from` says where `media_size` gets its answer.
     List rows read like a LaML recording (`sid`, `status`, `date_created`) and carry `api`; pages
     come `newest_first` when the API documents that order (the sweep then resumes mid-window), and
     each names the page after it, so a listing cut short can resume there (`start`). The filters

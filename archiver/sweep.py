@@ -17,7 +17,8 @@ from archiver.layout import audio_key_of
 from archiver.listing import created_of, judge, listing_order, owed_after, plan
 from archiver.outcome import Outcome
 from archiver.progress import Pass, Progress, Window
-from archiver.signalwire import FINAL_WITH_AUDIO, RecordingSource
+from archiver.recordings import FINAL_WITH_AUDIO, Api
+from archiver.signalwire import RecordingSource
 from archiver.sweep_report import SweepReport, failure
 
 # SignalWire's dates have whole seconds: a window that must include a recording's second ends one second later.
@@ -27,7 +28,7 @@ _SECOND = timedelta(seconds=1)
 class Enqueue(Protocol):
     """Queued mode: hands one recording to Cloud Tasks (`TaskQueue.enqueue`)."""
 
-    def __call__(self, sid: str, *, source: str, date_created: str | None = None, api: str = "laml") -> Outcome: ...
+    def __call__(self, sid: str, *, source: str, date_created: str | None = None, api: str = Api.LAML) -> Outcome: ...
 
 
 def parse_when(value: str) -> datetime:
@@ -321,7 +322,7 @@ def _enqueue_missing(archiver: Archiver, sid: str, recording: dict[str, Any], en
     except Exception as exc:
         outcome.fail(exc)
         return outcome
-    api = str(recording.get("api") or "laml")
+    api = str(recording.get("api") or Api.LAML)
     return enqueue(sid, source=source, date_created=str(recording["date_created"]), api=api)
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from archiver.progress import Pass, Window
-from archiver.signalwire import KNOWN_STATUSES
+from archiver.recordings import KNOWN_STATUSES
 
 # How many SIDs (or failures) of each kind a report names; every one is counted. With errors cut to
 # their first and last few hundred characters (the cause is often at the end), a report and the log

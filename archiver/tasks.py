@@ -12,14 +12,13 @@ from typing import Any
 
 from archiver.config import Settings, is_sid
 from archiver.outcome import Outcome
-from archiver.signalwire import parse_date
+from archiver.recordings import Api, Trigger, parse_date
 
 # The callback must answer inside SignalWire's 5 s read timeout, enqueue retries included.
 ENQUEUE_DEADLINE_S = 3.0
-# "token_callback": a callback only CALLBACK_TOKEN vouched for, whose 404 the worker does not wait out.
-SOURCES = frozenset({"callback", "token_callback", "sweep", "backfill"})
+TRIGGERS = frozenset(Trigger)
 # The SignalWire API a recording belongs to (archiver/laml.py, archiver/relay.py).
-APIS = frozenset({"laml", "relay"})
+APIS = frozenset(Api)
 _MAX_DATE = 64
 
 
@@ -38,12 +37,13 @@ class TaskBody:
     """What a task asks the worker: archive this recording of that API; `date_created` as a listing showed it."""
 
     recording_sid: str
-    source: str
+    # Logged and sent as `source`.
+    trigger: str
     date_created: str | None = None
-    api: str = "laml"
+    api: str = Api.LAML
 
     def to_json(self) -> bytes:
-        body: dict[str, str] = {"recording_sid": self.recording_sid, "source": self.source, "api": self.api}
+        body: dict[str, str] = {"recording_sid": self.recording_sid, "source": self.trigger, "api": self.api}
         if self.date_created:
             body["date_created"] = self.date_created
         return json.dumps(body).encode()
@@ -60,14 +60,14 @@ class TaskBody:
         unknown = set(data) - {"recording_sid", "source", "date_created", "api"}
         if unknown:
             raise ValueError(f"task body has unknown fields: {', '.join(sorted(unknown))[:200]}")
-        sid, source, created = data.get("recording_sid"), data.get("source"), data.get("date_created")
-        api = data.get("api", "laml")
+        sid, trigger, created = data.get("recording_sid"), data.get("source"), data.get("date_created")
+        api = data.get("api", Api.LAML)
         if api not in APIS:
             raise ValueError(f"api must be one of {', '.join(sorted(APIS))}")
         if not isinstance(sid, str) or not is_sid(sid):
             raise ValueError("recording_sid is missing or not a SignalWire SID")
-        if source not in SOURCES:
-            raise ValueError(f"source must be one of {', '.join(sorted(SOURCES))}")
+        if trigger not in TRIGGERS:
+            raise ValueError(f"source must be one of {', '.join(sorted(TRIGGERS))}")
         if created is not None:
             if not isinstance(created, str) or len(created) > _MAX_DATE:
                 raise ValueError("date_created must be a short string")
@@ -75,7 +75,7 @@ class TaskBody:
                 parse_date(created)
             except ValueError:
                 raise ValueError("date_created is not a date") from None
-        return cls(sid.lower(), source, created, api)
+        return cls(sid.lower(), trigger, created, api)
 
 
 class TaskQueue:
@@ -145,7 +145,7 @@ class TaskQueue:
             dispatch_deadline=timedelta(seconds=self.settings.tasks_dispatch_deadline_s),
         )
 
-    def enqueue(self, sid: str, *, source: str, date_created: str | None = None, api: str = "laml") -> Outcome:
+    def enqueue(self, sid: str, *, source: str, date_created: str | None = None, api: str = Api.LAML) -> Outcome:
         """`queued`, `already_queued` (a task of that name exists or ran within the hour), or `failed`."""
         sid = sid.lower()
         started = time.monotonic()

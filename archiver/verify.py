@@ -25,7 +25,7 @@ from archiver.listing import created_of, judge, listing_order
 from archiver.manifest import StoredPair, recorded_audio_key
 from archiver.progress import Window
 from archiver.proof import Deletion, deletion_key, signalwire_copy
-from archiver.signalwire import FINAL_WITH_AUDIO, KNOWN_STATUSES, NO_AUDIO
+from archiver.recordings import FINAL_WITH_AUDIO, KNOWN_STATUSES, NO_AUDIO
 
 VERIFY_COLUMNS = [
     "recording_sid",

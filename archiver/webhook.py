@@ -13,8 +13,8 @@ from archiver.config import Settings
 from archiver.inbound import Rejected, check_caller, read_body, read_callback
 from archiver.logging import Headers, audit, bind_request, get_logger
 from archiver.outcome import Outcome
+from archiver.recordings import Trigger, whole_number
 from archiver.service import Service
-from archiver.signalwire import whole_number
 from archiver.sweep import parse_when, sweep
 from archiver.sweep_report import failure
 from archiver.tasks import TaskBody
@@ -64,19 +64,21 @@ def act(service: Service, callback: Callback) -> Outcome:
         get_logger().warning(
             "callback names an unknown recording status",
             status_word=callback.status,
-            api=callback.source,
+            api=callback.api,
             recording_sid=sid or None,
         )
     # Signed means SignalWire named this recording; a CALLBACK_TOKEN holder can name any UUID.
     vouched = callback.key_position is not None
     if callback.kind == "not_final" or (callback.kind == "unknown" and not sid):
-        outcome = Outcome("ignored", sid, project, api=callback.source, recording_status=callback.status)
+        outcome = Outcome("ignored", sid, project, api=callback.api, recording_status=callback.status)
     elif callback.kind == "no_audio":
-        outcome = Outcome("no_audio", sid, project, api=callback.source, recording_status=callback.status)
+        outcome = Outcome("no_audio", sid, project, api=callback.api, recording_status=callback.status)
     elif service.queue is not None:
-        outcome = service.queue.enqueue(sid, source="callback" if vouched else "token_callback", api=callback.source)
+        outcome = service.queue.enqueue(
+            sid, source=Trigger.CALLBACK if vouched else Trigger.TOKEN_CALLBACK, api=callback.api
+        )
     else:
-        outcome = service.archiver.archive(sid, api=callback.source, format_hint=callback.format_hint, vouched=vouched)
+        outcome = service.archiver.archive(sid, api=callback.api, format_hint=callback.format_hint, vouched=vouched)
     outcome.call_sid = outcome.call_sid or callback.call_id
     return outcome
 
@@ -140,14 +142,14 @@ def handle_task(service: Service, method: str, headers: Headers, body: IO[bytes]
 
     listed = {"date_created": task.date_created, "api": task.api} if task.date_created else None
     outcome = service.archiver.archive(
-        task.recording_sid, listed, api=task.api, vouched=task.source != "token_callback"
+        task.recording_sid, listed, api=task.api, vouched=task.trigger != Trigger.TOKEN_CALLBACK
     )
     http_status = 200 if outcome.ok or not outcome.retryable else 503
     retries = headers.get("X-CloudTasks-TaskRetryCount") or ""
     audit(
         outcome,
         http_status=http_status,
-        source=task.source,
+        source=task.trigger,
         task_retry_count=whole_number(retries, max_digits=6),
     )
     reply = reply_body(outcome)
@@ -171,7 +173,7 @@ def handle_sweep(service: Service, method: str, headers: Headers, body: IO[bytes
 
     def acted_on(outcome: Outcome) -> None:
         if outcome.outcome != "already_archived" or outcome.deletion is not None:
-            audit(outcome, source="sweep")
+            audit(outcome, source=Trigger.SWEEP)
 
     settings = service.settings
     store = service.archiver.store

@@ -12,8 +12,9 @@ from archiver.config import Settings
 from archiver.errors import AlreadyExists, IntegrityError, TooLarge, TransientError
 from archiver.layout import ArchiveKeys, audio_key_of
 from archiver.manifest import ARCHIVER_VERSION, AUDIO_PREFIX, RECORDING_SID, Manifest
+from archiver.recordings import Recording
 from archiver.retention import retention_for
-from archiver.signalwire import Budget, Recording, RecordingSource, RetryPolicy
+from archiver.signalwire import Budget, RecordingSource, RetryPolicy
 from archiver.storage import Store, StoredObject, VerifyingReader
 
 # GCS allows 8 KiB of custom metadata per object; SignalWire's fields are short, a lying space's need not be.

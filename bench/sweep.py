@@ -114,8 +114,8 @@ class Scenario(Stack):
 
         from archiver import config
         from archiver.audioformat import decide
+        from archiver.recordings import Recording
         from archiver.service import Service
-        from archiver.signalwire import Recording
         from archiver.storage import VerifyingReader
         from localspace.space import FakeRecording
 

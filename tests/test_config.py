@@ -10,7 +10,7 @@ import pytest
 
 from archiver.config import ConfigError, load
 from archiver.layout import keys_for
-from archiver.signalwire import parse_date
+from archiver.recordings import parse_date
 
 PROJECT = "6bfbbe86-a901-4197-8759-2a0de1fa319d"
 BASE = {

@@ -11,8 +11,9 @@ import pytest
 from archiver import config
 from archiver.deadline import is_public
 from archiver.errors import SignalWireError
+from archiver.recordings import Recording
 from archiver.relay import RelaySource
-from archiver.signalwire import Budget, Recording, SpaceHttp
+from archiver.signalwire import Budget, SpaceHttp
 from localspace.space import Fault, Space
 from tests.helpers import TOKEN, Harness, only_line, stored
 
