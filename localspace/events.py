@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from localspace.host import Host
 from localspace.recording import FakeRecording
 
-if TYPE_CHECKING:
-    from localspace.space import Space
 
-
-def status_callback(space: Space, sid: str, status: str = "completed") -> dict[str, str]:
+def status_callback(space: Host, sid: str, status: str = "completed") -> dict[str, str]:
     """The form fields of a cXML recordingStatusCallback for `sid` (compatibility openapi.yaml,
     RecordingStatusCallbackPayload: every required field), as SignalWire POSTs them."""
     recording = space.recordings.get(sid)
@@ -30,7 +28,7 @@ def status_callback(space: Space, sid: str, status: str = "completed") -> dict[s
 
 
 def event(
-    space: Space, recording: FakeRecording, state: str = "finished", shape: str = "record_call", **record: Any
+    space: Host, recording: FakeRecording, state: str = "finished", shape: str = "record_call", **record: Any
 ) -> dict[str, Any]:
     """The `calling.call.record` event SignalWire POSTs to a status_url, in the documented `shape`.
 

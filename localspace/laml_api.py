@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import itertools
 import json
-from typing import TYPE_CHECKING
 
 from werkzeug.wrappers import Request, Response
 
+from localspace.host import Host
 from localspace.media import padded_json, serve, trickle
 from localspace.recording import BLOCK, FINAL, MEDIA_TYPES
-
-if TYPE_CHECKING:
-    from localspace.space import Space
 
 # How S3 answers a presigned URL that also carries an Authorization header.
 _S3_TWO_AUTHS = (
@@ -22,9 +19,9 @@ _S3_TWO_AUTHS = (
 
 
 class LamlApi:
-    """`/api/laml/2010-04-01/Accounts/{account}/Recordings...` and the presigned host's `/storage`, over a Space."""
+    """`/api/laml/2010-04-01/Accounts/{account}/Recordings...` and the presigned host's `/storage`, over the space."""
 
-    def __init__(self, space: Space) -> None:
+    def __init__(self, space: Host) -> None:
         self.space = space
 
     def page(self, request: Request, account: str) -> Response:

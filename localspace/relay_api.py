@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
 from werkzeug.wrappers import Request, Response
 
+from localspace.host import Host
 from localspace.media import serve
 from localspace.recording import FINAL
-
-if TYPE_CHECKING:
-    from localspace.space import Space
 
 
 class RelayApi:
     """`/api/relay/rest/recordings...` and `/api/v1/recordings/{id}/download`, over `space`'s state."""
 
-    def __init__(self, space: Space) -> None:
+    def __init__(self, space: Host) -> None:
         self.space = space
 
     def page(self, request: Request) -> Response:
