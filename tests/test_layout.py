@@ -131,3 +131,29 @@ def test_the_recording_model_needs_the_standard_library_only() -> None:
     }
     outside = {name for name in imported if name.split(".")[0] not in sys.stdlib_module_names}
     assert imported and outside == set()
+
+
+# docs/development.md draws these layers; a module imports from its own layer or the ones below it.
+LAYERS = (
+    ("recordings", "errors", "config", "callbacks", "signature", "display", "audioformat"),
+    ("laml", "relay", "signalwire", "paging", "deadline", "listing", "progress", "storage", "layout", "manifest"),
+    ("archive", "lookup", "writer", "deletion", "retention", "misnamed", "proof", "outcome", "logging"),
+    ("sweep", "verify", "archive_view", "sweep_report", "inventory", "holds", "report"),
+    ("tasks", "auth", "server"),
+    ("service",),
+    ("cli", "webhook", "inbound"),
+)
+
+
+def test_every_archiver_module_has_a_layer_and_no_import_points_up() -> None:
+    level = {f"archiver.{name}": at for at, names in enumerate(LAYERS) for name in names}
+    modules = {name: tree for name, tree in _modules().items() if name.startswith("archiver.")}
+    unplaced = {name for name in modules if name not in level and name.rsplit(".", 1)[1] not in ("__main__",)}
+    assert unplaced == set()
+    upward = [
+        f"{name} -> {target}"
+        for name, targets in import_graph(modules).items()
+        for target in targets
+        if name in level and level.get(target, -1) > level[name]
+    ]
+    assert upward == []
