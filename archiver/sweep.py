@@ -129,7 +129,7 @@ class _Actions:
         if self.options.dry_run:
             self.report.already_archived += 1
             return
-        meta_key = self.archiver.keys_of(sid, recording)[1]
+        meta_key = self.archiver.keys_of(sid, recording).manifest
         audio_key = audio_key_of(meta_key, archived.fmt)
         store = self.archiver.store
         self.record(
