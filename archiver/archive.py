@@ -61,8 +61,8 @@ class Archiver:
     def keys_of(self, sid: str, listed: Mapping[str, Any]) -> ArchiveKeys:
         return self.lookup.keys_of(sid, listed)
 
-    def check_archived(self, outcome: Outcome, keys: tuple[str, str]) -> bool:
-        return self.lookup.check_archived(outcome, ArchiveKeys(*keys))
+    def check_archived(self, outcome: Outcome, keys: ArchiveKeys) -> bool:
+        return self.lookup.check_archived(outcome, keys)
 
     def evidence(self, audio_key: str, meta_key: str) -> StoredPair:
         """Both objects, read now, agreeing with each other; Corrupt naming the first disagreement."""
