@@ -5,9 +5,19 @@ from __future__ import annotations
 import pytest
 import requests
 
-from archiver.audioformat import sniff
 from localspace.space import MEDIA_TYPES, Space
 from tests.helpers import TOKEN
+
+
+def container_of(body: bytes) -> str | None:
+    """The container the first bytes name, from the formats' own definitions, not the archiver's sniffer (a bug
+    there must not hide one here): RIFF....WAVE (RIFF/WAVE), an ID3v2 tag or an MPEG frame sync of 11 set bits
+    (MP3), ....ftyp (ISO/IEC 14496-12 box header, MP4)."""
+    if body[:4] == b"RIFF" and body[8:12] == b"WAVE":
+        return "wav"
+    if body[:3] == b"ID3" or (len(body) > 1 and body[0] == 0xFF and body[1] & 0xE0 == 0xE0):
+        return "mp3"
+    return "mp4" if body[4:8] == b"ftyp" else None
 
 
 def fetch(url: str, auth: tuple[str, str] | None = None) -> requests.Response:
@@ -27,7 +37,7 @@ def test_laml_media_needs_no_credentials_and_the_extension_picks_the_format(
     assert response.status_code == 200
     assert response.headers["Content-Type"] == MEDIA_TYPES[fmt]
     assert int(response.headers["Content-Length"]) == len(response.content) == recording.size
-    assert sniff(response.content[:16]) is not None and sniff(response.content[:16])[0] == fmt  # type: ignore[index]
+    assert container_of(response.content[:16]) == fmt
 
 
 @pytest.mark.parametrize("fmt", ["wav", "mp3", "mp4"])
@@ -40,7 +50,7 @@ def test_relay_media_at_the_documented_download_path(space: Space, fmt: str) -> 
     response = requests.get(url, auth=(space.project_id, TOKEN), timeout=10)
     assert response.status_code == 200
     assert response.headers["Content-Type"] == MEDIA_TYPES[fmt]
-    assert sniff(response.content[:16]) is not None and sniff(response.content[:16])[0] == fmt  # type: ignore[index]
+    assert container_of(response.content[:16]) == fmt
     assert response.content == recording.audio()
 
 
