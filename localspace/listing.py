@@ -41,9 +41,18 @@ class Listed(Protocol):
     created: datetime
 
 
-def error(status: int, message: str, code: int | None = None) -> Response:
-    body = {"code": code or status, "message": message, "status": status}
-    return Response(json.dumps(body), status=status, mimetype="application/json")
+# CompatibilityErrorResponse's example link (compatibility-api/_shared/errors.tsp 13-15).
+MORE_INFO = "https://signalwire.com/docs/compatibility-api/reference/errors"
+
+
+def error(status: int, message: str, code: int | None = None, retry_after: str | None = None) -> Response:
+    """Every error the stand-in answers, shaped as CompatibilityErrorResponse (compatibility-api/_shared/errors.tsp
+    4-20: `code`, `message`, `more_info`, `status`); `code` is the HTTP status unless a documented one is given."""
+    body = {"code": code or status, "message": message, "more_info": MORE_INFO, "status": status}
+    response = Response(json.dumps(body), status=status, mimetype="application/json")
+    if retry_after is not None:
+        response.headers["Retry-After"] = retry_after
+    return response
 
 
 def _rfc2822(value: str) -> datetime:

@@ -21,6 +21,7 @@ from werkzeug.wrappers import Request, Response
 from localspace import events
 from localspace.laml_api import LamlApi
 from localspace.listing import Listing
+from localspace.listing import error as error_response
 from localspace.media import Handler
 from localspace.recording import MEDIA_PLACES, MEDIA_TYPES, RELAY_MEDIA, FakeRecording, Fault, magic
 from localspace.relay_api import RelayApi
@@ -176,12 +177,7 @@ class Space:
     # --- what the endpoints share ------------------------------------------------------------
     @staticmethod
     def error(status: int, message: str, retry_after: str | None = None) -> Response:
-        response = Response(
-            json.dumps({"code": status, "message": message}), status=status, mimetype="application/json"
-        )
-        if retry_after is not None:
-            response.headers["Retry-After"] = retry_after
-        return response
+        return error_response(status, message, retry_after=retry_after)
 
     def apply(self, fault: Fault | None) -> Response | None:
         if fault is None or fault.status == 200:

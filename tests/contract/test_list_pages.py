@@ -132,3 +132,29 @@ def test_relay_pages_carry_links_and_data(filled: Space) -> None:
 def test_relay_list_errors_are_the_documented_ones(space: Space, status: int) -> None:
     space.fault("*", "relay-list", Fault(status))
     assert relay(space).status_code == status
+
+
+# compatibility-api/_shared/errors.tsp lines 4-20: CompatibilityErrorResponse, every field required.
+ERROR_FIELDS = {"code": int, "message": str, "more_info": str, "status": int}
+
+
+def check_error(response: requests.Response, status: int) -> None:
+    body = response.json()
+    assert response.status_code == status and set(body) == set(ERROR_FIELDS), body
+    assert all(isinstance(body[name], kind) for name, kind in ERROR_FIELDS.items()), body
+    assert body["status"] == status
+
+
+def test_every_laml_error_has_the_documented_shape(filled: Space) -> None:
+    """401 (bad credentials), 404 (an unknown recording), 400 (a bad filter, an expired page token): each is a
+    CompatibilityErrorResponse (errors.tsp 4-20; main.tsp lists 400, 401 and 404 for these paths)."""
+    base = f"{filled.url}/api/laml/2010-04-01/Accounts/{filled.project_id}/Recordings"
+    check_error(requests.get(f"{base}.json", auth=(filled.project_id, "wrong"), timeout=10), 401)
+    check_error(
+        requests.get(f"{base}/00000000-0000-4000-8000-000000000000.json", auth=(filled.project_id, TOKEN), timeout=10),
+        404,
+    )
+    check_error(laml(filled, **{"DateCreated>": "2026-11-02T00:03:00Z"}), 400)
+    first = laml(filled, PageSize=3).json()
+    filled.listing.expire_tokens()
+    check_error(laml(filled, first["next_page_uri"]), 400)
