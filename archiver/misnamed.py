@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import NamedTuple
 
 from archiver.audioformat import CONTENT_TYPES, SNIFF_BYTES, sniff
@@ -108,8 +107,9 @@ def _copy(store: Store, audio: StoredObject, key: str, fmt: str) -> StoredObject
         copy = store.put(key, reader, CONTENT_TYPES[fmt], dict(audio.metadata))
     except AlreadyExists:
         # An earlier repair copied it and stopped before the manifest: keep the copy only if it is the same bytes.
-        with contextlib.suppress(Exception):
-            reader.drain()
+        # Those are judged by the stored figures, so the source stream is closed, not downloaded to its end.
+        if isinstance(chunks, Generator):
+            chunks.close()
         existing = store.stat(key)
         if existing is None or (existing.size, existing.crc32c) != (audio.size, audio.crc32c):
             raise Corrupt(f"{store.uri(key)} holds other bytes than {audio.uri}; not replaced") from None
