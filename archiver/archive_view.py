@@ -8,14 +8,14 @@ from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 from archiver.archive import Archiver
 from archiver.audioformat import SNIFF_BYTES
 from archiver.config import is_sid
 from archiver.errors import Corrupt
-from archiver.layout import MANIFEST_EXT, day_prefix
+from archiver.layout import MANIFEST_EXT, day_prefixes
 from archiver.manifest import Manifest, StoredPair, audio_in, by_recording
 from archiver.misnamed import extension, wrong_name
 from archiver.proof import DELETION_EXT, Deletion, signalwire_copy
@@ -127,12 +127,9 @@ def check_pair(row: dict[str, Any], pair: StoredPair) -> None:
 
 def stored_pairs(archiver: Archiver, since: datetime, until: datetime) -> Iterator[tuple[str, dict[str, StoredObject]]]:
     """Each recording's objects under the window's day prefixes, one SID at a time, by extension."""
-    day = since.date()
-    while day <= until.date():
-        prefix = day_prefix(archiver.settings.project_id, datetime(day.year, day.month, day.day))
+    for prefix in day_prefixes(archiver.settings.project_id, since, until):
         for base, group in by_recording(archiver.store.list_objects(prefix)):
             yield base.removeprefix(prefix), group
-        day += timedelta(days=1)
 
 
 def in_window(group: dict[str, StoredObject], since: datetime, until: datetime) -> bool:

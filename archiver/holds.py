@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from archiver.archive import call_sid_of
 from archiver.config import is_sid
-from archiver.layout import day_prefix
+from archiver.layout import day_prefixes
 from archiver.logging import get_logger
 from archiver.manifest import by_recording, pair_in
 from archiver.recordings import parse_date
@@ -35,10 +35,7 @@ class Selection:
         if self.since is None or self.until is None:
             yield f"{account_sid}/"
             return
-        day: date = self.since.date()
-        while day <= self.until.date():
-            yield day_prefix(account_sid, datetime(day.year, day.month, day.day))
-            day += timedelta(days=1)
+        yield from day_prefixes(account_sid, self.since, self.until)
 
 
 @dataclass(frozen=True)

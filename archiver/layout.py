@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 # The manifest's extension: `{sid}.json` beside the audio `{sid}.{format}`.
@@ -23,6 +24,14 @@ class ArchiveKeys(NamedTuple):
 def day_prefix(account_sid: str, created: datetime) -> str:
     """Where a day's recordings live: one listing of this prefix shows all of them."""
     return f"{account_sid}/{created:%Y/%m/%d}/"
+
+
+def day_prefixes(account_sid: str, since: datetime, until: datetime) -> Iterator[str]:
+    """The day prefixes from `since`'s day to `until`'s, both included, in order."""
+    day = since.date()
+    while day <= until.date():
+        yield day_prefix(account_sid, datetime(day.year, day.month, day.day))
+        day += timedelta(days=1)
 
 
 def keys_for(account_sid: str, recording_sid: str, created: datetime, fmt: str) -> ArchiveKeys:
