@@ -7,7 +7,7 @@ import json
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
 
@@ -152,16 +152,13 @@ def test_an_archive_under_another_extension_is_recognised_from_the_listing(
     harness: Harness, counts: ServerCounts
 ) -> None:
     """A RELAY recording keeps its own format (WAV here, MP3 configured): its manifest names the object."""
-    rec = harness.space.add(size=30_000, api="relay", fmt="wav", created=datetime.now(UTC))
+    rec = harness.space.add(size=30_000, api="relay", fmt="wav", created=created(4))
     assert harness.archiver.archive(rec.sid, api="relay").outcome == "archived"
     counts.start()
-    now = datetime.now(UTC)
-    report = sweep(
-        harness.archiver, now.replace(hour=0, minute=0), now + timedelta(minutes=1), concurrency=1, deadline_s=60
-    )
+    report = sweep(harness.archiver, *WINDOW, concurrency=1, deadline_s=60)
     assert report.already_archived == 1 and report.ok
     assert per_object(counts.gcs(), counts.bucket) == []
-    (row,) = verify(harness.archiver, now.replace(hour=0, minute=0), now + timedelta(minutes=1), read_bytes=False)
+    (row,) = verify(harness.archiver, *WINDOW, read_bytes=False)
     assert row["result"] == "ok" and row["audio_uri"].endswith(f"{rec.sid}.wav")
 
 
