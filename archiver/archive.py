@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from archiver.config import Settings, is_sid
@@ -11,9 +12,9 @@ from archiver.deletion import delete_verified
 from archiver.errors import NotFinal, NotFound, NotThere, TransientError
 from archiver.layout import ArchiveKeys
 from archiver.logging import get_logger
-from archiver.lookup import Lookup
+from archiver.lookup import Look, Lookup, Named
 from archiver.manifest import StoredPair, read_agreeing
-from archiver.outcome import Outcome
+from archiver.outcome import Outcome, archive_fields, figures
 from archiver.recordings import FINAL_WITH_AUDIO, KNOWN_STATUSES, NO_AUDIO, Api, Recording
 from archiver.retention import retention_for
 from archiver.signalwire import Budget, RecordingSource, RetryPolicy
@@ -30,6 +31,87 @@ def call_sid_of(data: Mapping[str, Any]) -> str | None:
     """A recording's call SID, when it is one: a field of any size would break an audit line, not the call."""
     call_sid = str(data.get("call_sid") or "")
     return call_sid.lower() if is_sid(call_sid) else None
+
+
+@dataclass
+class Steps:
+    """What `Archiver.archive`'s steps returned so far: the one `Outcome` is built from it, whether they all ran."""
+
+    account_sid: str
+    recording: Named
+    looks: list[Look] = field(default_factory=list)
+    fetched: Recording | None = None
+    # Where the audio is written; a write that fails is reported there.
+    keys: ArchiveKeys | None = None
+    media_host: str | None = None
+    written: Written | None = None
+
+    def looked(self, look: Look | None) -> None:
+        """A look's result kept; an archive found disagreeing ends the run as `corrupt`."""
+        if look is not None:
+            self.looks.append(look)
+            if look.corrupt is not None:
+                raise look.corrupt
+
+    def seen_host(self, host: str) -> None:
+        self.media_host = host
+
+    @property
+    def archived(self) -> bool:
+        """The last look found an agreeing archive."""
+        return bool(self.looks) and self.looks[-1].archived
+
+    @property
+    def stored_at(self) -> ArchiveKeys | None:
+        """Where an agreeing archive is now: written by this run or found by it."""
+        if self.written is not None:
+            return self.keys
+        return self.looks[-1].keys if self.archived else None
+
+    def outcome(self, store: Store) -> Outcome:
+        """The outcome these steps came to; `failed` until a step says otherwise."""
+        found = dict[str, Any]()
+        look = self.looks[-1] if self.looks else None
+        if self.written is not None:
+            word, found = "archived", _written_fields(self.written)
+        elif look is not None and look.pair is not None and look.archived:
+            word, found = "already_archived", archive_fields(look.pair)
+            found.update(size_verified=look.size_verified, announced_bytes=look.announced)
+            found.update(size_verified_now=look.announced is not None or None)
+            found.update(retention_completed=look.retention_completed or None)
+        else:
+            no_audio = self.fetched is not None and self.fetched.status in NO_AUDIO
+            word = "no_audio" if no_audio else "failed"
+            if self.keys is not None:
+                found = {"audio_uri": store.uri(self.keys.audio), "metadata_uri": store.uri(self.keys.manifest)}
+            elif look is not None:
+                found = figures(look.pair.audio) if look.pair is not None else {}
+                found.update(audio_uri=look.audio_uri, metadata_uri=look.metadata_uri)
+        repaired = next((look.repaired for look in reversed(self.looks) if look.repaired), None)
+        return Outcome(
+            word,
+            recording_sid=self.recording.sid,
+            account_sid=self.account_sid,
+            api=self.recording.api,
+            call_sid=None if self.fetched is None else call_sid_of(self.fetched.data),
+            recording_status=None if self.fetched is None else self.fetched.status[:32],
+            media_host=self.media_host,
+            repaired=repaired,
+            repair_incomplete=look.repair_incomplete if look is not None else None,
+            **found,
+        )
+
+
+def _written_fields(written: Written) -> dict[str, Any]:
+    """What a write stored, as the outcome says it."""
+    return {
+        **archive_fields(StoredPair(written.audio, written.manifest)),
+        "sha256": written.sha256,
+        "announced_bytes": written.announced,
+        "size_verified": written.announced is not None,
+        "audio_format": written.decision.fmt,
+        "format_hints_disagree": written.decision.disagreeing() or None,
+    }
 
 
 class Archiver:
@@ -61,8 +143,8 @@ class Archiver:
     def keys_of(self, sid: str, listed: Mapping[str, Any]) -> ArchiveKeys:
         return self.lookup.keys_of(sid, listed)
 
-    def check_archived(self, outcome: Outcome, keys: ArchiveKeys) -> bool:
-        return self.lookup.check_archived(outcome, keys)
+    def check_archived(self, keys: ArchiveKeys) -> StoredPair | None:
+        return self.lookup.check_archived(keys)
 
     def evidence(self, audio_key: str, meta_key: str) -> StoredPair:
         """Both objects, read now, agreeing with each other; Corrupt naming the first disagreement."""
@@ -133,52 +215,30 @@ class Archiver:
         """
         started = time.monotonic()
         budget = Budget(started + self.settings.retry_budget_s)
-        api = api or str((listed or {}).get("api") or Api.LAML)
-        outcome = Outcome("failed", recording_sid=sid, account_sid=self.settings.project_id, api=api)
+        steps = Steps(self.settings.project_id, Named(sid, api or str((listed or {}).get("api") or Api.LAML)))
         wants_delete = self.settings.delete_after_archive if delete is None else delete
         try:
             candidates = self.lookup.candidates(sid, listed, wants_delete)
-            keys = self.lookup.first_archived(outcome, candidates, repair, budget)
-            if keys is None:
-                recording = self.fetch_final(sid, budget, api, vouched=vouched)
-                outcome.call_sid = call_sid_of(recording.data)
-                outcome.recording_status = recording.status[:32]
-                if recording.status in NO_AUDIO:
-                    outcome.outcome = "no_audio"
-                else:
-                    keys = self.keys(recording)
+            steps.looked(self.lookup.first_archived(candidates, repair, steps.recording, budget))
+            if not steps.archived:
+                steps.fetched = self.fetch_final(sid, budget, steps.recording.api, vouched=vouched)
+                if steps.fetched.status not in NO_AUDIO:
+                    keys = self.keys(steps.fetched)
                     # Looked at already when the listing or the recent dates named these same objects.
-                    if keys in candidates or not self.lookup.look(outcome, keys, repair, budget):
-                        outcome.metadata_uri = self.store.uri(keys.manifest)
-
-                        def seen_host(host: str) -> None:
-                            outcome.media_host = host
-
-                        _archived(outcome, self.writer.write(recording, keys, budget, format_hint, seen_host))
-                    else:
-                        self.lookup.complete_retention(outcome, keys)
-            if wants_delete and keys is not None and outcome.outcome in ("archived", "already_archived"):
+                    if keys not in candidates:
+                        steps.looked(self.lookup.find(keys, repair, steps.recording, budget))
+                    if not steps.archived:
+                        steps.keys = keys
+                        steps.written = self.writer.write(steps.fetched, keys, budget, format_hint, steps.seen_host)
+            outcome = steps.outcome(self.store)
+            if wants_delete and steps.stored_at is not None and outcome.outcome in ("archived", "already_archived"):
                 source = self.sources[outcome.api]
-                outcome.deletion = delete_verified(
-                    self.store, source, self.policy, outcome, keys, budget, self.retention()
+                deleted = delete_verified(
+                    self.store, source, self.policy, outcome, steps.stored_at, budget, self.retention()
                 )
+                outcome = replace(outcome, deletion=deleted)
         # SignalWire, integrity, bad dates, and the storage client's own errors alike: one recording's
         # failure is reported, never raised, so a sweep goes on and a callback answers 503.
         except Exception as exc:
-            outcome.fail(exc)
-        outcome.requests = budget.requests
-        outcome.elapsed_ms = int((time.monotonic() - started) * 1000)
-        return outcome
-
-
-def _archived(outcome: Outcome, written: Written) -> None:
-    """What a write stored, as the outcome says it."""
-    outcome.audio_uri = written.audio.uri
-    outcome.describe(written.audio)
-    outcome.sha256 = written.sha256
-    outcome.announced_bytes = written.announced
-    outcome.size_verified = written.announced is not None
-    outcome.audio_format = written.decision.fmt
-    outcome.format_hints_disagree = written.decision.disagreeing() or None
-    outcome.retained_until = StoredPair(written.audio, written.manifest).retained_until()
-    outcome.outcome = "archived"
+            outcome = steps.outcome(self.store).failed(exc)
+        return replace(outcome, requests=budget.requests, elapsed_ms=int((time.monotonic() - started) * 1000))

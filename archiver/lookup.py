@@ -3,24 +3,61 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from archiver.config import Settings
 from archiver.deletion import confirm_size
 from archiver.errors import Corrupt, DeleteForbidden
 from archiver.layout import ArchiveKeys, keys_for
-from archiver.manifest import AudioMissing, read_pair, recorded_audio_key
+from archiver.manifest import AudioMissing, StoredPair, read_pair
 from archiver.misnamed import rename
-from archiver.outcome import Outcome
 from archiver.recordings import parse_date
 from archiver.retention import complete_retention, retention_for
 from archiver.signalwire import Budget, RecordingSource
 from archiver.storage import Store
 
 
+@dataclass(frozen=True)
+class Look:
+    """One place in the archive as a look left it: the pair found there, how it disagrees, what the look did.
+
+    `audio_uri` is the audio the place names (the manifest's, once there is one); `corrupt` is the
+    disagreement a look without repair found; `repaired` says what a repair changed, `repair_incomplete`
+    what it could not; `announced` is a size SignalWire announced when asked during the look.
+    """
+
+    keys: ArchiveKeys
+    audio_uri: str
+    metadata_uri: str
+    pair: StoredPair | None = None
+    corrupt: Corrupt | None = None
+    announced: int | None = None
+    retention_completed: bool = False
+    repaired: str | None = None
+    repair_incomplete: str | None = None
+
+    @property
+    def archived(self) -> bool:
+        """Both objects are there and agree."""
+        return self.pair is not None and self.corrupt is None
+
+    @property
+    def size_verified(self) -> bool:
+        """The stored size equals one SignalWire announced, recorded in the manifest or confirmed by this look."""
+        return self.announced is not None or (self.pair is not None and self.pair.recorded.audio_size_verified)
+
+
+class Named(NamedTuple):
+    """A recording as SignalWire's API knows it: its SID and which API."""
+
+    sid: str
+    api: str
+
+
 class Lookup:
-    """Looks for archives in a store; each look tells an `Outcome` what it found."""
+    """Looks for archives in a store; each look returns what it found as a `Look`."""
 
     def __init__(self, settings: Settings, store: Store, sources: Mapping[str, RecordingSource]) -> None:
         self.settings = settings
@@ -45,78 +82,86 @@ class Lookup:
         fmt = self.settings.recording_format
         return [keys_for(self.settings.project_id, sid.lower(), day, fmt) for day in (today, today - timedelta(1))]
 
-    def check_archived(self, outcome: Outcome, keys: ArchiveKeys) -> bool:
-        """True when both objects are there and agree; raises Corrupt when a manifest's audio disagrees."""
-        outcome.audio_uri = self.store.uri(keys.audio)
-        outcome.metadata_uri = self.store.uri(keys.manifest)
+    def read(self, keys: ArchiveKeys) -> Look:
+        """The place as stored now, nothing changed; a disagreement is returned in `corrupt`, never raised."""
+        metadata_uri = self.store.uri(keys.manifest)
         try:
             pair = read_pair(self.store, keys)
         except AudioMissing as exc:
-            outcome.audio_uri = exc.uri
-            raise
+            return Look(keys, exc.uri, metadata_uri, corrupt=exc)
         if pair is None:
-            return False
-        outcome.audio_uri = pair.audio.uri
-        outcome.describe(pair.audio)
-        pair.check()
-        outcome.outcome = "already_archived"
-        outcome.size_verified = pair.recorded.audio_size_verified
-        outcome.retained_until = pair.retained_until()
-        return True
-
-    def look(self, outcome: Outcome, keys: ArchiveKeys, repair: bool, budget: Budget) -> bool:
-        """check_archived; in repair mode a disagreeing audio object is removed for a rewrite, one named against its
-        bytes is copied to the right name, and one SignalWire announced no size for is checked against the size it
-        announces now."""
+            return Look(keys, self.store.uri(keys.audio), metadata_uri)
         try:
-            found = self.check_archived(outcome, keys)
-            if found and repair:
-                self._repair(outcome, keys, budget)
-            return found
+            pair.check()
         except Corrupt as exc:
-            if not repair:
-                raise
-            manifest = self.store.stat(keys.manifest)
-            audio_key = keys.audio if manifest is None else recorded_audio_key(self.store, keys, manifest)
-            audio = self.store.stat(audio_key)
-            if audio is not None:
-                try:
-                    self.store.delete(audio_key, audio.generation)
-                except DeleteForbidden as forbidden:
-                    raise Corrupt(f"{exc}; cannot repair: {forbidden}") from forbidden
-            outcome.repaired = str(exc)
-            return False
+            return Look(keys, pair.audio.uri, metadata_uri, pair, corrupt=exc)
+        return Look(keys, pair.audio.uri, metadata_uri, pair)
+
+    def check_archived(self, keys: ArchiveKeys) -> StoredPair | None:
+        """The agreeing pair at `keys`, None when there is no manifest; Corrupt when the pair disagrees."""
+        look = self.read(keys)
+        if look.corrupt is not None:
+            raise look.corrupt
+        return look.pair
+
+    def _look(self, keys: ArchiveKeys, repair: bool, recording: Named, budget: Budget) -> Look:
+        """`read`; in repair mode a disagreeing audio object is removed for a rewrite, one named against its bytes
+        is copied to the right name, and one SignalWire announced no size for is checked against the size
+        `recording`'s API announces now."""
+        look = self.read(keys)
+        if not repair:
+            return look
+        try:
+            if look.corrupt is not None:
+                raise look.corrupt
+            return look if look.pair is None else self._repair(look, recording, budget)
+        except Corrupt as exc:
+            return self._clear(keys, exc)
 
     def first_archived(
-        self, outcome: Outcome, candidates: list[ArchiveKeys], repair: bool, budget: Budget
-    ) -> ArchiveKeys | None:
-        """The first of `candidates` found archived, its retention completed; None when none is."""
-        keys = next((k for k in candidates if self.look(outcome, k, repair, budget)), None)
-        if keys is not None:
-            self.complete_retention(outcome, keys)
-        return keys
+        self, candidates: list[ArchiveKeys], repair: bool, recording: Named, budget: Budget
+    ) -> Look | None:
+        """The first of `candidates` found archived, its retention completed, or the first found corrupt; without
+        either, the last a repair cleared; None when nothing was there."""
+        cleared = None
+        for keys in candidates:
+            look = self.find(keys, repair, recording, budget)
+            if look.archived or look.corrupt is not None:
+                return look
+            cleared = look if look.repaired is not None else cleared
+        return cleared
 
-    def complete_retention(self, outcome: Outcome, keys: ArchiveKeys) -> None:
-        """An archive verified before its retention was set (a crash, or retention switched on later): set it."""
+    def find(self, keys: ArchiveKeys, repair: bool, recording: Named, budget: Budget) -> Look:
+        """`_look`, and an archive found there verified before its retention was set (a crash, or retention switched
+        on later) gets it now."""
+        look = self._look(keys, repair, recording, budget)
         retention = retention_for(self.settings)
-        if retention is None or outcome.retained_until is not None or not outcome.size_verified:
+        if retention is None or look.pair is None or not look.archived:
+            return look
+        if look.pair.retained_until() is not None or not look.size_verified:
             # An archive no announced size proves complete stays replaceable (backfill --repair).
-            return
-        audio, _ = complete_retention(self.store, keys, retention)
-        outcome.generation = audio.generation
-        outcome.retained_until = retention.until.isoformat()
-        outcome.retention_completed = True
+            return look
+        return replace(look, pair=complete_retention(self.store, look.keys, retention), retention_completed=True)
 
-    def _repair(self, outcome: Outcome, keys: ArchiveKeys, budget: Budget) -> None:
+    def _repair(self, look: Look, recording: Named, budget: Budget) -> Look:
         """An agreeing archive: its audio renamed as its bytes say, its size confirmed when never announced."""
-        renamed = rename(self.store, keys, retention_for(self.settings) if outcome.size_verified else None)
+        renamed = rename(self.store, look.keys, retention_for(self.settings) if look.size_verified else None)
         if renamed is not None:
-            outcome.repaired, outcome.repair_incomplete = renamed
-            self.check_archived(outcome, keys)
-        if outcome.size_verified:
-            return
-        announced = confirm_size(self.store, self.sources[outcome.api], outcome.recording_sid, keys, budget)
-        if announced is not None:
-            outcome.size_verified = True
-            outcome.announced_bytes = announced
-            outcome.size_verified_now = True
+            look = replace(self.read(look.keys), repaired=renamed.repaired, repair_incomplete=renamed.incomplete)
+            if look.corrupt is not None:
+                raise look.corrupt
+        if look.size_verified:
+            return look
+        source = self.sources[recording.api]
+        announced = confirm_size(self.store, source, recording.sid, look.keys, budget)
+        return look if announced is None else replace(look, announced=announced)
+
+    def _clear(self, keys: ArchiveKeys, exc: Corrupt) -> Look:
+        """Remove the audio the manifest names now (a rename may have moved it), so the recording is written afresh."""
+        look = self.read(keys)
+        if look.pair is not None:
+            try:
+                self.store.delete(look.pair.audio.key, look.pair.audio.generation)
+            except DeleteForbidden as forbidden:
+                raise Corrupt(f"{exc}; cannot repair: {forbidden}") from forbidden
+        return Look(look.keys, look.audio_uri, look.metadata_uri, repaired=str(exc))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from archiver.errors import ArchiveError, Corrupt
+from archiver.manifest import StoredPair
 from archiver.recordings import Api
 from archiver.storage import StoredObject
 
@@ -42,7 +43,7 @@ class DeleteResult:
         return {key: value for key, value in named.items() if value is not None}
 
 
-@dataclass
+@dataclass(frozen=True)
 class Outcome:
     """What happened to one recording; every field that is set ends up in its audit line.
 
@@ -102,19 +103,35 @@ class Outcome:
             data.update(self.deletion.fields())
         return data
 
-    def describe(self, audio: StoredObject) -> None:
-        """The stored audio's figures."""
-        self.bytes = audio.size
-        self.crc32c = audio.crc32c
-        self.sha256 = audio.metadata.get("sha256")
-        self.generation = audio.generation
-
-    def fail(self, exc: BaseException) -> None:
-        """Record a failure: `corrupt` when the archive disagrees with itself, `failed` otherwise."""
-        self.outcome = "corrupt" if isinstance(exc, Corrupt) else "failed"
-        self.error = f"{type(exc).__name__}: {exc}"
+    def failed(self, exc: BaseException) -> Outcome:
+        """This outcome as a failure: `corrupt` when the archive disagrees with itself, `failed` otherwise."""
+        word = "corrupt" if isinstance(exc, Corrupt) else "failed"
+        error = f"{type(exc).__name__}: {exc}"
         if isinstance(exc, ArchiveError):
-            self.error_code, self.retryable = exc.code, exc.retryable
-        else:
-            # The storage client's own errors (google.api_core, google.auth) are worth another try.
-            self.error_code = "storage_error" if type(exc).__module__.startswith("google.") else "internal"
+            return replace(self, outcome=word, error=error, error_code=exc.code, retryable=exc.retryable)
+        # The storage client's own errors (google.api_core, google.auth) are worth another try.
+        code = "storage_error" if type(exc).__module__.startswith("google.") else "internal"
+        return replace(self, outcome=word, error=error, error_code=code, retryable=True)
+
+
+def figures(audio: StoredObject) -> dict[str, Any]:
+    """A stored audio object as an outcome names it: where, its size, checksums and generation."""
+    sha256 = audio.metadata.get("sha256")
+    return {
+        "audio_uri": audio.uri,
+        "bytes": audio.size,
+        "crc32c": audio.crc32c,
+        "sha256": sha256,
+        "generation": audio.generation,
+    }
+
+
+def archive_fields(pair: StoredPair) -> dict[str, Any]:
+    """An agreeing archive as an outcome names it: its audio's figures, its manifest, what is proven and retained."""
+    verified = pair.recorded.audio_size_verified
+    return {
+        **figures(pair.audio),
+        "metadata_uri": pair.manifest.uri,
+        "size_verified": verified,
+        "retained_until": pair.retained_until(),
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -15,7 +15,7 @@ from archiver.errors import Corrupt
 from archiver.inventory import Archived, Inventory
 from archiver.layout import audio_key_of
 from archiver.listing import created_of, judge, listing_order, owed_after, plan
-from archiver.outcome import Outcome
+from archiver.outcome import Outcome, archive_fields
 from archiver.progress import Pass, Progress, Window
 from archiver.recordings import FINAL_WITH_AUDIO, Api
 from archiver.signalwire import RecordingSource
@@ -316,21 +316,20 @@ def _enqueue_missing(archiver: Archiver, sid: str, recording: dict[str, Any], en
     """Queued mode: look in the archive at the listed date; only a recording missing there becomes a task."""
     outcome = Outcome("failed", recording_sid=sid.lower(), account_sid=archiver.settings.project_id)
     try:
-        if archiver.check_archived(outcome, archiver.keys_of(sid, recording)):
-            return outcome
+        pair = archiver.check_archived(archiver.keys_of(sid, recording))
     # A bad listed date, a corrupt archive or a storage error ends this recording only, as inline.
     except Exception as exc:
-        outcome.fail(exc)
-        return outcome
+        return outcome.failed(exc)
+    if pair is not None:
+        return replace(outcome, outcome="already_archived", **archive_fields(pair))
     api = str(recording.get("api") or Api.LAML)
     return enqueue(sid, source=source, date_created=str(recording["date_created"]), api=api)
 
 
 def _plan(archiver: Archiver, sid: str, recording: dict[str, Any], report: SweepReport) -> None:
     """Dry run: look in the archive only; nothing is fetched, written or deleted."""
-    outcome = Outcome("failed", recording_sid=sid, account_sid=archiver.settings.project_id)
     try:
-        if archiver.check_archived(outcome, archiver.keys_of(sid, recording)):
+        if archiver.check_archived(archiver.keys_of(sid, recording)) is not None:
             report.already_archived += 1
         else:
             report.would_archive.append(sid)

@@ -149,18 +149,24 @@ class TaskQueue:
         """`queued`, `already_queued` (a task of that name exists or ran within the hour), or `failed`."""
         sid = sid.lower()
         started = time.monotonic()
-        outcome = Outcome("failed", recording_sid=sid, account_sid=self.settings.project_id, task_id=task_id(sid))
+        word, error = "failed", None
         try:
             # A date the worker would refuse is left out: the worker then asks SignalWire for it.
             date = date_created if date_created and len(date_created) <= _MAX_DATE else None
             task = self.task(TaskBody(sid, source, date, api))
             self.client().create_task(parent=self.queue, task=task, retry=self._retry, timeout=ENQUEUE_DEADLINE_S)
-            outcome.outcome = "queued"
+            word = "queued"
         except self._already_exists:
-            outcome.outcome = "already_queued"
+            word = "already_queued"
         # Whatever stopped the enqueue (unreachable, refused, a deadline), the caller answers 503.
         except Exception as exc:
-            outcome.error = f"enqueue failed: {type(exc).__name__}: {exc}"[:500]
-            outcome.error_code = "enqueue_failed"
-        outcome.elapsed_ms = int((time.monotonic() - started) * 1000)
-        return outcome
+            error = f"enqueue failed: {type(exc).__name__}: {exc}"[:500]
+        return Outcome(
+            word,
+            recording_sid=sid,
+            account_sid=self.settings.project_id,
+            task_id=task_id(sid),
+            error=error,
+            error_code=None if error is None else "enqueue_failed",
+            elapsed_ms=int((time.monotonic() - started) * 1000),
+        )

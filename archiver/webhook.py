@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
@@ -79,8 +79,7 @@ def act(service: Service, callback: Callback) -> Outcome:
         )
     else:
         outcome = service.archiver.archive(sid, api=callback.api, format_hint=callback.format_hint, vouched=vouched)
-    outcome.call_sid = outcome.call_sid or callback.call_id
-    return outcome
+    return replace(outcome, call_sid=outcome.call_sid or callback.call_id)
 
 
 def reply_body(outcome: Outcome) -> dict[str, Any]:

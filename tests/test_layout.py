@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import sys
 from pathlib import Path
+
+import pytest
+
+from archiver.layout import ArchiveKeys
+from archiver.lookup import Look
+from archiver.outcome import Outcome
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("archiver", "localspace", "bench", "tests", "demo", "tools")
@@ -157,3 +164,12 @@ def test_every_archiver_module_has_a_layer_and_no_import_points_up() -> None:
         if name in level and level.get(target, -1) > level[name]
     ]
     assert upward == []
+
+
+def test_an_outcome_is_built_once_from_what_the_steps_returned() -> None:
+    """Steps return values (a `Look`, a `Written`, a `DeleteResult`); nothing writes into an `Outcome` afterwards."""
+    outcome = Outcome("failed", recording_sid="sid", account_sid="project")
+    look = Look(ArchiveKeys("a.mp3", "a.json"), "gs://b/a.mp3", "gs://b/a.json")
+    for value, name in ((outcome, "outcome"), (look, "repaired")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(value, name, "changed")

@@ -50,10 +50,10 @@ def test_a_manifest_naming_another_object_has_no_pair() -> None:
     assert pair_in(group) is None and audio_in(group) is None
 
 
-def test_the_audit_fields_of_a_delete_are_those_extra_carried() -> None:
+def test_the_audit_fields_of_a_delete_come_from_its_result() -> None:
     evidence = {"audio_uri": "gs://bucket/a.mp3"}
-    outcome = Outcome("archived", recording_sid=SID, account_sid="acct", audio_format="mp3")
-    outcome.deletion = DeleteResult(deleted=True, status=204, evidence=evidence, record="gs://bucket/a.deletion.json")
+    deletion = DeleteResult(deleted=True, status=204, evidence=evidence, record="gs://bucket/a.deletion.json")
+    outcome = Outcome("archived", recording_sid=SID, account_sid="acct", audio_format="mp3", deletion=deletion)
     fields = outcome.fields()
     assert "retryable" not in fields and "deletion" not in fields
     assert fields["audio_format"] == "mp3" and outcome.deleted is True
@@ -63,8 +63,9 @@ def test_the_audit_fields_of_a_delete_are_those_extra_carried() -> None:
         "evidence": evidence,
         "deletion_record": "gs://bucket/a.deletion.json",
     }
-    skipped = Outcome("archived", recording_sid=SID, account_sid="acct")
-    skipped.deletion = DeleteResult(deleted=False, skipped="no size")
+    skipped = Outcome(
+        "archived", recording_sid=SID, account_sid="acct", deletion=DeleteResult(False, skipped="no size")
+    )
     assert {k: v for k, v in skipped.fields().items() if k.startswith("delete")} == {
         "deleted": False,
         "delete_skipped": "no size",

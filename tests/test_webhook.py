@@ -384,6 +384,22 @@ def test_transient_faults_are_retried_to_exact_bytes(harness: Harness, kind: str
     assert audio == rec.audio()
 
 
+def test_a_failed_write_names_the_objects_it_was_writing(make_harness: Callable[..., Harness]) -> None:
+    """With deletes on, a callback first looks under today's and yesterday's names; a write that then fails
+    names the recording's own objects, not the last place looked at."""
+    harness = make_harness(DELETE_AFTER_ARCHIVE="true")
+    rec = harness.space.add(size=30_000, created=datetime(2026, 11, 3, 12, tzinfo=UTC))
+    harness.space.fault(rec.sid, "media", Fault(403))
+    outcome = harness.archiver.archive(rec.sid)
+    keys = harness.archiver.keys_of(rec.sid, rec.metadata())
+    assert (outcome.outcome, outcome.deleted) == ("failed", None)
+    assert (outcome.audio_uri, outcome.metadata_uri) == (
+        harness.store.uri(keys.audio),
+        harness.store.uri(keys.manifest),
+    )
+    assert stored(harness) == {}
+
+
 @pytest.mark.parametrize("as_date", [False, True])
 def test_retry_after_is_honoured(make_harness: Callable[..., Harness], as_date: bool) -> None:
     harness = make_harness(RETRY_BUDGET_SECONDS="30")
