@@ -6,10 +6,11 @@ from collections.abc import Generator, Iterator
 from typing import NamedTuple
 
 from archiver.audioformat import CONTENT_TYPES, SNIFF_BYTES, sniff
-from archiver.errors import AlreadyExists, Corrupt, DeleteForbidden
+from archiver.errors import Corrupt, DeleteForbidden
 from archiver.layout import ArchiveKeys
 from archiver.manifest import AUDIO_FORMAT, AUDIO_FORMAT_FROM, AUDIO_GENERATION, AUDIO_OBJECT, read_agreeing
-from archiver.storage import Retention, Store, StoredObject, VerifyingReader
+from archiver.retention import retain
+from archiver.storage import Retention, Store, StoredObject, VerifyingReader, put_or_existing
 
 
 def extension(key: str) -> str:
@@ -81,8 +82,7 @@ def rename(store: Store, keys: ArchiveKeys, retention: Retention | None) -> Rena
         # The copy is at fault, not the archive: raised on, it would reach the repair of corrupt archives,
         # which deletes the audio the manifest names, intact as it is, to fetch it again.
         return Renamed(None, f"not renamed: {exc}")
-    if retention is not None and copy.retained_until is None:
-        copy = store.set_metadata(copy.key, copy.generation, copy.metadata, retention)
+    copy = retain(store, copy, retention)
     recorded = {
         **manifest.metadata,
         AUDIO_OBJECT: copy.uri,
@@ -103,17 +103,15 @@ def _copy(store: Store, audio: StoredObject, key: str, fmt: str) -> StoredObject
     """The same bytes under `key`, verified against the original's size and CRC32C as they stream through."""
     chunks = store.iter_bytes(audio.key)
     reader = VerifyingReader(_Chunks(iter(chunks)), audio.size)
-    try:
-        copy = store.put(key, reader, CONTENT_TYPES[fmt], dict(audio.metadata))
-    except AlreadyExists:
+    copy, created = put_or_existing(store, key, reader, CONTENT_TYPES[fmt], dict(audio.metadata))
+    if not created:
         # An earlier repair copied it and stopped before the manifest: keep the copy only if it is the same bytes.
         # Those are judged by the stored figures, so the source stream is closed, not downloaded to its end.
         if isinstance(chunks, Generator):
             chunks.close()
-        existing = store.stat(key)
-        if existing is None or (existing.size, existing.crc32c) != (audio.size, audio.crc32c):
-            raise Corrupt(f"{store.uri(key)} holds other bytes than {audio.uri}; not replaced") from None
-        return existing
+        if (copy.size, copy.crc32c) != (audio.size, audio.crc32c):
+            raise Corrupt(f"{copy.uri} holds other bytes than {audio.uri}; not replaced")
+        return copy
     if (copy.size, copy.crc32c) != (audio.size, audio.crc32c):
         # Ours, just made, never named by a manifest: removed so that it cannot block the next repair.
         store.delete(copy.key, copy.generation)

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from archiver import __version__
-from archiver.errors import AlreadyExists, TransientError
 from archiver.outcome import Outcome
-from archiver.storage import Retention, Store, StoredObject, VerifyingReader
+from archiver.retention import retain
+from archiver.storage import Retention, Store, StoredObject, VerifyingReader, put_or_existing
 
 # `{sid}.deletion.json`: the inventory groups a recording's objects by what precedes the first dot, and
 # only `json` (the manifest) and the audio extensions mean anything there, so this is never taken for either.
@@ -91,23 +91,15 @@ def record_deletion(
     key = deletion_key(meta_key)
     data = (json.dumps(body, indent=2, sort_keys=True) + "\n").encode()
     conflict = None
-    try:
-        written = store.put(key, VerifyingReader.of_bytes(data), "application/json", metadata)
-    except AlreadyExists:
-        existing = store.stat(key)
-        if existing is None:
-            raise TransientError(f"{store.uri(key)} vanished after a create conflict") from None
-        written = existing
-        if existing.metadata.get("audio-sha256") != metadata["audio-sha256"]:
-            # Not an earlier proof of this archive (planted, or of other bytes): kept, create-only, but never
-            # passed off as this delete's evidence; the audit line carries the real one.
-            found = existing.metadata.get("audio-sha256", "")[:64]
-            conflict = (
-                f"{existing.uri} was already there and names audio sha256 {found!r}, not this archive's; kept as it is"
-            )
-    if retention is not None and written.retained_until is None:
-        written = store.set_metadata(key, written.generation, written.metadata, retention)
-    return written, conflict
+    written, created = put_or_existing(store, key, VerifyingReader.of_bytes(data), "application/json", metadata)
+    if not created and written.metadata.get("audio-sha256") != metadata["audio-sha256"]:
+        # Not an earlier proof of this archive (planted, or of other bytes): kept, create-only, but never
+        # passed off as this delete's evidence; the audit line carries the real one.
+        found = written.metadata.get("audio-sha256", "")[:64]
+        conflict = (
+            f"{written.uri} was already there and names audio sha256 {found!r}, not this archive's; kept as it is"
+        )
+    return retain(store, written, retention), conflict
 
 
 def signalwire_copy(listed: bool, deletion: Deletion | None, archived_sha256: str) -> dict[str, str]:

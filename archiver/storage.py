@@ -14,12 +14,20 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import google_crc32c
 
 from archiver.config import ConfigError
-from archiver.errors import AlreadyExists, DeleteForbidden, HoldNotConfirmed, IntegrityError, TooLarge, UploadRestart
+from archiver.errors import (
+    AlreadyExists,
+    DeleteForbidden,
+    HoldNotConfirmed,
+    IntegrityError,
+    TooLarge,
+    TransientError,
+    UploadRestart,
+)
 
 if TYPE_CHECKING:
     from google.cloud.storage import Blob, Bucket
@@ -165,6 +173,26 @@ class Store(Protocol):
     def list_objects(self, prefix: str, start: str = "") -> Iterator[StoredObject]:
         """Objects whose keys begin with `prefix` (and sort at or after `start`), in key order, page by page."""
         ...
+
+
+class Put(NamedTuple):
+    """What a create-only put came to: the object now under the key, and whether this put created it."""
+
+    obj: StoredObject
+    created: bool
+
+
+def put_or_existing(
+    store: Store, key: str, reader: VerifyingReader, content_type: str, metadata: dict[str, str]
+) -> Put:
+    """Create the object; when another attempt created it first, the object that is there, for the caller to judge."""
+    try:
+        return Put(store.put(key, reader, content_type, metadata), created=True)
+    except AlreadyExists:
+        existing = store.stat(key)
+    if existing is None:
+        raise TransientError(f"{store.uri(key)} vanished after a create conflict")
+    return Put(existing, created=False)
 
 
 def _check_stored(obj: StoredObject, reader: VerifyingReader) -> None:

@@ -9,13 +9,13 @@ from typing import Any
 from archiver import __version__
 from archiver.audioformat import FormatDecision, PeekedMedia, decide, extension_of
 from archiver.config import Settings
-from archiver.errors import AlreadyExists, IntegrityError, TooLarge, TransientError
+from archiver.errors import IntegrityError, TooLarge, TransientError
 from archiver.layout import ArchiveKeys, audio_key_of
 from archiver.manifest import ARCHIVER_VERSION, AUDIO_PREFIX, RECORDING_SID, Manifest
 from archiver.recordings import Recording
-from archiver.retention import retention_for
+from archiver.retention import retain, retention_for
 from archiver.signalwire import Budget, RecordingSource, RetryPolicy
-from archiver.storage import Store, StoredObject, VerifyingReader
+from archiver.storage import Store, StoredObject, VerifyingReader, put_or_existing
 
 # GCS allows 8 KiB of custom metadata per object; SignalWire's fields are short, a lying space's need not be.
 _METADATA_VALUE_MAX = 512
@@ -104,10 +104,11 @@ class Writer:
             decision = decide(peeked.head, hints, f"recording {recording.sid} audio from {media.host}")
             key = audio_key_of(meta_key, decision.fmt)
             reader = VerifyingReader(peeked, announced, limit)
+            metadata = self.audio_metadata(recording)
             try:
-                stored = self.store.put(key, reader, decision.content_type, self.audio_metadata(recording))
-            except AlreadyExists:
-                stored = self._adopt_existing(key, reader)
+                stored, created = put_or_existing(self.store, key, reader, decision.content_type, metadata)
+                if not created:
+                    self._adopt_existing(stored, reader)
             except IntegrityError as exc:
                 raise TransientError(str(exc)) from exc
         # Retention freezes an archive: only one whose size SignalWire announced is proven complete.
@@ -115,24 +116,17 @@ class Writer:
         if stored.metadata.get("sha256") != reader.sha256 or (retention and stored.retained_until is None):
             # GCS fixes custom metadata when an upload starts; the digest exists only after the last byte,
             # and retention comes with it, so bytes that failed verification were never retained.
-            wanted = {**self.audio_metadata(recording), "sha256": reader.sha256}
+            wanted = {**metadata, "sha256": reader.sha256}
             stored = self.store.set_metadata(key, stored.generation, {**stored.metadata, **wanted}, retention)
         return stored, reader.sha256, announced, decision
 
-    def _adopt_existing(self, key: str, reader: VerifyingReader) -> StoredObject:
+    def _adopt_existing(self, existing: StoredObject, reader: VerifyingReader) -> None:
         """Another attempt created the object first: keep it only if it holds exactly these bytes."""
-        try:
-            reader.drain()
-        except IntegrityError as exc:
-            raise TransientError(str(exc)) from exc
-        existing = self.store.stat(key)
-        if existing is None:
-            raise TransientError(f"{self.store.uri(key)} vanished after a create conflict")
+        reader.drain()
         if existing.size != reader.size or existing.crc32c != reader.crc32c:
             # Only an attempt that died before verifying can leave wrong bytes; remove them and retry.
-            self.store.delete(key, existing.generation)
+            self.store.delete(existing.key, existing.generation)
             raise TransientError(f"{existing.uri} held other bytes than SignalWire serves; removed for a retry")
-        return existing
 
     def write_manifest(
         self, recording: Recording, key: str, audio: StoredObject, size_verified: bool, decision: FormatDecision
@@ -140,17 +134,10 @@ class Writer:
         """The metadata object goes last: its presence means the recording is completely archived."""
         metadata = Manifest.of(recording.sid.lower(), audio, size_verified, decision).to_metadata()
         retention = retention_for(self.settings) if size_verified else None
-        try:
-            written = self.store.put(key, VerifyingReader.of_bytes(recording.raw), "application/json", metadata)
-        except AlreadyExists:
-            existing = self.store.stat(key)
-            if existing is None:
-                raise TransientError(f"{self.store.uri(key)} vanished after a create conflict") from None
-            if any(existing.metadata.get(k) != v for k, v in metadata.items() if k.startswith(AUDIO_PREFIX)):
-                # The audio was written again (a repair, or a race): the JSON stays as first stored, its
-                # description of the audio follows the object now verified.
-                return self.store.set_metadata(key, existing.generation, {**existing.metadata, **metadata}, retention)
-            written = existing
-        if retention is not None and written.retained_until is None:
-            return self.store.set_metadata(key, written.generation, written.metadata, retention)
-        return written
+        reader = VerifyingReader.of_bytes(recording.raw)
+        written, created = put_or_existing(self.store, key, reader, "application/json", metadata)
+        if not created and any(written.metadata.get(k) != v for k, v in metadata.items() if k.startswith(AUDIO_PREFIX)):
+            # The audio was written again (a repair, or a race): the JSON stays as first stored, its
+            # description of the audio follows the object now verified.
+            return self.store.set_metadata(key, written.generation, {**written.metadata, **metadata}, retention)
+        return retain(self.store, written, retention)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from archiver.errors import AlreadyExists, IntegrityError
-from archiver.storage import LocalStore, VerifyingReader
+from archiver.errors import AlreadyExists, DeleteForbidden, IntegrityError
+from archiver.retention import retain
+from archiver.storage import LocalStore, Retention, VerifyingReader, put_or_existing
 from localspace.space import Fault
 from tests.helpers import Harness
 
@@ -57,6 +59,22 @@ def test_create_only_and_verified(tmp_path: Path) -> None:
     assert store.stat("a/b.mp3") is not None
     store.delete("a/b.mp3", first.generation)
     assert store.stat("a/b.mp3") is None
+
+
+def test_a_create_conflict_hands_back_the_first_object_and_retention_only_grows(tmp_path: Path) -> None:
+    store = LocalStore(str(tmp_path), 1024)
+    first = put_or_existing(store, "a/b.json", VerifyingReader.of_bytes(b"one"), "application/json", {"k": "1"})
+    second = put_or_existing(store, "a/b.json", VerifyingReader.of_bytes(b"two!"), "application/json", {"k": "2"})
+    assert (first.created, second.created) == (True, False)
+    assert (second.obj.generation, second.obj.metadata) == (first.obj.generation, {"k": "1"})
+    assert store.read_bytes("a/b.json") == b"one"
+    assert retain(store, first.obj, None) is first.obj
+    until = datetime.now(UTC) + timedelta(days=2)
+    retained = retain(store, first.obj, Retention("Unlocked", until))
+    assert retained.retained_until is not None and abs(retained.retained_until - until) < timedelta(seconds=1)
+    assert retain(store, retained, Retention("Unlocked", until - timedelta(days=1))) is retained
+    with pytest.raises(DeleteForbidden):
+        store.delete("a/b.json", retained.generation)
 
 
 def test_reader_refuses_short_and_long_bodies() -> None:
