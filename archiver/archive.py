@@ -87,7 +87,7 @@ class Steps:
             elif look is not None:
                 found = figures(look.pair.audio) if look.pair is not None else {}
                 found.update(audio_uri=look.audio_uri, metadata_uri=look.metadata_uri)
-        repaired = next((look.repaired for look in reversed(self.looks) if look.repaired), None)
+        repaired = next((earlier.repaired for earlier in reversed(self.looks) if earlier.repaired), None)
         return Outcome(
             word,
             recording_sid=self.recording.sid,
