@@ -199,6 +199,26 @@ def test_an_expired_page_token_fails_the_listing_and_never_marks_the_window_done
     assert second["owed"] == {}
 
 
+@pytest.mark.parametrize("refusal", [400, 422])
+@pytest.mark.parametrize("page_size", [1000, 5000])
+def test_a_space_refusing_page_sizes_over_1000_is_still_swept_and_verified(
+    harness: Harness, refusal: int, page_size: int
+) -> None:
+    """PageSize is at most 1000 (compatibility-api/recordings/main.tsp 58-63) and a server may refuse more
+    (400 or 422, lines 71-73) rather than cap it. No setting or flag sends more; neither does a caller that asks."""
+    space = harness.space
+    laml = [space.add(size=1_000, created=created(2, m)) for m in range(3)]
+    relay = space.add(size=1_000, api="relay", fmt="wav", created=created(3))
+    space.listing.too_large_page_size = refusal
+    report = sweep(harness.archiver, *WINDOW, concurrency=1, deadline_s=60, page_size=page_size)
+    assert report.ok and sorted(report.archived) == sorted([r.sid for r in laml] + [relay.sid])
+    rows = list(verify(harness.archiver, *WINDOW, read_bytes=False, page_size=page_size))
+    assert sorted(r["result"] for r in rows if r["view"] == "signalwire") == ["ok"] * 4
+    asked = [parse_qs(seen.query) for seen in space.requests if seen.path.endswith(("/Recordings.json", "/recordings"))]
+    sizes = [int(size) for query in asked for size in query.get("PageSize", []) + query.get("page_size", [])]
+    assert sizes and max(sizes) == 1000
+
+
 # --- 4: follow-ups (queued mode: tests/test_queued.py) -------------------------------------------
 # --- 5: bounded by construction ------------------------------------------------------------------
 
