@@ -216,7 +216,12 @@ class Space:
         return events.status_callback(self, sid, status)
 
     def event(
-        self, recording: FakeRecording, state: str = "finished", shape: str = "record_call", **record: Any
+        self,
+        recording: FakeRecording,
+        state: str = "finished",
+        shape: str = "record_call",
+        readings: events.EventReadings = events.SHOWN,
+        **record: Any,
     ) -> dict[str, Any]:
         """The `calling.call.record` event SignalWire POSTs to a status_url (see localspace.events)."""
-        return events.event(self, recording, state, shape, **record)
+        return events.event(self, recording, state, shape, readings, **record)

@@ -178,6 +178,8 @@ RECORD_RESULT: dict[str, Field] = {
     "start_time": F(NUMBER, f"{RECORD}:157-159"),
     "end_time": F(NUMBER, f"{RECORD}:162-164"),
 }
+# record's paused events: "Only present when `state` is `paused`" (record.mdx 167-169); record_call documents none.
+PAUSE_BEHAVIOR = F(str, f"{RECORD}:167-169", values=frozenset({"silence", "skip"}))
 RECORD_AUDIO: dict[str, Field] = {
     "format": F(str, f"{RECORD}:178-180 (and 27-29 for mp4)", values=frozenset({"wav", "mp3", "mp4"})),
     "direction": F(str, f"{RECORD}:183-185", values=frozenset({"speak", "listen"})),
