@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from archiver.config import Settings, is_sid
 from archiver.errors import SignalWireError
 from archiver.listing import laml_filters
-from archiver.paging import Pager
+from archiver.paging import MAX_PAGE_SIZE, Pager
 from archiver.progress import Window
 from archiver.recordings import Api, Recording
 from archiver.signalwire import METADATA_MAX_BYTES, Budget, ListPage, MediaStream, RetryPolicy, SpaceHttp
@@ -62,7 +62,7 @@ class LamlSource:
         (listing.laml_filters), newest first, following `next_page_uri`; from `start` when it is a next link."""
         what = "recordings list"
         url = self._pager.next_page(start, what) if start else self._url("Recordings.json")
-        params = None if start else {"PageSize": page_size, **laml_filters(Window(since, until))}
+        params = None if start else {"PageSize": min(page_size, MAX_PAGE_SIZE), **laml_filters(Window(since, until))}
         for page, next_url in self._pager.pages(url, params, what, policy):
             recordings = page.get("recordings") or []
             if not isinstance(recordings, list):

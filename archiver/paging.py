@@ -10,6 +10,9 @@ from urllib.parse import urljoin
 from archiver.errors import SignalWireError
 from archiver.signalwire import PAGE_BUDGET_S, Budget, RetryPolicy, SpaceHttp
 
+# PageSize's documented maximum (compatibility-api/recordings/main.tsp 58-63; RELAY lists take the same):
+# the spec does not say whether a server caps a larger one or refuses it, so none is ever asked for.
+MAX_PAGE_SIZE = 1000
 PAGE_MAX_BYTES = 16 * 1024 * 1024
 # A list page of 1,000 recordings decodes to a few thousand JSON objects; a flood of `{}` to millions.
 PAGE_MAX_OBJECTS = 20_000

@@ -16,7 +16,7 @@ from urllib.parse import urljoin, urlsplit
 from archiver.audioformat import extension_of
 from archiver.config import Settings, is_sid
 from archiver.errors import SignalWireError
-from archiver.paging import Pager
+from archiver.paging import MAX_PAGE_SIZE, Pager
 from archiver.recordings import Api, Recording
 from archiver.signalwire import METADATA_MAX_BYTES, Budget, ListPage, MediaStream, RetryPolicy, SpaceHttp
 
@@ -127,7 +127,7 @@ class RelaySource:
         row against (since, until). `page_size` is not documented either: refused (422), it is left out."""
         what = "RELAY recordings list"
         url = self._pager.next_page(start, what) if start else self._base
-        params = None if start else {"page_size": min(page_size, 1000)}
+        params = None if start else {"page_size": min(page_size, MAX_PAGE_SIZE)}
         pages = self._pages(url, params, policy)
         try:
             first = next(pages, None)

@@ -143,7 +143,7 @@ def _check(response: requests.Response, what: str) -> None:
 
 
 def _error_code(response: requests.Response) -> str:
-    """`(code N)` from a small JSON error body (Twilio's 20001 for an expired page token, say); '' otherwise."""
+    """`(code N)` from a small JSON error body (a Compatibility API code, for the message only); '' otherwise."""
     try:
         data = json.loads(response.raw.read(_ERROR_BODY_BYTES, decode_content=True))
     # Whatever the body is, the status already says enough.

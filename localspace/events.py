@@ -4,10 +4,39 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from localspace.host import Host
 from localspace.recording import FakeRecording
+
+# record.mdx 167-169: how a paused `record` handles audio, "Only present when `state` is `paused`".
+PAUSE_BEHAVIORS = ("silence", "skip")
+# What an mp4 recording's event names as its format: "mp4", which both methods record (record_call.mdx 33-34,
+# record.mdx 27-29), or nothing, since the events' enumerations stop at `wav`, `mp3` (record_call.mdx 166,
+# record.mdx 179).
+MP4_NAMED = ("mp4", None)
+
+
+@dataclass(frozen=True)
+class EventReadings:
+    """What the event docs leave open, as the stand-in plays it: `pause_behavior` (one of PAUSE_BEHAVIORS) and
+    `mp4_named` (one of MP4_NAMED)."""
+
+    pause_behavior: str = "silence"
+    mp4_named: str | None = "mp4"
+
+    def format_of(self, fmt: str) -> str | None:
+        return self.mp4_named if fmt == "mp4" else fmt
+
+
+# Each reading's default: what the docs show first.
+SHOWN = EventReadings()
+
+
+def _present(fields: dict[str, Any]) -> dict[str, Any]:
+    """`fields` without those a reading leaves out (None)."""
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 def status_callback(space: Host, sid: str, status: str = "completed") -> dict[str, str]:
@@ -28,13 +57,19 @@ def status_callback(space: Host, sid: str, status: str = "completed") -> dict[st
 
 
 def event(
-    space: Host, recording: FakeRecording, state: str = "finished", shape: str = "record_call", **record: Any
+    space: Host,
+    recording: FakeRecording,
+    state: str = "finished",
+    shape: str = "record_call",
+    readings: EventReadings = SHOWN,
+    **record: Any,
 ) -> dict[str, Any]:
     """The `calling.call.record` event SignalWire POSTs to a status_url, in the documented `shape`.
 
     "record_call" (swml record_call.mdx): the result under `params.record` (`url`, `duration`, `size`,
     `format`). "record" (swml record.mdx): `params.url`, `params.recording_id`, `params.size`, ... and
-    the settings under `params.record.audio`. `record` overrides fields of the result.
+    the settings under `params.record.audio`; `params.pause_behavior` when paused. `readings` chooses what
+    the docs leave open; `record` overrides fields of the result.
     """
     params: dict[str, Any] = {
         "call_id": recording.call_sid,
@@ -43,15 +78,19 @@ def event(
         "state": state,
     }
     url = recording.media_url(space.url, space.other_host_url)
+    named = readings.format_of(recording.fmt)
     if shape == "record":
         ended = recording.created.timestamp() + 4
         if state in ("finished", "no_input"):
             params |= {"url": url, "duration": 4, "size": recording.size, "recording_id": recording.sid}
             params |= {"start_time": ended - 4, "end_time": ended}
-        audio = {"format": recording.fmt, "direction": "speak", "stereo": False}
-        params["record"] = {"audio": audio | record}
+        if state == "paused":
+            params["pause_behavior"] = readings.pause_behavior
+        audio = {"format": named, "direction": "speak", "stereo": False}
+        params["record"] = {"audio": _present(audio) | record}
     elif state == "finished":
-        params["record"] = {"url": url, "duration": 4.0, "size": recording.size, "format": recording.fmt} | record
+        result = {"url": url, "duration": 4.0, "size": recording.size, "format": named}
+        params["record"] = _present(result) | record
     return {
         "event_type": "calling.call.record",
         "event_channel": f"swml:{uuid.uuid4()}",

@@ -8,14 +8,15 @@ first; `DateCreated>` / `DateCreated<` in RFC 2822; `Page`, `PageSize` (default 
 models/responses.tsp lines 6-13, addresses/models/responses.tsp lines 28-40): `{"links": {self, first,
 next?, prev?}, "data": [...]}`, answering 401, 404, 422 or 500 on error; no order, no filter and no
 page size are documented. The switches play each reading: filters read exclusive, inclusive, date-only
-or not at all; a server-side page-size cap; page tokens that expire (400, code 20001, as Twilio
-documents for an invalid page token); RELAY rows in any order, a refused `page_size`, slow pages.
+or not at all; a server-side page-size cap; a page size over the documented 1000 capped or refused
+(the spec gives the maximum, not what the server does past it); page tokens that expire (400, with a
+code the spec does not give for it: SignalWire's list has 10000 "The argument passed is invalid" and
+20001 "An unknown error occurred"); RELAY rows in any order, a refused `page_size`, slow pages.
 Dates are parsed here with email.utils, never with the archiver's own parser.
 """
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 import time
@@ -29,30 +30,21 @@ from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request, Response
 
+from localspace import errors
+from localspace.errors import INVALID_ARGUMENT, UNKNOWN_ERROR
+
 READINGS = ("exclusive", "inclusive", "date-only", "ignored")
 ORDERS = ("newest", "oldest", "shuffled")
-# Twilio's code for a page token it no longer honours ("Invalid paging parameter").
-EXPIRED_TOKEN_CODE = 20001
+# PageSize's @maxValue (compatibility-api/recordings/main.tsp 58-63).
+MAX_PAGE_SIZE = 1000
+# Codes an expired page token may plausibly carry: none is documented for it (see above).
+EXPIRED_TOKEN_CODES = (INVALID_ARGUMENT, UNKNOWN_ERROR)
 
 
 class Listed(Protocol):
     """What a list needs of a recording: when it was made, and its document."""
 
     created: datetime
-
-
-# CompatibilityErrorResponse's example link (compatibility-api/_shared/errors.tsp 13-15).
-MORE_INFO = "https://signalwire.com/docs/compatibility-api/reference/errors"
-
-
-def error(status: int, message: str, code: int | None = None, retry_after: str | None = None) -> Response:
-    """Every error the stand-in answers, shaped as CompatibilityErrorResponse (compatibility-api/_shared/errors.tsp
-    4-20: `code`, `message`, `more_info`, `status`); `code` is the HTTP status unless a documented one is given."""
-    body = {"code": code or status, "message": message, "more_info": MORE_INFO, "status": status}
-    response = Response(json.dumps(body), status=status, mimetype="application/json")
-    if retry_after is not None:
-        response.headers["Retry-After"] = retry_after
-    return response
 
 
 def _rfc2822(value: str) -> datetime:
@@ -65,12 +57,17 @@ class Listing:
     """The switches, and the page tokens handed out (a token names the offset its page starts at)."""
 
     reading: str = "exclusive"
-    page_size_cap: int = 1000
+    page_size_cap: int = MAX_PAGE_SIZE
+    # A page size over MAX_PAGE_SIZE: None caps it silently; 400 or 422 refuses it with that status (RELAY: 422,
+    # the only refusal its list documents, relay-rest/recordings/main.tsp 25-30).
+    too_large_page_size: int | None = None
     relay_order: str = "newest"
     relay_refuses_page_size: bool = False
     relay_page_delay_s: float = 0.0
     # Seconds a page token is honoured for (None: for ever; 0: never, every next link has expired).
     token_lifetime_s: float | None = None
+    # The code an expired page token's 400 carries: one of EXPIRED_TOKEN_CODES.
+    expired_token_code: int = INVALID_ARGUMENT
     _tokens: dict[str, tuple[int, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -91,7 +88,7 @@ class Listing:
             after = _rfc2822(request.args["DateCreated>"]) if "DateCreated>" in request.args else None
             before = _rfc2822(request.args["DateCreated<"]) if "DateCreated<" in request.args else None
         except (TypeError, ValueError):
-            return error(400, "DateCreated must be an RFC 2822 date", 20001)
+            return errors.compatibility(400, "DateCreated must be an RFC 2822 date")
         reading = self.reading
 
         def inside(created: datetime) -> bool:
@@ -107,6 +104,10 @@ class Listing:
 
         return inside
 
+    def _size(self, asked: int) -> int:
+        """The rows a page holds: what was asked, within 1 and the maximum, and under a server-side cap."""
+        return max(1, min(asked, MAX_PAGE_SIZE, self.page_size_cap))
+
     def laml(
         self, request: Request, recordings: Iterable[Listed], document: Callable[[Any], dict[str, Any]]
     ) -> dict[str, Any] | Response:
@@ -115,17 +116,20 @@ class Listing:
         if isinstance(inside, Response):
             return inside
         try:
-            size = max(1, min(int(request.args.get("PageSize", 50)), 1000, self.page_size_cap))
+            asked = int(request.args.get("PageSize", 50))
             page = max(0, int(request.args.get("Page", 0)))
         except ValueError:
-            return error(400, "Page and PageSize must be numbers")
+            return errors.compatibility(400, "Page and PageSize must be numbers")
+        if asked > MAX_PAGE_SIZE and self.too_large_page_size is not None:
+            return errors.compatibility(self.too_large_page_size, f"PageSize must be at most {MAX_PAGE_SIZE}")
+        size = self._size(asked)
         offset = 0
         if page > 0:
             with self._lock:
                 known = self._tokens.get(request.args.get("PageToken", ""))
             lifetime = self.token_lifetime_s
             if known is None or (lifetime is not None and time.monotonic() - known[1] >= lifetime):
-                return error(400, "Invalid paging parameter: PageToken", EXPIRED_TOKEN_CODE)
+                return errors.compatibility(400, "Invalid paging parameter: PageToken", self.expired_token_code)
             offset = known[0]
         chosen = sorted((r for r in recordings if inside(r.created)), key=lambda r: r.created, reverse=True)
         rows = chosen[offset : offset + size]
@@ -157,12 +161,15 @@ class Listing:
         if self.relay_page_delay_s:
             time.sleep(self.relay_page_delay_s)
         if self.relay_refuses_page_size and "page_size" in request.args:
-            return error(422, "page_size is not a valid parameter")
+            return errors.relay(422, "page_size is not a valid parameter")
         try:
-            size = max(1, min(int(request.args.get("page_size", 50)), 1000, self.page_size_cap))
+            asked = int(request.args.get("page_size", 50))
             page = max(0, int(request.args.get("page_number", 0)))
         except ValueError:
-            return error(422, "page_size and page_number must be numbers")
+            return errors.relay(422, "page_size and page_number must be numbers")
+        if asked > MAX_PAGE_SIZE and self.too_large_page_size is not None:
+            return errors.relay(422, f"page_size must be at most {MAX_PAGE_SIZE}")
+        size = self._size(asked)
         chosen = sorted(recordings, key=lambda r: r.created, reverse=self.relay_order != "oldest")
         if self.relay_order == "shuffled":
             # The same shuffle on every request, so pages do not overlap.

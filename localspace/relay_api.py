@@ -38,7 +38,7 @@ class RelayApi:
             return refused
         recording = self.space.find(sid, "relay")
         if recording is None:
-            return self.space.error(404, "Not Found")
+            return self.space.error(404, "Not Found", api="relay")
         document = recording.relay_metadata(request.host_url.rstrip("/"), self.space.other_host_url)
         if fault is not None and fault.not_final:
             document["status"] = "in-progress"
@@ -55,7 +55,7 @@ class RelayApi:
             return refused
         recording = self.space.find(sid, "relay")
         if recording is None or recording.status not in FINAL:
-            return self.space.error(404, "Not Found")
+            return self.space.error(404, "Not Found", api="relay")
         return serve(recording, recording.fmt, fault, self.space.other_host_url)
 
     def delete(self, request: Request, sid: str) -> Response:

@@ -18,10 +18,9 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-from localspace import events
+from localspace import errors, events
 from localspace.laml_api import LamlApi
 from localspace.listing import Listing
-from localspace.listing import error as error_response
 from localspace.media import Handler
 from localspace.recording import MEDIA_PLACES, MEDIA_TYPES, RELAY_MEDIA, FakeRecording, Fault, magic
 from localspace.relay_api import RelayApi
@@ -176,25 +175,27 @@ class Space:
 
     # --- what the endpoints share ------------------------------------------------------------
     @staticmethod
-    def error(status: int, message: str, retry_after: str | None = None) -> Response:
-        return error_response(status, message, retry_after=retry_after)
+    def error(status: int, message: str, retry_after: str | None = None, api: str = "laml") -> Response:
+        """An error as `api` ("laml" or "relay") shapes it (localspace.errors)."""
+        return errors.answer(api, status, message, retry_after)
 
-    def apply(self, fault: Fault | None) -> Response | None:
+    def apply(self, fault: Fault | None, api: str = "laml") -> Response | None:
         if fault is None or fault.status == 200:
             return None
-        return self.error(fault.status, "scripted fault", fault.retry_after)
+        return self.error(fault.status, "scripted fault", fault.retry_after, api)
 
     def guard(
         self, request: Request, sid: str, kind: str, account: str | None = None
     ) -> tuple[Response | None, Fault | None]:
         """Basic auth for the API, and the LaML `account` in the path, then the next scripted fault for this request.
 
-        RELAY paths carry no account (None).
+        RELAY paths carry no account (None), and answer RELAY's error shapes.
         """
+        api = "relay" if account is None else "laml"
         if not self._authorized(request) or (account is not None and account != self.project_id):
-            return self.error(401, "Unauthorized"), None
+            return self.error(401, "Unauthorized", api=api), None
         fault = self.next_fault(sid, kind)
-        return self.apply(fault), fault
+        return self.apply(fault, api), fault
 
     def find(self, sid: str, api: str) -> FakeRecording | None:
         """The recording `sid` if it was made through `api` ("laml" or "relay"): each API serves only its own."""
@@ -204,7 +205,7 @@ class Space:
     def remove(self, sid: str, api: str) -> Response:
         """Delete `sid` if `api` serves it, as the DELETE endpoints answer."""
         if self.find(sid, api) is None:
-            return self.error(404, "Not Found")
+            return self.error(404, "Not Found", api=api)
         del self.recordings[sid]
         self.deleted.append(sid)
         return Response(status=204)
@@ -215,7 +216,12 @@ class Space:
         return events.status_callback(self, sid, status)
 
     def event(
-        self, recording: FakeRecording, state: str = "finished", shape: str = "record_call", **record: Any
+        self,
+        recording: FakeRecording,
+        state: str = "finished",
+        shape: str = "record_call",
+        readings: events.EventReadings = events.SHOWN,
+        **record: Any,
     ) -> dict[str, Any]:
         """The `calling.call.record` event SignalWire POSTs to a status_url (see localspace.events)."""
-        return events.event(self, recording, state, shape, **record)
+        return events.event(self, recording, state, shape, readings, **record)

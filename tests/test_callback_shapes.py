@@ -15,6 +15,7 @@ import pytest
 from archiver.sweep import sweep
 from archiver.verify import verify
 from archiver.webhook import handle_callback
+from localspace.events import MP4_NAMED, PAUSE_BEHAVIORS, EventReadings
 from localspace.signing import sign_event, sign_url
 from localspace.space import Fault
 from tests.helpers import CALLBACK_URL, SIGNING_KEY, WINDOW, Harness, audit_lines, bucket_of, only_line, stored
@@ -138,6 +139,37 @@ def test_non_final_states_are_ignored(harness: Harness, state: str) -> None:
     reply = harness.post_event(harness.space.event(rec, state))
     assert (reply.status, reply.body["outcome"]) == (200, "ignored")
     assert harness.space.count() == 0
+
+
+@pytest.mark.parametrize("pause_behavior", PAUSE_BEHAVIORS)
+def test_a_paused_record_event_with_its_pause_behavior_is_ignored_not_refused(
+    harness: Harness, pause_behavior: str
+) -> None:
+    """record.mdx 167-169: `params.pause_behavior` comes with a paused `record` event; it is nothing to archiving."""
+    rec = harness.space.add(size=30_000, api="relay")
+    readings = EventReadings(pause_behavior=pause_behavior)
+    paused = harness.space.event(rec, "paused", shape="record", readings=readings)
+    assert paused["params"]["pause_behavior"] == pause_behavior
+    reply = harness.post_event(paused)
+    assert (reply.status, reply.body["outcome"]) == (200, "ignored")
+    assert harness.space.count() == 0
+    # Carried by the finished event too (not documented there), it changes nothing either.
+    finished = harness.space.event(rec, shape="record", readings=readings)
+    finished["params"]["pause_behavior"] = pause_behavior
+    assert harness.post_event(finished).body["outcome"] == "archived"
+
+
+@pytest.mark.parametrize("shape", ["record_call", "record"])
+@pytest.mark.parametrize("mp4_named", MP4_NAMED)
+def test_an_mp4_recording_is_archived_whether_its_event_names_mp4_or_no_format(
+    harness: Harness, shape: str, mp4_named: str | None
+) -> None:
+    """The methods record mp4 (record_call.mdx 33-34, record.mdx 27-29); the events' enumerations have no word for
+    it (record_call.mdx 166, record.mdx 179). Either way the bytes name the object."""
+    rec = harness.space.add(size=40_000, api="relay", fmt="mp4")
+    reply = harness.post_event(harness.space.event(rec, shape=shape, readings=EventReadings(mp4_named=mp4_named)))
+    assert (reply.status, reply.body["outcome"]) == (200, "archived")
+    assert stored(harness)[relay_keys(harness, rec.sid, "mp4")[0]] == rec.audio()
 
 
 @pytest.mark.parametrize("state", ["no_input", "error"])

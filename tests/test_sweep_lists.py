@@ -21,6 +21,7 @@ from archiver.storage import VerifyingReader
 from archiver.sweep import sweep
 from archiver.verify import verify
 from archiver.webhook import handle_sweep
+from localspace.listing import EXPIRED_TOKEN_CODES
 from localspace.space import Fault
 from tests.helpers import WINDOW, Harness, audit_lines, cli_env, tamper
 
@@ -177,18 +178,45 @@ def test_every_reading_of_the_date_filters_sweeps_exactly_the_window(harness: Ha
     assert space.count("list") <= 5
 
 
-def test_an_expired_page_token_fails_the_listing_and_never_marks_the_window_done(harness: Harness) -> None:
+@pytest.mark.parametrize("code", EXPIRED_TOKEN_CODES)
+def test_an_expired_page_token_fails_the_listing_and_never_marks_the_window_done(harness: Harness, code: int) -> None:
+    """The spec gives no code for an expired page token (localspace/listing.py): whichever SignalWire sends, the
+    listing fails on the status alone, the window stays owed without the dead link, and the next run lists afresh."""
     space = harness.space
     recs = [space.add(size=1_000, created=created(day)) for day in (5, 4, 3)]
     space.listing.page_size_cap = 1
     space.listing.token_lifetime_s = 0
+    space.listing.expired_token_code = code
     first = swept(harness)
     assert first["status"] == 500 and first["archived_sids"] == [recs[0].sid]
+    assert f"HTTP 400 (code {code})" in first["failed"][0]["error"]
+    assert first["owed"]["laml"] == [{"since": "2026-11-01T00:00:00+00:00", "until": "2026-11-05T12:00:01+00:00"}]
+    # The tokens handed out so far stay dead: only a listing from its first page can finish the window.
+    space.listing.expire_tokens()
     space.listing.token_lifetime_s = None
     second = swept(harness)
     assert second["status"] == 200 and sorted(second["archived_sids"]) == sorted(r.sid for r in recs[1:])
-    assert "HTTP 400 (code 20001)" in first["failed"][0]["error"]
-    assert first["owed"]["laml"] == [{"since": "2026-11-01T00:00:00+00:00", "until": "2026-11-05T12:00:01+00:00"}]
+    assert second["owed"] == {}
+
+
+@pytest.mark.parametrize("refusal", [400, 422])
+@pytest.mark.parametrize("page_size", [1000, 5000])
+def test_a_space_refusing_page_sizes_over_1000_is_still_swept_and_verified(
+    harness: Harness, refusal: int, page_size: int
+) -> None:
+    """PageSize is at most 1000 (compatibility-api/recordings/main.tsp 58-63) and a server may refuse more
+    (400 or 422, lines 71-73) rather than cap it. No setting or flag sends more; neither does a caller that asks."""
+    space = harness.space
+    laml = [space.add(size=1_000, created=created(2, m)) for m in range(3)]
+    relay = space.add(size=1_000, api="relay", fmt="wav", created=created(3))
+    space.listing.too_large_page_size = refusal
+    report = sweep(harness.archiver, *WINDOW, concurrency=1, deadline_s=60, page_size=page_size)
+    assert report.ok and sorted(report.archived) == sorted([r.sid for r in laml] + [relay.sid])
+    rows = list(verify(harness.archiver, *WINDOW, read_bytes=False, page_size=page_size))
+    assert sorted(r["result"] for r in rows if r["view"] == "signalwire") == ["ok"] * 4
+    asked = [parse_qs(seen.query) for seen in space.requests if seen.path.endswith(("/Recordings.json", "/recordings"))]
+    sizes = [int(size) for query in asked for size in query.get("PageSize", []) + query.get("page_size", [])]
+    assert sizes and max(sizes) == 1000
 
 
 # --- 4: follow-ups (queued mode: tests/test_queued.py) -------------------------------------------

@@ -21,6 +21,11 @@ COMPAT_OPENAPI = "fern/apis/compatibility/openapi.yaml"
 RELAY_CORE = "specs/signalwire-rest/relay-rest/recordings/models/core.tsp"
 RECORD_CALL = "fern/products/swml/pages/reference/methods/calling/record_call.mdx"
 RECORD = "fern/products/swml/pages/reference/methods/calling/record.mdx"
+RELAY_MAIN = "specs/signalwire-rest/relay-rest/recordings/main.tsp"
+RELAY_OPENAPI = "fern/apis/signalwire-rest/openapi.yaml"
+COMPAT_ERRORS = "specs/compatibility-api/_shared/errors.tsp"
+STATUS_CODES = "specs/signalwire-rest/types/status-codes/main.tsp"
+ERROR_CODES = "fern/products/compatibility-api/pages/rest-api/core/error-codes.mdx"
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # RFC 2822 as the spec's examples write it: "Tue, 25 Sep 2018 23:00:00 +0000".
@@ -173,11 +178,52 @@ RECORD_RESULT: dict[str, Field] = {
     "start_time": F(NUMBER, f"{RECORD}:157-159"),
     "end_time": F(NUMBER, f"{RECORD}:162-164"),
 }
+# record's paused events: "Only present when `state` is `paused`" (record.mdx 167-169); record_call documents none.
+PAUSE_BEHAVIOR = F(str, f"{RECORD}:167-169", values=frozenset({"silence", "skip"}))
 RECORD_AUDIO: dict[str, Field] = {
     "format": F(str, f"{RECORD}:178-180 (and 27-29 for mp4)", values=frozenset({"wav", "mp3", "mp4"})),
     "direction": F(str, f"{RECORD}:183-185", values=frozenset({"speak", "listen"})),
     "stereo": F(bool, f"{RECORD}:188-190"),
 }
+
+# What each DELETE answers: 204 with no body when deleted, 404 for a recording the space does not have.
+LAML_DELETE_CITE = f"{LAML_MAIN}:131-143; {COMPAT_OPENAPI}:4324-4343"
+RELAY_DELETE_CITE = f"{RELAY_MAIN}:46-61; {RELAY_OPENAPI}:9787-9800"
+RELAY_READ_CITE = f"{RELAY_MAIN}:32-44; {RELAY_OPENAPI}:9753-9758"
+
+# CompatibilityErrorResponse: all four required (openapi.yaml 6672-6704, closed), `code` from SignalWire's list.
+DOCUMENTED_CODES = frozenset({10000, 20001, 20003, 20404, 20429, 20504})
+COMPAT_ERROR: dict[str, Field] = {
+    "code": F(int, f"{COMPAT_ERRORS}:5-7; {ERROR_CODES}", values=DOCUMENTED_CODES),
+    "message": F(str, f"{COMPAT_ERRORS}:9-11"),
+    "more_info": F(str, f"{COMPAT_ERRORS}:13-15"),
+    "status": F(int, f"{COMPAT_ERRORS}:17-19", check=int32),
+}
+# The RELAY REST errors its operations name (relay-rest/recordings/main.tsp 25-61), each a closed schema
+# (signalwire-rest openapi.yaml 46003-46119): one `error` word, or ValidationError's `errors` array.
+RELAY_ERROR_WORDS = {401: "Unauthorized", 404: "Not Found", 500: "Internal Server Error"}
+RELAY_ERROR_CITE = {401: f"{STATUS_CODES}:10-15", 404: f"{STATUS_CODES}:24-29", 500: f"{STATUS_CODES}:31-36"}
+RELAY_VALIDATION_ITEM: dict[str, Field] = {
+    "detail": F(str, f"{STATUS_CODES}:53-55"),
+    "status": F(str, f"{STATUS_CODES}:57-59", check=str.isdigit),
+    "title": F(str, f"{STATUS_CODES}:61-63"),
+    "code": F(str, f"{STATUS_CODES}:65-67"),
+}
+
+
+def relay_error_violations(body: Any, status: int) -> list[str]:
+    """How a RELAY REST error body departs from the model its status names."""
+    if not isinstance(body, dict):
+        return [f"{body!r} is not an object"]
+    if status == 422:
+        items = body.get("errors")
+        if set(body) != {"errors"} or not isinstance(items, list) or not items:
+            return [f"{body!r} is not ValidationError ({STATUS_CODES}:70-77)"]
+        return [v for item in items for v in violations(item, RELAY_VALIDATION_ITEM, closed=True)]
+    cite = RELAY_ERROR_CITE[status]
+    words = frozenset({RELAY_ERROR_WORDS[status]})
+    return violations(body, {"error": F(str, cite, values=words)}, closed=True)
+
 
 # Where the docs show RELAY media: extension-less (record_call.mdx 188, record.mdx 210).
 RELAY_DOWNLOAD = re.compile(r"/api/v1/recordings/(?P<id>[0-9a-f-]{36})/download")

@@ -26,7 +26,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
+from localspace.listing import EXPIRED_TOKEN_CODES
 from localspace.space import Fault, Space
+from tests.contract.spec import COMPAT_ERROR, relay_error_violations, violations
 from tests.helpers import TOKEN
 
 # responses.tsp lines 6-33: name -> the JSON types it may take.
@@ -61,6 +63,13 @@ def check_laml_page(page: dict[str, Any]) -> None:
         assert isinstance(page[name], types) and not isinstance(page[name], bool), name
 
 
+def check_error(response: requests.Response, status: int) -> None:
+    """A CompatibilityErrorResponse (compatibility-api/_shared/errors.tsp lines 4-20) for `status`."""
+    body = response.json()
+    assert response.status_code == status and violations(body, COMPAT_ERROR, closed=True) == [], body
+    assert body["status"] == status
+
+
 @pytest.fixture
 def filled(space: Space) -> Space:
     start = datetime(2026, 11, 2, tzinfo=UTC)
@@ -92,10 +101,26 @@ def test_laml_pages_carry_the_documented_fields_and_page_by_token_newest_first(f
     assert moments == sorted(moments, reverse=True)  # main.tsp line 20: newest first
 
 
-def test_laml_page_size_is_capped_at_1000_and_later_pages_need_their_token(filled: Space) -> None:
-    assert laml(filled, PageSize=5000).json()["page_size"] == 1000  # main.tsp lines 58-63
-    refused = laml(filled, Page=1, PageSize=3)  # main.tsp lines 65-68: no PageToken
-    assert refused.status_code == 400 and refused.json()["code"] == 20001
+def test_laml_later_pages_need_their_token(filled: Space) -> None:
+    check_error(laml(filled, Page=1, PageSize=3), 400)  # main.tsp lines 65-68: no PageToken
+
+
+@pytest.mark.parametrize("refusal", [None, 400, 422])
+def test_a_page_size_over_1000_is_capped_or_refused_as_the_list_documents(filled: Space, refusal: int | None) -> None:
+    """PageSize has @maxValue(1000) (main.tsp 58-63) without saying what a larger one earns: capped, or refused
+    with one of the list's documented errors (400 or 422, main.tsp 71-73; RELAY's only refusal is 422, relay-rest
+    main.tsp 25-30)."""
+    filled.listing.too_large_page_size = refusal
+    for size in (1, 1000):
+        assert laml(filled, PageSize=size).json()["page_size"] == size  # minValue 1, maxValue 1000
+        assert relay(filled, page_size=size).status_code == 200
+    if refusal is None:
+        assert laml(filled, PageSize=5000).json()["page_size"] == 1000
+        assert relay(filled, page_size=5000).status_code == 200
+    else:
+        check_error(laml(filled, PageSize=5000), refusal)
+        refused = relay(filled, page_size=5000)
+        assert refused.status_code == 422 and relay_error_violations(refused.json(), 422) == []
 
 
 def test_laml_date_filters_are_rfc_2822(filled: Space) -> None:
@@ -105,11 +130,16 @@ def test_laml_date_filters_are_rfc_2822(filled: Space) -> None:
     assert laml(filled, **{"DateCreated>": "2026-11-02T00:03:00Z"}).status_code == 400
 
 
-def test_an_expired_page_token_answers_400_with_code_20001(filled: Space) -> None:
+@pytest.mark.parametrize("code", EXPIRED_TOKEN_CODES)
+def test_an_expired_page_token_answers_400_with_a_code_from_signalwires_list(filled: Space, code: int) -> None:
+    """No code is documented for it: the switch plays 10000 "The argument passed is invalid" or 20001 "An unknown
+    error occurred" (error-codes.mdx 25-27, 159-162); Twilio's own meaning of 20001 is not SignalWire's."""
+    filled.listing.expired_token_code = code
     first = laml(filled, PageSize=3).json()
     filled.listing.expire_tokens()
     expired = laml(filled, first["next_page_uri"])
-    assert expired.status_code == 400 and expired.json()["code"] == 20001
+    check_error(expired, 400)
+    assert expired.json()["code"] == code
 
 
 def test_relay_pages_carry_links_and_data(filled: Space) -> None:
@@ -131,18 +161,8 @@ def test_relay_pages_carry_links_and_data(filled: Space) -> None:
 @pytest.mark.parametrize("status", [401, 404, 422, 500])  # relay-rest/recordings/main.tsp lines 25-30
 def test_relay_list_errors_are_the_documented_ones(space: Space, status: int) -> None:
     space.fault("*", "relay-list", Fault(status))
-    assert relay(space).status_code == status
-
-
-# compatibility-api/_shared/errors.tsp lines 4-20: CompatibilityErrorResponse, every field required.
-ERROR_FIELDS = {"code": int, "message": str, "more_info": str, "status": int}
-
-
-def check_error(response: requests.Response, status: int) -> None:
-    body = response.json()
-    assert response.status_code == status and set(body) == set(ERROR_FIELDS), body
-    assert all(isinstance(body[name], kind) for name, kind in ERROR_FIELDS.items()), body
-    assert body["status"] == status
+    answer = relay(space)
+    assert answer.status_code == status and relay_error_violations(answer.json(), status) == []
 
 
 def test_every_laml_error_has_the_documented_shape(filled: Space) -> None:
