@@ -10,9 +10,10 @@ import pytest
 from archiver.archive_view import fill_objects, fill_recorded
 from archiver.audioformat import FormatDecision
 from archiver.errors import Corrupt
+from archiver.inventory import Archived
 from archiver.layout import ArchiveKeys, keys_for
 from archiver.manifest import AUDIO_FORMAT_HINTS, AUDIO_OBJECT, Manifest, StoredPair, audio_in, by_recording, pair_in
-from archiver.outcome import DeleteResult, Outcome
+from archiver.outcome import DeleteResult, Outcome, archive_fields
 from archiver.storage import StoredObject
 
 DAY = "acct/2026/11/03/"
@@ -124,6 +125,15 @@ def test_a_manifest_without_its_audio_or_disagreeing_with_it_is_corrupt_after_fi
     with pytest.raises(Corrupt, match="stored sha256"):
         fill_recorded(disagreeing, audio, manifest, lambda _recorded: "unused")
     assert disagreeing["recorded_bytes"] == 10 and "retained_until" not in disagreeing
+
+
+def test_a_listed_archive_gives_an_outcome_the_figures_a_pair_read_object_by_object_gives() -> None:
+    audio, manifest = _recorded_pair("a" * 64)
+    read = archive_fields(StoredPair(audio, manifest))
+    listed = Archived("mp3", 10, "AAAAAA==", "a" * 64, 7, True, "2027-01-01T00:00:00+00:00", held=True)
+    assert listed.figures() == {key: value for key, value in read.items() if not key.endswith("_uri")}
+    outcome = Outcome("already_archived", recording_sid=SID, account_sid="acct", **listed.figures())
+    assert (outcome.bytes, outcome.generation, outcome.retained_until) == (10, 7, "2027-01-01T00:00:00+00:00")
 
 
 def test_the_audit_fields_of_a_delete_come_from_its_result() -> None:
