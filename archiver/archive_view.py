@@ -106,23 +106,38 @@ def conclude(archiver: Archiver, row: dict[str, Any], audio_key: str, read_bytes
     row["result"] = "ok"
 
 
-def record_manifest(row: dict[str, Any], manifest: StoredObject) -> Manifest:
-    """Fill the row's `recorded_*` columns from what the manifest records about its audio."""
+def fill_objects(row: dict[str, Any], audio: StoredObject | None, manifest: StoredObject | None) -> None:
+    """The columns the objects themselves show, either possibly absent: whether the manifest is there, any
+    temporary hold, and the audio's URI, size and CRC32C."""
+    row["metadata_present"] = manifest is not None
+    row["held"] = any(obj.held for obj in (audio, manifest) if obj is not None)
+    if audio is not None:
+        row.update(audio_uri=audio.uri, audio_bytes=audio.size, audio_crc32c=audio.crc32c)
+
+
+def fill_recorded(
+    row: dict[str, Any], audio: StoredObject | None, manifest: StoredObject, audio_missing: Callable[[Manifest], str]
+) -> StoredPair:
+    """The columns the manifest fills, then the audio checked against it: Corrupt(`audio_missing(recorded)`)
+    without the audio, Corrupt naming the first disagreement; else `retained_until`, and the pair is returned.
+
+    Apart from fill_objects because the archive view refuses an object that is not a recording's in between,
+    after showing its objects and before anything the manifest says."""
     recorded = Manifest.from_metadata(manifest.metadata)
     recorded_bytes = whole_number(recorded.audio_bytes)
     row.update(
+        metadata_uri=manifest.uri,
         recorded_bytes="" if recorded_bytes is None else recorded_bytes,
         size_verified=recorded.audio_size_verified,
         recorded_crc32c=recorded.audio_crc32c,
         recorded_sha256=recorded.audio_sha256,
     )
-    return recorded
-
-
-def check_pair(row: dict[str, Any], pair: StoredPair) -> None:
-    """Corrupt when the audio disagrees with its manifest; otherwise fill the row's `retained_until`."""
+    if audio is None:
+        raise Corrupt(audio_missing(recorded))
+    pair = StoredPair(audio, manifest)
     pair.check()
     row["retained_until"] = pair.retained_until() or ""
+    return pair
 
 
 def stored_pairs(archiver: Archiver, since: datetime, until: datetime) -> Iterator[tuple[str, dict[str, StoredObject]]]:
@@ -142,32 +157,27 @@ def in_window(group: dict[str, StoredObject], since: datetime, until: datetime) 
     return True
 
 
+def _named_audio_missing(recorded: Manifest) -> str:
+    return f"{recorded.audio_object[:200]} is missing, though its manifest records it"
+
+
 def judge_pair(
     archiver: Archiver, row: dict[str, Any], sid: str, group: dict[str, StoredObject], read_bytes: bool
 ) -> None:
     """Fill a blank row of the `archive` view: the manifest and the audio it names, against each other."""
     manifest = group.get(MANIFEST_EXT)
     audio = audio_in(group)
-    row.update(recording_sid=sid[:64], view="archive", status="archived", metadata_present=manifest is not None)
-    row["held"] = any(obj.held for obj in (audio, manifest) if obj is not None)
+    row.update(recording_sid=sid[:64], view="archive", status="archived")
+    fill_objects(row, audio, manifest)
     if audio is not None:
-        row.update(
-            audio_uri=audio.uri,
-            audio_bytes=audio.size,
-            audio_crc32c=audio.crc32c,
-            date_created=audio.metadata.get("date-created", "")[:64],
-        )
+        row["date_created"] = audio.metadata.get("date-created", "")[:64]
     try:
         if not is_sid(sid):
             raise Corrupt(f"an object under the archive's day prefix is not a recording's: {sid[:64]!r}")
         if manifest is None:
             raise Corrupt(f"{row['audio_uri']} has no manifest: an attempt that never completed")
-        row["metadata_uri"] = manifest.uri
-        recorded = record_manifest(row, manifest)
-        if audio is None:
-            raise Corrupt(f"{recorded.audio_object[:200]} is missing, though its manifest records it")
-        check_pair(row, StoredPair(audio, manifest))
-        conclude(archiver, row, audio.key, read_bytes)
+        pair = fill_recorded(row, audio, manifest, _named_audio_missing)
+        conclude(archiver, row, pair.audio.key, read_bytes)
     except Corrupt as exc:
         row.update(result="corrupt", detail=str(exc)[:500])
     except Exception as exc:

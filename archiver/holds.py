@@ -39,8 +39,8 @@ class Selection:
 
 
 @dataclass(frozen=True)
-class Archived:
-    """One recording's audio and manifest as a listing showed them."""
+class ListedPair:
+    """One recording's SID, audio and manifest as a listing showed them: what a hold is set on."""
 
     sid: str
     audio: StoredObject
@@ -73,7 +73,7 @@ class HoldReport:
         }
 
 
-def archived_recordings(store: Store, prefix: str) -> Iterator[Archived]:
+def listed_pairs(store: Store, prefix: str) -> Iterator[ListedPair]:
     """Complete recordings under `prefix`, from one listing: a manifest and the audio object it names.
 
     Objects of one recording are adjacent in key order (`{day}/{sid}.{ext}`), so only one is held at a time.
@@ -82,10 +82,10 @@ def archived_recordings(store: Store, prefix: str) -> Iterator[Archived]:
         sid = base.rpartition("/")[2]
         pair = pair_in(group)
         if pair is not None and is_sid(sid):
-            yield Archived(sid, *pair)
+            yield ListedPair(sid, *pair)
 
 
-def _call_sid(store: Store, recording: Archived) -> str | None:
+def _call_sid(store: Store, recording: ListedPair) -> str | None:
     """The audio's `call-sid` metadata, copied from the manifest; else the manifest's own `call_sid`."""
     found = call_sid_of({"call_sid": recording.audio.metadata.get("call-sid")})
     if found is not None or recording.manifest.size > _MANIFEST_READ_MAX:
@@ -97,14 +97,14 @@ def _call_sid(store: Store, recording: Archived) -> str | None:
     return call_sid_of(data) if isinstance(data, dict) else None
 
 
-def _created(recording: Archived) -> datetime | None:
+def _created(recording: ListedPair) -> datetime | None:
     try:
         return parse_date(recording.audio.metadata.get("date-created"))
     except ValueError:
         return None
 
 
-def matches(store: Store, selection: Selection, recording: Archived) -> bool:
+def matches(store: Store, selection: Selection, recording: ListedPair) -> bool:
     if selection.recording is not None and recording.sid != selection.recording.lower():
         return False
     if selection.since is not None and selection.until is not None:
@@ -120,7 +120,7 @@ def apply_hold(store: Store, account_sid: str, selection: Selection, *, held: bo
     report = HoldReport(held)
     log = get_logger()
     for prefix in selection.prefixes(account_sid):
-        for recording in archived_recordings(store, prefix):
+        for recording in listed_pairs(store, prefix):
             if not matches(store, selection, recording):
                 continue
             report.recordings += 1

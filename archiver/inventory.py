@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from archiver.config import is_sid
 from archiver.errors import Corrupt
@@ -31,6 +32,18 @@ class Archived:
     deletion: Deletion | None = None
     # The manifest says the name was chosen from the audio's bytes: it cannot be misnamed.
     format_from_bytes: bool = False
+
+    def figures(self) -> dict[str, Any]:
+        """Size, checksums, generation, proof and retention as an outcome names them (`outcome.archive_fields`
+        names a pair read object by object the same way)."""
+        return {
+            "bytes": self.size,
+            "crc32c": self.crc32c,
+            "sha256": self.sha256,
+            "generation": self.generation,
+            "size_verified": self.size_verified,
+            "retained_until": self.retained_until,
+        }
 
 
 @dataclass

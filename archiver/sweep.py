@@ -141,12 +141,7 @@ class _Actions:
                 recording_status=str(recording.get("status") or "").lower()[:32],
                 audio_uri=store.uri(audio_key),
                 metadata_uri=store.uri(meta_key),
-                bytes=archived.size,
-                crc32c=archived.crc32c,
-                sha256=archived.sha256,
-                generation=archived.generation,
-                size_verified=archived.size_verified,
-                retained_until=archived.retained_until,
+                **archived.figures(),
             )
         )
 

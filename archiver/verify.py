@@ -13,16 +13,16 @@ from archiver.archive_view import (
     SeenSids,
     archive_rows,
     bounded_map,
-    check_pair,
     conclude,
-    record_manifest,
+    fill_objects,
+    fill_recorded,
 )
 from archiver.config import is_sid
 from archiver.errors import Corrupt, Unreachable
 from archiver.inventory import Archived, Inventory
 from archiver.layout import ArchiveKeys, audio_key_of
 from archiver.listing import created_of, judge, listing_order
-from archiver.manifest import StoredPair, recorded_audio_key
+from archiver.manifest import Manifest, recorded_audio_key
 from archiver.progress import Window
 from archiver.proof import Deletion, deletion_key, signalwire_copy
 from archiver.recordings import FINAL_WITH_AUDIO, KNOWN_STATUSES, NO_AUDIO
@@ -139,18 +139,16 @@ def _check_objects(archiver: Archiver, row: dict[str, Any], audio_key: str, meta
         audio_key = recorded_audio_key(archiver.store, ArchiveKeys(audio_key, meta_key), manifest)
         row["audio_uri"] = archiver.store.uri(audio_key)
     audio = archiver.store.stat(audio_key)
-    row["metadata_present"] = manifest is not None
-    row["held"] = any(obj is not None and obj.held for obj in (audio, manifest))
-    if audio is not None:
-        row.update(audio_bytes=audio.size, audio_crc32c=audio.crc32c)
+    fill_objects(row, audio, manifest)
     if manifest is None:
         # No manifest means never completed: whatever audio is there is an unfinished attempt.
         row.update(result="missing", detail=f"not archived: {row['metadata_uri']}")
         return audio_key
-    record_manifest(row, manifest)
-    if audio is None:
-        raise Corrupt(f"{row['audio_uri']} is missing, though its manifest records it as archived")
-    check_pair(row, StoredPair(audio, manifest))
+
+    def audio_missing(_recorded: Manifest) -> str:
+        return f"{row['audio_uri']} is missing, though its manifest records it as archived"
+
+    fill_recorded(row, audio, manifest, audio_missing)
     return audio_key
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import io
 import json
 import math
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from google.api_core.exceptions import Forbidden
@@ -305,3 +307,40 @@ def test_a_shuffled_relay_list_lists_each_day_of_the_archive_once(harness: Harne
     assert report.archive_listings == len(days)
     gcs = counts.gcs()
     assert len(gcs) == len(days) and all(is_object_list(line, counts.bucket) for line in gcs)
+
+
+def listed_days(lines: list[str], bucket: str, account_sid: str) -> Counter[str]:
+    """Object-list requests by the day of the archive (`YYYY/MM/DD`) they list: one per page."""
+    prefixes = (
+        parse_qs(urlsplit(line.split()[1]).query)["prefix"][0] for line in lines if is_object_list(line, bucket)
+    )
+    return Counter(prefix.partition(f"{account_sid}/")[2].removesuffix("/") for prefix in prefixes)
+
+
+def test_a_default_verify_lists_a_day_of_the_archive_for_each_view(
+    harness: Harness, counts: ServerCounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cost docs/operations.md states: the signalwire view lists each day its recordings fall on, and the
+    archive view, once both APIs are listed, every calendar day of the window again, page by page: what it
+    must show (pairs SignalWire did not list) is known only then, and holding the first listing's objects
+    until then would make memory follow the window."""
+    monkeypatch.setattr(storage, "LIST_PAGE_SIZE", PAGE)
+    since, until = datetime(2026, 11, 1, 6, tzinfo=UTC), datetime(2026, 11, 5, 6, tzinfo=UTC)
+    recs = [harness.space.add(size=2_000, created=created((2, 4)[i % 2], i)) for i in range(13)]
+    archive_all(harness, recs)
+    gone = recs[0]
+    assert harness.space.remove(gone.sid, gone.api).status_code == 204  # deleted at SignalWire, archived here
+
+    counts.start()
+    rows = list(verify(harness.archiver, since, until))
+    assert sorted((row["view"], row["result"]) for row in rows) == [("archive", "ok")] + [("signalwire", "ok")] * 12
+    assert [row["recording_sid"] for row in rows if row["view"] == "archive"] == [gone.sid]
+    # Days 2 and 4 hold 14 and 12 objects: two pages of 10 each, listed by both views; days 1, 3 and 5 are
+    # empty: one page each, listed by the archive view alone. 4 + 7 listings, where one per day and page is 7.
+    assert listed_days(counts.gcs(), counts.bucket, harness.space.project_id) == {
+        "2026/11/01": 1,
+        "2026/11/02": 2 * 2,
+        "2026/11/03": 1,
+        "2026/11/04": 2 * 2,
+        "2026/11/05": 1,
+    }
