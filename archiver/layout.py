@@ -27,9 +27,12 @@ def day_prefix(account_sid: str, created: datetime) -> str:
 
 
 def day_prefixes(account_sid: str, since: datetime, until: datetime) -> Iterator[str]:
-    """The day prefixes from `since`'s day to `until`'s, both included, in order."""
-    day = since.date()
-    while day <= until.date():
+    """The day prefixes a window can hold recordings on, in order: `since`'s day to the day of its last instant.
+
+    A window never holds `until` itself, so one ending at midnight ends on the day before.
+    """
+    day, last = since.date(), (until - timedelta(microseconds=1)).date()
+    while day <= last:
         yield day_prefix(account_sid, datetime(day.year, day.month, day.day))
         day += timedelta(days=1)
 

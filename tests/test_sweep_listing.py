@@ -344,3 +344,16 @@ def test_a_default_verify_lists_a_day_of_the_archive_for_each_view(
         "2026/11/04": 2 * 2,
         "2026/11/05": 1,
     }
+
+
+@pytest.mark.parametrize(
+    ("end", "last_day"), [((6, 0, 0), "2026/11/05"), ((0, 0, 0), "2026/11/04"), ((0, 0, 1), "2026/11/05")]
+)
+def test_the_archive_view_lists_no_day_after_the_windows_last_instant(
+    harness: Harness, counts: ServerCounts, end: tuple[int, int, int], last_day: str
+) -> None:
+    """A window never holds its end: one ending at midnight has nothing on that day to list."""
+    until = datetime(2026, 11, 5, *end, tzinfo=UTC)
+    counts.start()
+    assert list(verify(harness.archiver, datetime(2026, 11, 1, 6, tzinfo=UTC), until, views=("archive",))) == []
+    assert max(listed_days(counts.gcs(), counts.bucket, harness.space.project_id)) == last_day
