@@ -14,7 +14,7 @@ from archiver.layout import ArchiveKeys
 from archiver.logging import get_logger
 from archiver.lookup import Look, Lookup, Named
 from archiver.manifest import StoredPair, read_agreeing
-from archiver.outcome import Outcome, archive_fields, figures
+from archiver.outcome import Outcome, archive_fields
 from archiver.recordings import FINAL_WITH_AUDIO, KNOWN_STATUSES, NO_AUDIO, Api, Recording
 from archiver.retention import retention_for
 from archiver.signalwire import Budget, RecordingSource, RetryPolicy
@@ -45,11 +45,18 @@ class Steps:
     keys: ArchiveKeys | None = None
     media_host: str | None = None
     written: Written | None = None
+    # The last place a look found objects at, or the last look's result: what a failure names.
+    found: Look | None = None
+
+    def seen(self, look: Look) -> None:
+        """Objects a look found, kept before it repairs or retains anything there, in case that step fails."""
+        self.found = look
 
     def looked(self, look: Look | None) -> None:
         """A look's result kept; an archive found disagreeing ends the run as `corrupt`."""
         if look is not None:
             self.looks.append(look)
+            self.found = look
             if look.corrupt is not None:
                 raise look.corrupt
 
@@ -84,9 +91,8 @@ class Steps:
             word = "no_audio" if no_audio else "failed"
             if self.keys is not None:
                 found = {"audio_uri": store.uri(self.keys.audio), "metadata_uri": store.uri(self.keys.manifest)}
-            elif look is not None:
-                found = figures(look.pair.audio) if look.pair is not None else {}
-                found.update(audio_uri=look.audio_uri, metadata_uri=look.metadata_uri)
+            elif self.found is not None:
+                found = self.found.fields()
         repaired = next((earlier.repaired for earlier in reversed(self.looks) if earlier.repaired), None)
         return Outcome(
             word,
@@ -219,14 +225,14 @@ class Archiver:
         wants_delete = self.settings.delete_after_archive if delete is None else delete
         try:
             candidates = self.lookup.candidates(sid, listed, wants_delete)
-            steps.looked(self.lookup.first_archived(candidates, repair, steps.recording, budget))
+            steps.looked(self.lookup.first_archived(candidates, repair, steps.recording, budget, steps.seen))
             if not steps.archived:
                 steps.fetched = self.fetch_final(sid, budget, steps.recording.api, vouched=vouched)
                 if steps.fetched.status not in NO_AUDIO:
                     keys = self.keys(steps.fetched)
                     # Looked at already when the listing or the recent dates named these same objects.
                     if keys not in candidates:
-                        steps.looked(self.lookup.find(keys, repair, steps.recording, budget))
+                        steps.looked(self.lookup.find(keys, repair, steps.recording, budget, steps.seen))
                     if not steps.archived:
                         steps.keys = keys
                         steps.written = self.writer.write(steps.fetched, keys, budget, format_hint, steps.seen_host)

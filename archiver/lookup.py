@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -13,6 +13,7 @@ from archiver.errors import Corrupt, DeleteForbidden
 from archiver.layout import ArchiveKeys, keys_for
 from archiver.manifest import AudioMissing, StoredPair, read_pair
 from archiver.misnamed import rename
+from archiver.outcome import archive_fields, figures
 from archiver.recordings import parse_date
 from archiver.retention import complete_retention, retention_for
 from archiver.signalwire import Budget, RecordingSource
@@ -47,6 +48,18 @@ class Look:
     def size_verified(self) -> bool:
         """The stored size equals one SignalWire announced, recorded in the manifest or confirmed by this look."""
         return self.announced is not None or (self.pair is not None and self.pair.recorded.audio_size_verified)
+
+    def fields(self) -> dict[str, Any]:
+        """The place as an outcome names it: both URIs, the audio's figures, and what an agreeing pair proves."""
+        found: dict[str, Any] = {}
+        if self.pair is not None:
+            found = archive_fields(self.pair) if self.archived else figures(self.pair.audio)
+        return {**found, "audio_uri": self.audio_uri, "metadata_uri": self.metadata_uri}
+
+
+# Told each place a look found objects at, before anything there is repaired or retained: a step that then fails
+# still leaves the outcome naming what was found.
+Seen = Callable[[Look], None]
 
 
 class Named(NamedTuple):
@@ -104,37 +117,44 @@ class Lookup:
             raise look.corrupt
         return look.pair
 
-    def _look(self, keys: ArchiveKeys, repair: bool, recording: Named, budget: Budget) -> Look:
+    def _read(self, keys: ArchiveKeys, seen: Seen) -> Look:
+        """`read`, told to `seen` when it found objects."""
+        look = self.read(keys)
+        if look.pair is not None or look.corrupt is not None:
+            seen(look)
+        return look
+
+    def _look(self, keys: ArchiveKeys, repair: bool, recording: Named, budget: Budget, seen: Seen) -> Look:
         """`read`; in repair mode a disagreeing audio object is removed for a rewrite, one named against its bytes
         is copied to the right name, and one SignalWire announced no size for is checked against the size
         `recording`'s API announces now."""
-        look = self.read(keys)
+        look = self._read(keys, seen)
         if not repair:
             return look
         try:
             if look.corrupt is not None:
                 raise look.corrupt
-            return look if look.pair is None else self._repair(look, recording, budget)
+            return look if look.pair is None else self._repair(look, recording, budget, seen)
         except Corrupt as exc:
-            return self._clear(keys, exc)
+            return self._clear(keys, exc, seen)
 
     def first_archived(
-        self, candidates: list[ArchiveKeys], repair: bool, recording: Named, budget: Budget
+        self, candidates: list[ArchiveKeys], repair: bool, recording: Named, budget: Budget, seen: Seen
     ) -> Look | None:
         """The first of `candidates` found archived, its retention completed, or the first found corrupt; without
         either, the last a repair cleared; None when nothing was there."""
         cleared = None
         for keys in candidates:
-            look = self.find(keys, repair, recording, budget)
+            look = self.find(keys, repair, recording, budget, seen)
             if look.archived or look.corrupt is not None:
                 return look
             cleared = look if look.repaired is not None else cleared
         return cleared
 
-    def find(self, keys: ArchiveKeys, repair: bool, recording: Named, budget: Budget) -> Look:
+    def find(self, keys: ArchiveKeys, repair: bool, recording: Named, budget: Budget, seen: Seen) -> Look:
         """`_look`, and an archive found there verified before its retention was set (a crash, or retention switched
         on later) gets it now."""
-        look = self._look(keys, repair, recording, budget)
+        look = self._look(keys, repair, recording, budget, seen)
         retention = retention_for(self.settings)
         if retention is None or look.pair is None or not look.archived:
             return look
@@ -143,11 +163,11 @@ class Lookup:
             return look
         return replace(look, pair=complete_retention(self.store, look.keys, retention), retention_completed=True)
 
-    def _repair(self, look: Look, recording: Named, budget: Budget) -> Look:
+    def _repair(self, look: Look, recording: Named, budget: Budget, seen: Seen) -> Look:
         """An agreeing archive: its audio renamed as its bytes say, its size confirmed when never announced."""
         renamed = rename(self.store, look.keys, retention_for(self.settings) if look.size_verified else None)
         if renamed is not None:
-            look = replace(self.read(look.keys), repaired=renamed.repaired, repair_incomplete=renamed.incomplete)
+            look = replace(self._read(look.keys, seen), repaired=renamed.repaired, repair_incomplete=renamed.incomplete)
             if look.corrupt is not None:
                 raise look.corrupt
         if look.size_verified:
@@ -156,9 +176,9 @@ class Lookup:
         announced = confirm_size(self.store, source, recording.sid, look.keys, budget)
         return look if announced is None else replace(look, announced=announced)
 
-    def _clear(self, keys: ArchiveKeys, exc: Corrupt) -> Look:
+    def _clear(self, keys: ArchiveKeys, exc: Corrupt, seen: Seen) -> Look:
         """Remove the audio the manifest names now (a rename may have moved it), so the recording is written afresh."""
-        look = self.read(keys)
+        look = self._read(keys, seen)
         if look.pair is not None:
             try:
                 self.store.delete(look.pair.audio.key, look.pair.audio.generation)

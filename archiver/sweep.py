@@ -15,7 +15,7 @@ from archiver.errors import Corrupt
 from archiver.inventory import Archived, Inventory
 from archiver.layout import audio_key_of
 from archiver.listing import created_of, judge, listing_order, owed_after, plan
-from archiver.outcome import Outcome, archive_fields
+from archiver.outcome import Outcome
 from archiver.progress import Pass, Progress, Window
 from archiver.recordings import FINAL_WITH_AUDIO, Api
 from archiver.signalwire import RecordingSource
@@ -311,12 +311,14 @@ def _enqueue_missing(archiver: Archiver, sid: str, recording: dict[str, Any], en
     """Queued mode: look in the archive at the listed date; only a recording missing there becomes a task."""
     outcome = Outcome("failed", recording_sid=sid.lower(), account_sid=archiver.settings.project_id)
     try:
-        pair = archiver.check_archived(archiver.keys_of(sid, recording))
-    # A bad listed date, a corrupt archive or a storage error ends this recording only, as inline.
+        look = archiver.lookup.read(archiver.keys_of(sid, recording))
+    # A bad listed date or a storage error ends this recording only, as inline.
     except Exception as exc:
         return outcome.failed(exc)
-    if pair is not None:
-        return replace(outcome, outcome="already_archived", **archive_fields(pair))
+    if look.corrupt is not None:
+        return replace(outcome, **look.fields()).failed(look.corrupt)
+    if look.pair is not None:
+        return replace(outcome, outcome="already_archived", **look.fields())
     api = str(recording.get("api") or Api.LAML)
     return enqueue(sid, source=source, date_created=str(recording["date_created"]), api=api)
 

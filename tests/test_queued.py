@@ -361,6 +361,28 @@ def test_queued_sweep_reads_only_what_the_listing_shows_missing(
     assert missing.sid in looked_at and done.sid not in looked_at
 
 
+def test_a_queued_sweep_names_the_objects_of_an_archive_it_finds_corrupt(
+    make_harness: Callable[..., Harness], naming_queue: NamingQueue, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A manifest whose audio is gone: the queued sweep's `corrupt` line names both objects, as the inline sweep's
+    does, and queues nothing. Before: the line carried the error only."""
+    harness = stub_harness(make_harness, naming_queue)
+    rec = harness.space.add(size=20_000, created=datetime(2026, 11, 2, 12, tzinfo=UTC))
+    assert harness.archiver.archive(rec.sid).outcome == "archived"
+    audio_key, meta_key = harness.archiver.keys_of(rec.sid, rec.metadata())
+    audio = harness.store.stat(audio_key)
+    assert audio is not None
+    harness.store.delete(audio_key, audio.generation)
+    capsys.readouterr()
+    window = json.dumps({"since": "2026-11-01T00:00:00Z", "until": "2026-11-30T00:00:00Z"}).encode()
+    reply = handle_sweep(harness.service, "POST", {}, io.BytesIO(window))
+    assert (reply.body["queued"], len(reply.body["corrupt"])) == (0, 1), reply.body
+    (line,) = [line for line in audit_lines(capsys.readouterr().out) if line.get("recording_sid") == rec.sid]
+    assert line["outcome"] == "corrupt" and "is missing" in line["error"]
+    assert (line["audio_uri"], line["metadata_uri"]) == (harness.store.uri(audio_key), harness.store.uri(meta_key))
+    assert naming_queue.tasks == {}
+
+
 def test_queued_sweep_finishes_what_archived_recordings_still_need(
     make_harness: Callable[..., Harness], naming_queue: NamingQueue
 ) -> None:
