@@ -9,7 +9,7 @@ from typing import Any
 
 from archiver.config import Settings, is_sid
 from archiver.deletion import delete_verified
-from archiver.errors import NotFinal, NotFound, NotThere, TransientError
+from archiver.errors import DeletionUnrecorded, NotFinal, NotFound, NotThere, TransientError
 from archiver.layout import ArchiveKeys
 from archiver.logging import get_logger
 from archiver.lookup import Look, Lookup, Named
@@ -243,6 +243,9 @@ class Archiver:
                     self.store, source, self.policy, outcome, steps.stored_at, budget, self.retention()
                 )
                 outcome = replace(outcome, deletion=deleted)
+                if deleted.record_error is not None:
+                    # An ERROR line carrying the delete and its evidence: the only proof there will be.
+                    outcome = outcome.failed(DeletionUnrecorded(deleted.record_error))
         # SignalWire, integrity, bad dates, and the storage client's own errors alike: one recording's
         # failure is reported, never raised, so a sweep goes on and a callback answers 503.
         except Exception as exc:

@@ -75,5 +75,9 @@ def delete_verified(
     if status not in DELETED_STATUSES:
         return DeleteResult(deleted=False, status=status, evidence=evidence)
     # Without it the archive could prove its bytes but not that SignalWire's copy is gone, nor when.
-    record, conflict = record_deletion(store, manifest.key, outcome, evidence, status, retention)
+    try:
+        record, conflict = record_deletion(store, manifest.key, outcome, evidence, status, retention)
+    # Any failure alike: SignalWire's copy is gone whatever the store answers, and the audit line must say so.
+    except Exception as exc:
+        return DeleteResult(deleted=True, status=status, evidence=evidence, record_error=f"{type(exc).__name__}: {exc}")
     return DeleteResult(deleted=True, status=status, evidence=evidence, record=record.uri, conflict=conflict)

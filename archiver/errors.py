@@ -104,6 +104,14 @@ class HoldNotConfirmed(ArchiveError):
     retryable = False
 
 
+class DeletionUnrecorded(ArchiveError):
+    """SignalWire deleted its copy, but its deletion record could not be written; no retry can: a recording
+    SignalWire no longer has announces no size to check a delete against."""
+
+    code = "storage_error"
+    retryable = False
+
+
 class Corrupt(ArchiveError):
     """A stored object disagrees with what its manifest recorded, or with the size SignalWire announces."""
 

@@ -29,6 +29,8 @@ class DeleteResult:
     record: str | None = None
     # A record already there that names other bytes: kept (create-only), never this delete's proof.
     conflict: str | None = None
+    # Why no deletion record was written although SignalWire's copy is gone: the audit line is then the only proof.
+    record_error: str | None = None
 
     def fields(self) -> dict[str, Any]:
         named = {
@@ -39,6 +41,7 @@ class DeleteResult:
             "delete_status": self.status,
             "deletion_record": self.record,
             "deletion_record_conflict": self.conflict,
+            "deletion_record_error": self.record_error,
         }
         return {key: value for key, value in named.items() if value is not None}
 

@@ -108,7 +108,7 @@ class Writer:
             try:
                 stored, created = put_or_existing(self.store, key, reader, decision.content_type, metadata)
                 if not created:
-                    self._adopt_existing(stored, reader)
+                    self._adopt_existing(stored, reader, meta_key)
             except IntegrityError as exc:
                 raise TransientError(str(exc)) from exc
         # Retention freezes an archive: only one whose size SignalWire announced is proven complete.
@@ -120,13 +120,18 @@ class Writer:
             stored = self.store.set_metadata(key, stored.generation, {**stored.metadata, **wanted}, retention)
         return stored, reader.sha256, announced, decision
 
-    def _adopt_existing(self, existing: StoredObject, reader: VerifyingReader) -> None:
-        """Another attempt created the object first: keep it only if it holds exactly these bytes."""
+    def _adopt_existing(self, existing: StoredObject, reader: VerifyingReader, meta_key: str) -> None:
+        """Another attempt created the object first: keep it if it holds exactly these bytes; otherwise remove it
+        only when it cannot be a complete archive's audio, and retry."""
         reader.drain()
-        if existing.size != reader.size or existing.crc32c != reader.crc32c:
-            # Only an attempt that died before verifying can leave wrong bytes; remove them and retry.
-            self.store.delete(existing.key, existing.generation)
-            raise TransientError(f"{existing.uri} held other bytes than SignalWire serves; removed for a retry")
+        if existing.size == reader.size and existing.crc32c == reader.crc32c:
+            return
+        # An object whose writer verified it (its SHA-256 is set) may be a finished archive whose SignalWire copy is
+        # already deleted: only bytes SignalWire vouched for by length outweigh it, and never once a manifest exists.
+        if existing.metadata.get("sha256") and (reader.expected_size is None or self.store.stat(meta_key) is not None):
+            raise TransientError(f"{existing.uri} holds other bytes than this attempt streamed; kept, as verified")
+        self.store.delete(existing.key, existing.generation)
+        raise TransientError(f"{existing.uri} held other bytes than SignalWire serves; removed for a retry")
 
     def write_manifest(
         self, recording: Recording, key: str, audio: StoredObject, size_verified: bool, decision: FormatDecision

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,6 +15,8 @@ from localspace.recording import BLOCK, FakeRecording, Fault
 
 # A response header the handler swallows: it makes the body end when the connection closes.
 CLOSE_DELIMITED = "X-Standin-Close-Delimited"
+# How long a gated body waits for its gate at most.
+GATE_MAX_S = 60.0
 
 
 class Handler(WSGIRequestHandler):
@@ -53,6 +56,18 @@ def trickle(chunks: Iterator[bytes], interval: float, after: int = 0) -> Iterato
             yield chunk[offset : offset + 1]
 
 
+def gated(chunks: Iterator[bytes], gate: threading.Event, after: int) -> Iterator[bytes]:
+    """The first `after` bytes, then the rest once `gate` is set (a minute at most, so a failed test never hangs)."""
+    sent = 0
+    for chunk in chunks:
+        cut, sent = after - sent, sent + len(chunk)
+        if 0 <= cut < len(chunk):
+            yield chunk[:cut]
+            gate.wait(GATE_MAX_S)
+            chunk = chunk[cut:]
+        yield chunk
+
+
 def serve(recording: FakeRecording, fmt: str, fault: Fault | None, other_host_url: str) -> Response:
     """The audio in `fmt`, with what `fault` scripts: a redirect to the presigned host, another type, a cut."""
     if fault is not None and fault.redirect:
@@ -74,6 +89,8 @@ def serve(recording: FakeRecording, fmt: str, fault: Fault | None, other_host_ur
         headers[CLOSE_DELIMITED] = "1"
     if fault is not None and fault.trickle_s:
         body = trickle(body, fault.trickle_s, fault.trickle_after)
+    if fault is not None and fault.gate is not None:
+        body = gated(body, fault.gate, fault.trickle_after)
     headers |= fault.headers if fault is not None else {}
     response = Response(body, headers=headers, direct_passthrough=True)
     content_type = fault.content_type if fault is not None and fault.content_type is not None else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import random
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -44,7 +45,8 @@ class Fault:
     byte per that many seconds, after `trickle_after` bytes at full speed; `endless` streams audio
     forever; `json_bytes` pads a JSON answer to that size; `next_page` replaces a list page's
     next_page_uri; `redirect` answers 302 to another host (on metadata: back to itself, with an endless
-    body); `body` replaces a list page; `headers` are added to the answer as they are.
+    body); `body` replaces a list page; `headers` are added to the answer as they are; `gate` holds the
+    audio after `trickle_after` bytes until it is set (a slow download another party overtakes).
     """
 
     status: int = 200
@@ -61,6 +63,7 @@ class Fault:
     endless: bool = False
     json_bytes: int | None = None
     next_page: str | None = None
+    gate: threading.Event | None = None
 
 
 @dataclass

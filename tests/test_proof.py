@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -75,6 +76,32 @@ def test_failed_delete_leaves_no_record_and_stays_a_follow_up(make_harness: Call
     (row,) = list(verify(harness.archiver, *WINDOW, read_bytes=False))
     assert row["result"] == "ok"
     assert (row["signalwire_copy"], row["deletion_evidence"]) == ("listed", "")
+
+
+def test_a_delete_whose_record_cannot_be_written_is_still_an_error_line_with_its_evidence(
+    make_harness: Callable[..., Harness], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SignalWire deleted, then the store refused the record (here a directory in its place, a persistent failure
+    of a real store). Before: the line said `failed` with no word of the delete, and the retried callback met a
+    recording SignalWire announces no size for, skipped the delete and never wrote a record either."""
+    harness = make_harness(local=True, DELETE_AFTER_ARCHIVE="true")
+    rec = harness.space.add(size=20_000, created=datetime.now(UTC) - timedelta(minutes=5))
+    meta_key = harness.archiver.keys_of(rec.sid, rec.metadata()).manifest
+    in_the_way = Path(harness.settings.archive_uri) / deletion_key(meta_key)
+    in_the_way.mkdir(parents=True)
+    capsys.readouterr()
+    reply = harness.post(harness.form(rec.sid))
+    assert reply.status == 503 and reply.body["error"] == "storage_error"
+    (line,) = [line for line in audit_lines(capsys.readouterr().out) if line.get("outcome")]
+    assert (line["severity"], line["outcome"], line["deleted"], line["delete_status"]) == ("ERROR", "failed", True, 204)
+    assert line["evidence"]["audio_sha256"] == rec.sha256()
+    assert "deletion_record" not in line and line["deletion_record_error"]
+    assert harness.space.count("delete", rec.sid) == 1
+    in_the_way.rmdir()
+    # SignalWire's retry finds its copy gone: nothing more to prove against, so the ERROR line above stays the proof.
+    again = harness.post(harness.form(rec.sid))
+    assert again.status == 200 and again.body["outcome"] == "already_archived"
+    assert harness.store.stat(deletion_key(meta_key)) is None
 
 
 @pytest.mark.parametrize("local", [False, True], ids=["gcs", "local"])
