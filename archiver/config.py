@@ -8,7 +8,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 from urllib.parse import urlsplit
 
 SID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -26,6 +26,8 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 RecordingFormat = Literal["mp3", "wav"]
+# The formats LaML serves a recording in (compatibility-api/recordings/main.tsp 83-102).
+RECORDING_FORMATS: tuple[str, ...] = get_args(RecordingFormat)
 
 
 class ConfigError(ValueError):
@@ -304,7 +306,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         # Behind Google's front end the forwarded host is Google's to set; only the configured URL is sure.
         raise ConfigError("PUBLIC_URL must be set when deployed: the exact callback URL configured at SignalWire")
     fmt = env.get("RECORDING_FORMAT", "mp3").strip().lower() or "mp3"
-    if fmt not in ("mp3", "wav"):
+    if fmt not in RECORDING_FORMATS:
         raise ConfigError(f"RECORDING_FORMAT must be mp3 or wav, got {fmt!r}")
     chunk_mib = _number(env, "UPLOAD_CHUNK_MIB", 8, 1, 256)
     if chunk_mib != int(chunk_mib):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from archiver.errors import Corrupt, SignalWireError
 from archiver.layout import ArchiveKeys
-from archiver.manifest import AUDIO_SIZE_VERIFIED, read_agreeing
+from archiver.manifest import AUDIO_SIZE_VERIFIED, StoredPair, read_agreeing
 from archiver.outcome import DeleteResult, Outcome
 from archiver.proof import record_deletion
 from archiver.signalwire import Budget, RecordingSource, RetryPolicy
@@ -19,10 +19,10 @@ def confirm_size(store: Store, source: RecordingSource, sid: str, keys: ArchiveK
 
     None when SignalWire still announces no size: the archive stays unverified.
     """
-    announced = source.media_size(sid, budget)
+    audio, manifest = read_agreeing(store, keys)
+    announced = source.media_size(sid, budget, StoredPair(audio, manifest).fmt)
     if announced is None:
         return None
-    audio, manifest = read_agreeing(store, keys)
     if announced != audio.size:
         raise Corrupt(f"{audio.uri}: stored {audio.size} bytes, SignalWire announces {announced}")
     store.set_metadata(manifest.key, manifest.generation, {**manifest.metadata, AUDIO_SIZE_VERIFIED: "true"})
@@ -52,7 +52,7 @@ def delete_verified(
     announced_by = "archive" if outcome.announced_bytes is not None else source.size_from
     announced = outcome.announced_bytes
     if announced is None:
-        announced = source.media_size(outcome.recording_sid, budget)
+        announced = source.media_size(outcome.recording_sid, budget, StoredPair(audio, manifest).fmt)
     if announced is None:
         return DeleteResult(deleted=False, skipped="SignalWire announced no size for the audio")
     if announced != audio.size:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from archiver.config import Settings, is_sid
+from archiver.config import RECORDING_FORMATS, Settings, is_sid
 from archiver.errors import SignalWireError
 from archiver.listing import laml_filters
 from archiver.paging import MAX_PAGE_SIZE, Pager
@@ -45,15 +45,20 @@ class LamlSource:
             raise SignalWireError(f"{what}: recording belongs to another account")
         return Recording(raw=raw, data={**data, "api": self.name})
 
-    def _media_url(self, sid: str) -> str:
-        return self._url(f"Recordings/{sid}.{self._settings.recording_format}")
+    def _media_url(self, sid: str, fmt: str | None = None) -> str:
+        """The audio in `fmt` when LaML serves it (mp3, wav), else in RECORDING_FORMAT."""
+        return self._url(f"Recordings/{sid}.{fmt if fmt in RECORDING_FORMATS else self._settings.recording_format}")
 
     def open_media(self, recording: Recording, budget: Budget) -> MediaStream:
         return self._http.open_media(self._media_url(recording.sid), budget, f"recording {recording.sid} audio")
 
-    def media_size(self, sid: str, budget: Budget) -> int | None:
-        """The audio's size as SignalWire announces it to a HEAD request; None when it will not say."""
-        return self._http.head_size(self._media_url(sid), budget, f"recording {sid} audio size")
+    def media_size(self, sid: str, budget: Budget, fmt: str | None = None) -> int | None:
+        """The audio's size in `fmt` as SignalWire announces it to a HEAD request; None when it will not say.
+
+        WAV and MP3 are two encodings of one recording, of different sizes: an archive is sized in its own
+        format, whatever RECORDING_FORMAT says now.
+        """
+        return self._http.head_size(self._media_url(sid, fmt), budget, f"recording {sid} audio size")
 
     def recording_pages(
         self, since: datetime, until: datetime, policy: RetryPolicy, page_size: int = 1000, start: str | None = None

@@ -112,8 +112,9 @@ class RelaySource:
             raise SignalWireError(f"{what}: media URL {shown!r} refused")
         return self._http.open_media(target, budget, what)
 
-    def media_size(self, sid: str, budget: Budget) -> int | None:
-        """`byte_size` from the metadata, read now; None when SignalWire does not say."""
+    def media_size(self, sid: str, budget: Budget, fmt: str | None = None) -> int | None:
+        """`byte_size` from the metadata, read now; None when SignalWire does not say. A RELAY recording has one
+        format, so `fmt` plays no part."""
         try:
             return self.recording(sid, budget).announced_bytes
         except SignalWireError:

@@ -76,7 +76,7 @@ def serve(recording: FakeRecording, fmt: str, fault: Fault | None, other_host_ur
     if fault is not None and fault.content_type is not None and fault.body:
         return typed(Response(fault.body), fault.content_type)
     limit = fault.truncate_at if fault is not None else None
-    headers = {"Content-Length": str(recording.size), "Accept-Ranges": "bytes"}
+    headers = {"Content-Length": str(recording.size_in(fmt)), "Accept-Ranges": "bytes"}
     if limit is not None:
         # Announce the whole length, send less, then hang up: what a cut connection looks like.
         headers["Connection"] = "close"

@@ -27,6 +27,11 @@ MEDIA_TYPES = {"mp3": "audio/mpeg", "wav": "audio/x-wav", "mp4": "video/mp4"}
 MEDIA_PLACES = ("space", "presigned", "listed", "relative")
 
 
+# A LaML recording is one recording in two encodings: WAV (16-bit PCM) is this many times the MP3's size, as
+# 8 kHz PCM (128 kbit/s) against MP3 at 32 kbit/s. Serving both at one size would hide whichever size is asked.
+WAV_PER_MP3 = 4
+
+
 def magic(fmt: str, size: int) -> bytes:
     """The first bytes of a file in `fmt`, as an encoder writes them, for audio generated here."""
     if fmt == "mp3":
@@ -96,6 +101,13 @@ class FakeRecording:
         block = self.block()
         return itertools.chain([magic(fmt or self.fmt, 0) + block], itertools.repeat(block))
 
+    def size_in(self, fmt: str | None = None) -> int:
+        """The audio's length in `fmt`: `size` in its own format; a LaML recording asked in the other one is
+        that encoding's length (a RELAY recording has one format, and scripted `content` one length)."""
+        if fmt in (None, self.fmt) or self.api != "laml" or self.content is not None:
+            return self.size
+        return self.size * WAV_PER_MP3 if fmt == "wav" else max(1, self.size // WAV_PER_MP3)
+
     def block(self) -> bytes:
         return random.Random(self.seed or self.sid).randbytes(BLOCK)
 
@@ -108,14 +120,15 @@ class FakeRecording:
             yield self.content[:limit]
             return
         block = self.block()
-        remaining = self.size if limit is None else min(limit, self.size)
-        head = magic(fmt or self.fmt, self.size)
+        size = self.size_in(fmt)
+        remaining = size if limit is None else min(limit, size)
+        head = magic(fmt or self.fmt, size)
         offset = 0
         while remaining > 0:
             piece = block[: min(BLOCK, remaining)]
             # Mixing in the offset makes every block distinct, so a reordered chunk changes the digest.
             piece = offset.to_bytes(8, "big")[: len(piece)] + piece[8:] if len(piece) > 8 else piece
-            if offset == 0 and self.size >= len(head):
+            if offset == 0 and size >= len(head):
                 piece = head[: len(piece)] + piece[len(head) :]
             yield piece
             offset += len(piece)

@@ -11,11 +11,14 @@ and the archive as they are, without a deletion record. The error bodies are eac
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 
+from archiver import config
+from archiver.sweep import sweep
 from localspace.space import Fault
-from tests.helpers import Harness, stored
+from tests.helpers import WINDOW, Harness, env_for, stored
 
 
 def archived_with_delete(harness: Harness, api: str, *faults: Fault) -> tuple[str, bool | None, int | None]:
@@ -71,3 +74,28 @@ def test_a_relay_event_for_a_recording_the_space_answers_404_for_is_retried_not_
     # Once the space has it, the event sent again archives it.
     harness.space.recordings[rec.sid] = rec
     assert harness.post_event(event).body["outcome"] == "archived"
+
+
+def test_an_archive_in_the_former_format_is_sized_in_its_own(make_harness: Callable[..., Harness]) -> None:
+    """RECORDING_FORMAT switched from wav to mp3, deletes on: a WAV archive is checked against the size SignalWire
+    announces for its .wav (PCM, four times the MP3's), not for the .mp3 asked for now. Before: the proven one was
+    reported corrupt at every sweep and never deleted; the unproven one was removed and fetched again as MP3."""
+    before = make_harness(RECORDING_FORMAT="wav")
+    proven, unproven = (
+        before.space.add(size=20_000, created=datetime(2026, 11, day, 12, tzinfo=UTC)) for day in (4, 5)
+    )
+    before.space.fault(unproven.sid, "media", Fault(no_length=True))
+    before.space.fault(unproven.sid, "head", Fault(no_length=True))
+    outcomes = [before.archiver.archive(rec.sid) for rec in (proven, unproven)]
+    assert [(o.outcome, o.size_verified, o.bytes) for o in outcomes] == [("archived", True, 80_000)] * 1 + [
+        ("archived", False, 80_000)
+    ]
+    # The same bucket, now deployed with MP3 and deletes.
+    settings = config.load(env_for(before.space, ARCHIVE_URI=before.settings.archive_uri, DELETE_AFTER_ARCHIVE="true"))
+    after = Harness(before.space, before.store, settings)
+    report = sweep(after.archiver, *WINDOW, concurrency=1, deadline_s=60, repair=True)
+    assert (report.already_archived, report.deleted, report.corrupt, report.repaired) == (2, 2, [], [])
+    assert sorted(after.space.deleted) == sorted([proven.sid, unproven.sid])
+    assert (
+        sorted(key.rpartition(".")[2] for key in stored(after) if ".deletion." not in key) == ["json"] * 2 + ["wav"] * 2
+    )
