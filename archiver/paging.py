@@ -10,8 +10,9 @@ from urllib.parse import urljoin
 from archiver.errors import SignalWireError
 from archiver.signalwire import PAGE_BUDGET_S, Budget, RetryPolicy, SpaceHttp
 
-# PageSize's documented maximum (compatibility-api/recordings/main.tsp 58-63; RELAY lists take the same):
-# the spec does not say whether a server caps a larger one or refuses it, so none is ever asked for.
+# PageSize's documented maximum (compatibility-api/recordings/main.tsp 58-63): the spec does not say whether a
+# server caps a larger one or refuses it, so none is ever asked for. The RELAY list documents no page size at all
+# (relay-rest/recordings/main.tsp 17-29); the same bound is kept there.
 MAX_PAGE_SIZE = 1000
 PAGE_MAX_BYTES = 16 * 1024 * 1024
 # A list page of 1,000 recordings decodes to a few thousand JSON objects; a flood of `{}` to millions.

@@ -35,7 +35,9 @@ from localspace.errors import INVALID_ARGUMENT, UNKNOWN_ERROR
 
 READINGS = ("exclusive", "inclusive", "date-only", "ignored")
 ORDERS = ("newest", "oldest", "shuffled")
-# PageSize's @maxValue (compatibility-api/recordings/main.tsp 58-63).
+# PageSize's @maxValue (compatibility-api/recordings/main.tsp 58-63). The RELAY list documents no page_size
+# (relay-rest/recordings/main.tsp 17-29): applying this bound there too is a reading, as is refusing any
+# page_size (`relay_refuses_page_size`).
 MAX_PAGE_SIZE = 1000
 # Codes an expired page token may plausibly carry: none is documented for it (see above).
 EXPIRED_TOKEN_CODES = (INVALID_ARGUMENT, UNKNOWN_ERROR)

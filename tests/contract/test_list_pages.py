@@ -108,8 +108,10 @@ def test_laml_later_pages_need_their_token(filled: Space) -> None:
 @pytest.mark.parametrize("refusal", [None, 400, 422])
 def test_a_page_size_over_1000_is_capped_or_refused_as_the_list_documents(filled: Space, refusal: int | None) -> None:
     """PageSize has @maxValue(1000) (main.tsp 58-63) without saying what a larger one earns: capped, or refused
-    with one of the list's documented errors (400 or 422, main.tsp 71-73; RELAY's only refusal is 422, relay-rest
-    main.tsp 25-30)."""
+    with one of the list's documented errors (400 or 422, main.tsp 71-73). The RELAY list documents no page_size
+    at all (relay-rest main.tsp 17-29); the stand-in reads LaML's bound into it, refusing with the one validation
+    error that list documents (422, main.tsp 25-30); a RELAY list refusing any page_size is played in
+    tests/test_sweep_lists.py."""
     filled.listing.too_large_page_size = refusal
     for size in (1, 1000):
         assert laml(filled, PageSize=size).json()["page_size"] == size  # minValue 1, maxValue 1000
