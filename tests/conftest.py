@@ -115,6 +115,12 @@ def harness(make_harness: Callable[..., Harness]) -> Harness:
     return make_harness()
 
 
+@pytest.fixture
+def deleting(make_harness: Callable[..., Harness]) -> Harness:
+    """A harness whose deployment deletes SignalWire's copy after a verified archive."""
+    return make_harness(DELETE_AFTER_ARCHIVE="true")
+
+
 @pytest.fixture(scope="session")
 def tasks_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """gcloud-tasks-emulator's host:port; it retries a failing task 5 times, then drops it."""

@@ -34,6 +34,13 @@ CALLBACK_URL = "https://archiver.example.com/archive_recording"
 TASKS_LOCATION = "projects/test-project/locations/here"
 # The month every seeded recording falls in, as `sweep`/`verify` take it.
 WINDOW = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC))
+
+
+def created(day: int, minute: int = 0) -> datetime:
+    """A moment inside WINDOW: noon (and `minute`) on November `day`."""
+    return datetime(2026, 11, day, 12, minute, tzinfo=UTC)
+
+
 # The same month as the CLI takes it.
 WINDOW_ARGS = ["--since", "2026-11-01", "--until", "2026-11-30"]
 

@@ -11,14 +11,13 @@ and the archive as they are, without a deletion record. The error bodies are eac
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import pytest
 
 from archiver import config
 from archiver.sweep import sweep
 from localspace.space import Fault
-from tests.helpers import WINDOW, Harness, env_for, stored
+from tests.helpers import WINDOW, Harness, created, env_for, stored
 
 
 def archived_with_delete(harness: Harness, api: str, *faults: Fault) -> tuple[str, bool | None, int | None]:
@@ -81,9 +80,7 @@ def test_an_archive_in_the_former_format_is_sized_in_its_own(make_harness: Calla
     announces for its .wav (PCM, four times the MP3's), not for the .mp3 asked for now. Before: the proven one was
     reported corrupt at every sweep and never deleted; the unproven one was removed and fetched again as MP3."""
     before = make_harness(RECORDING_FORMAT="wav")
-    proven, unproven = (
-        before.space.add(size=20_000, created=datetime(2026, 11, day, 12, tzinfo=UTC)) for day in (4, 5)
-    )
+    proven, unproven = (before.space.add(size=20_000, created=created(day)) for day in (4, 5))
     before.space.fault(unproven.sid, "media", Fault(no_length=True))
     before.space.fault(unproven.sid, "head", Fault(no_length=True))
     outcomes = [before.archiver.archive(rec.sid) for rec in (proven, unproven)]

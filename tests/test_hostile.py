@@ -48,11 +48,6 @@ from tests.helpers import (
 MANY = 1000
 
 
-@pytest.fixture
-def deleting(make_harness: Callable[..., Harness]) -> Harness:
-    return make_harness(DELETE_AFTER_ARCHIVE="true")
-
-
 # --- 1. a delete rests on a size SignalWire announced ---------------------------------------------
 
 

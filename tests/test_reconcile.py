@@ -21,25 +21,21 @@ from archiver.verify import verify
 from archiver.webhook import handle_sweep
 from localspace.processes import free_port
 from localspace.space import FakeRecording, Fault
-from tests.helpers import WINDOW, Harness, audit_lines, blobs, bucket_of, cli_env, tamper
-
-
-def at(day: int, hour: int = 12) -> datetime:
-    return datetime(2026, 11, day, hour, tzinfo=UTC)
+from tests.helpers import WINDOW, Harness, audit_lines, blobs, bucket_of, cli_env, created, tamper
 
 
 def mixed(harness: Harness) -> dict[str, FakeRecording]:
     """Eight recordings over three pages of three: archived, missing, absent, in progress, broken."""
     space = harness.space
     recs = {
-        "archived1": space.add(size=20_000, created=at(2)),
-        "archived2": space.add(size=20_000, created=at(3)),
-        "missing1": space.add(size=30_000, created=at(4)),
-        "missing2": space.add(size=1_500_000, created=at(5)),
-        "missing3": space.add(size=30_000, status="stopped", created=at(6)),
-        "absent": space.add(size=0, status="absent", created=at(7)),
-        "live": space.add(size=0, status="in-progress", created=at(8)),
-        "broken": space.add(size=30_000, created=at(9)),
+        "archived1": space.add(size=20_000, created=created(2)),
+        "archived2": space.add(size=20_000, created=created(3)),
+        "missing1": space.add(size=30_000, created=created(4)),
+        "missing2": space.add(size=1_500_000, created=created(5)),
+        "missing3": space.add(size=30_000, status="stopped", created=created(6)),
+        "absent": space.add(size=0, status="absent", created=created(7)),
+        "live": space.add(size=0, status="in-progress", created=created(8)),
+        "broken": space.add(size=30_000, created=created(9)),
         "outside": space.add(size=10_000, created=datetime(2026, 10, 20, tzinfo=UTC)),
     }
     for name in ("archived1", "archived2"):
@@ -102,7 +98,7 @@ def test_sweep_endpoint_clean_run_is_200_with_default_window(harness: Harness) -
 
 
 def test_listing_failure_is_reported_not_raised(harness: Harness) -> None:
-    harness.space.add(size=10_000, created=at(2))
+    harness.space.add(size=10_000, created=created(2))
     harness.space.fault("*", "list", *[Fault(503)] * 1000)
     reply = handle_sweep(harness.service, "POST", {}, io.BytesIO(b'{"since": "2026-11-01", "until": "2026-11-30"}'))
     assert reply.status == 500
@@ -128,7 +124,7 @@ def test_sweep_endpoint_refuses_bad_requests(harness: Harness, method: str, body
 
 
 def test_sweep_stops_cleanly_before_its_deadline(harness: Harness) -> None:
-    recs = [harness.space.add(size=10_000, created=at(d)) for d in (2, 3, 4, 5)]
+    recs = [harness.space.add(size=10_000, created=created(d)) for d in (2, 3, 4, 5)]
 
     def slow(_outcome: Outcome) -> None:
         time.sleep(0.6)  # the first recording eats the time left
@@ -143,7 +139,7 @@ def test_sweep_stops_cleanly_before_its_deadline(harness: Harness) -> None:
 
 
 def test_verify_catches_missing_and_corrupted_objects(harness: Harness, tmp_path: Path) -> None:
-    good, gone, bad, absent = (harness.space.add(size=40_000, created=at(d)) for d in (2, 3, 4, 5))
+    good, gone, bad, absent = (harness.space.add(size=40_000, created=created(d)) for d in (2, 3, 4, 5))
     absent.status = "absent"
     for rec in (good, gone, bad):
         assert harness.post(harness.form(rec.sid)).body["outcome"] == "archived"
@@ -167,7 +163,7 @@ def test_verify_catches_missing_and_corrupted_objects(harness: Harness, tmp_path
 def test_verify_command_writes_csv_and_json_and_fails_on_problems(
     harness: Harness, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    archived, missing = harness.space.add(created=at(2)), harness.space.add(created=at(3))
+    archived, missing = harness.space.add(created=created(2)), harness.space.add(created=created(3))
     harness.post(harness.form(archived.sid))
     cli_env(monkeypatch, harness)
     report = tmp_path / "report.csv"
@@ -233,11 +229,6 @@ def test_cli_errors_are_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest
 # --- verified delete ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def deleting(make_harness: Callable[..., Harness]) -> Harness:
-    return make_harness(DELETE_AFTER_ARCHIVE="true")
-
-
 def test_delete_follows_verified_archive(deleting: Harness, capsys: pytest.CaptureFixture[str]) -> None:
     rec = deleting.space.add(size=80_000)
     reply = deleting.post(deleting.form(rec.sid))
@@ -277,7 +268,7 @@ def test_no_delete_when_the_upload_failed(deleting: Harness) -> None:
 
 
 def test_no_delete_when_the_stored_object_is_wrong(deleting: Harness) -> None:
-    rec = deleting.space.add(size=50_000, created=at(3))
+    rec = deleting.space.add(size=50_000, created=created(3))
     assert deleting.archiver.archive(rec.sid, delete=False).outcome == "archived"
     tamper(deleting, rec.sid, b"\1" * 50_000)
     report = sweep(deleting.archiver, *WINDOW, concurrency=1, deadline_s=60)
@@ -295,7 +286,7 @@ def test_no_delete_when_the_stored_object_is_wrong(deleting: Harness) -> None:
 
 def test_corrupt_audio_is_reported_then_repaired_and_only_then_deleted(deleting: Harness) -> None:
     """An archived audio object replaced behind our back: the sweep says so; --repair rewrites it, then deletes."""
-    rec = deleting.space.add(size=50_000, created=at(3))
+    rec = deleting.space.add(size=50_000, created=created(3))
     deleting.archiver.archive(rec.sid, delete=False)
     name = next(b.name for b in bucket_of(deleting).list_blobs() if b.name.endswith(".mp3"))
     bucket_of(deleting).blob(name).upload_from_string(b"half", content_type="audio/mpeg")
@@ -312,7 +303,7 @@ def test_corrupt_audio_is_reported_then_repaired_and_only_then_deleted(deleting:
 
 
 def test_sweep_deletes_already_archived_recordings_with_evidence(deleting: Harness) -> None:
-    rec = deleting.space.add(size=30_000, created=at(4))
+    rec = deleting.space.add(size=30_000, created=created(4))
     deleting.archiver.archive(rec.sid, delete=False)
     assert deleting.space.deleted == []
     report = sweep(deleting.archiver, *WINDOW, concurrency=1, deadline_s=60)
@@ -358,7 +349,7 @@ def test_the_command_line_shows_that_it_is_retrying(
 def test_verify_streams_its_rows_and_reads_the_listing_as_they_are_taken(harness: Harness) -> None:
     """Before: the whole listing was read, and every recording looked up, before the first row came out."""
     for n in range(60):
-        harness.space.add(size=1_000, created=at(2 + n % 20))
+        harness.space.add(size=1_000, created=created(2 + n % 20))
     rows = verify(harness.archiver, *WINDOW, read_bytes=False, concurrency=2, page_size=5)
     first = next(rows)
     assert first["result"] == "missing"
@@ -384,7 +375,7 @@ def test_verify_command_holds_no_list_of_rows(
     for count in (1_000, 8_000):
         harness.space.recordings.clear()
         for n in range(count):
-            harness.space.add(size=1_000, created=at(2 + n % 20))
+            harness.space.add(size=1_000, created=created(2 + n % 20))
         argv = ["verify", "--since", "2026-11-01", "--until", "2026-11-30", "--metadata-only"]
         argv += ["--output", str(tmp_path / "rows.json"), "--report", str(tmp_path / "report.html")]
         tracemalloc.start()
@@ -406,7 +397,7 @@ def test_verify_output_is_whole_or_absent(
     """Rows are written as they come, so a run that breaks off halfway must not leave a CSV that looks complete:
     the file appears only once every row is in it. A listing that fails is a row of its own, never silence."""
     for n in range(6):
-        harness.space.add(size=1_000, created=at(2 + n))
+        harness.space.add(size=1_000, created=created(2 + n))
     cli_env(monkeypatch, harness)
     rows_file = tmp_path / "rows.csv"
     argv = ["verify", "--since", "2026-11-01", "--until", "2026-11-30", "--output", str(rows_file)]

@@ -24,15 +24,11 @@ from archiver.sweep import sweep
 from archiver.verify import verify
 from archiver.webhook import handle_sweep
 from localspace.space import FakeRecording, Fault
-from tests.helpers import WINDOW, Harness, ServerCounts, bucket_of, env_for, is_object_list, per_object, tamper
+from tests.helpers import WINDOW, Harness, ServerCounts, bucket_of, created, env_for, is_object_list, per_object, tamper
 
 BODY = json.dumps({"since": "2026-11-01T00:00:00Z", "until": "2026-11-30T00:00:00Z"}).encode()
 # Small pages stand for GCS's and SignalWire's 1,000, so a few dozen recordings span several pages.
 PAGE = 10
-
-
-def created(day: int, minute: int = 0) -> datetime:
-    return datetime(2026, 11, day, 12, minute, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -23,14 +23,10 @@ from archiver.verify import verify
 from archiver.webhook import handle_sweep
 from localspace.listing import EXPIRED_TOKEN_CODES
 from localspace.space import Fault
-from tests.helpers import WINDOW, Harness, audit_lines, cli_env, tamper
+from tests.helpers import WINDOW, Harness, audit_lines, cli_env, created, tamper
 
 BODY = json.dumps({"since": "2026-11-01T00:00:00Z", "until": "2026-11-30T00:00:00Z"}).encode()
 OLD = datetime(2020, 3, 1, tzinfo=UTC)
-
-
-def created(day: int, minute: int = 0) -> datetime:
-    return datetime(2026, 11, day, 12, minute, tzinfo=UTC)
 
 
 def relay_pages(harness: Harness, since: int = 0) -> list[int]:
